@@ -1,0 +1,11 @@
+//! Authentication: registration, login, and turning a token into a [`crate::TenantScope`].
+
+pub mod model;
+pub mod port;
+pub mod service;
+
+pub use model::{AccessToken, CurrentUser, Registered, TokenSubject};
+#[cfg(any(test, feature = "mock"))]
+pub use port::{MockPasswordHasher, MockTokenCodec};
+pub use port::{PasswordHasher, TokenCodec};
+pub use service::{AuthService, Login, Register};

@@ -1,0 +1,31 @@
+//! Ports for password hashing and access tokens.
+
+use async_trait::async_trait;
+
+use super::model::{AccessToken, TokenSubject};
+use crate::error::DomainResult;
+use crate::users::{Password, PasswordHash};
+
+/// Hashes and checks passwords. Implementations must not block the async executor.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a new password.
+    async fn hash(&self, password: &Password) -> DomainResult<PasswordHash>;
+
+    /// Checks a login attempt. With `hash: None` (unknown account) it still does the work of a
+    /// real check against a dummy hash and answers `false`, so timing does not reveal whether
+    /// the account exists.
+    async fn verify(&self, candidate: &str, hash: Option<PasswordHash>) -> DomainResult<bool>;
+}
+
+/// Issues and verifies access tokens.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait TokenCodec: Send + Sync {
+    /// Signs an access token for `subject`.
+    fn issue(&self, subject: &TokenSubject) -> DomainResult<AccessToken>;
+
+    /// Verifies signature, algorithm, type, issuer, audience and times. Any failure is
+    /// [`crate::DomainError::Unauthorized`].
+    fn verify(&self, token: &str) -> DomainResult<TokenSubject>;
+}

@@ -1,0 +1,425 @@
+//! Registration, login, and authentication of access tokens.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::model::{AccessToken, CurrentUser, Registered, TokenSubject};
+use super::port::{PasswordHasher, TokenCodec};
+use crate::error::{DomainError, DomainResult, Validator};
+use crate::ids::{OrganizationId, UserId};
+use crate::memberships::{Membership, MembershipRepository};
+use crate::organizations::{Organization, OrganizationName, OrganizationRepository, Registration};
+use crate::scope::{Role, TenantScope};
+use crate::users::{Email, Password, User, UserName, UserRepository};
+
+/// Raw sign-up input, as a client sent it.
+#[derive(Clone, Default)]
+pub struct Register {
+    /// The account's email.
+    pub email: String,
+    /// The new password.
+    pub password: String,
+    /// The person's display name.
+    pub name: String,
+    /// The name of the organization to create.
+    pub organization_name: String,
+}
+
+/// Raw login input.
+#[derive(Clone, Default)]
+pub struct Login {
+    /// The account's email.
+    pub email: String,
+    /// The password attempt.
+    pub password: String,
+}
+
+/// The repositories and adapters the auth use cases need.
+#[derive(Clone)]
+pub struct AuthService {
+    organizations: Arc<dyn OrganizationRepository>,
+    users: Arc<dyn UserRepository>,
+    memberships: Arc<dyn MembershipRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenCodec>,
+}
+
+impl AuthService {
+    /// Wires the service.
+    pub fn new(
+        organizations: Arc<dyn OrganizationRepository>,
+        users: Arc<dyn UserRepository>,
+        memberships: Arc<dyn MembershipRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenCodec>,
+    ) -> Self {
+        Self {
+            organizations,
+            users,
+            memberships,
+            hasher,
+            tokens,
+        }
+    }
+
+    /// Creates an organization with the new user as its owner, and signs the user in.
+    /// An email that is already registered is a [`DomainError::Conflict`].
+    pub async fn register(&self, input: Register) -> DomainResult<Registered> {
+        let mut v = Validator::new();
+        let email = v.check(Email::parse(&input.email));
+        let password = v.check(Password::parse("password", &input.password));
+        let name = v.check(UserName::parse(&input.name));
+        let organization_name = v.check(OrganizationName::parse("organization_name", &input.organization_name));
+        if let (Some(email), Some(_)) = (&email, &password)
+            && input.password.trim().eq_ignore_ascii_case(email.as_str())
+        {
+            v.check::<()>(Err(DomainError::invalid("password", "equals_email", "password must not be the email")));
+        }
+        v.finish()?;
+        let (Some(email), Some(password), Some(name), Some(organization_name)) =
+            (email, password, name, organization_name)
+        else {
+            unreachable!("Validator::finish fails when a check failed")
+        };
+
+        let password_hash = self.hasher.hash(&password).await?;
+        let now = Utc::now();
+        let organization = Organization {
+            id: OrganizationId::new(),
+            name: organization_name,
+            created_at: now,
+        };
+        let user = User {
+            id: UserId::new(),
+            email,
+            name,
+            created_at: now,
+        };
+        let membership = Membership {
+            organization_id: organization.id,
+            user_id: user.id,
+            role: Role::Owner,
+            created_at: now,
+        };
+        let registration = Registration {
+            organization,
+            user,
+            password_hash,
+            membership,
+        };
+        self.organizations.register(&registration).await?;
+        let token = self.tokens.issue(&TokenSubject {
+            user_id: registration.user.id,
+            organization_id: registration.organization.id,
+            role: Role::Owner,
+        })?;
+        Ok(Registered {
+            user: registration.user,
+            organization: registration.organization,
+            role: Role::Owner,
+            token,
+        })
+    }
+
+    /// Checks credentials and issues an access token for the user's oldest organization.
+    /// A wrong password, an unknown or malformed email and an account without organization
+    /// all fail the same way ([`DomainError::Unauthorized`]) after the same amount of hashing.
+    pub async fn login(&self, input: Login) -> DomainResult<AccessToken> {
+        let credentials = match Email::parse(&input.email) {
+            Ok(email) => self.users.find_credentials_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let matches = self
+            .hasher
+            .verify(&input.password, credentials.as_ref().map(|c| c.password_hash.clone()))
+            .await?;
+        let user = match credentials {
+            Some(credentials) if matches => credentials.user,
+            _ => return Err(DomainError::Unauthorized),
+        };
+        let membership = self
+            .memberships
+            .list_for_user(user.id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(DomainError::Unauthorized)?;
+        self.tokens.issue(&TokenSubject {
+            user_id: user.id,
+            organization_id: membership.organization_id,
+            role: membership.role,
+        })
+    }
+
+    /// Turns an access token into a [`TenantScope`]: the token must verify, and the user must
+    /// still be a member of the token's organization. The scope carries the current role, not
+    /// the one in the token.
+    pub async fn authenticate(&self, token: &str) -> DomainResult<TenantScope> {
+        let subject = self.tokens.verify(token)?;
+        let membership = self
+            .memberships
+            .find(subject.organization_id, subject.user_id)
+            .await?
+            .ok_or(DomainError::Unauthorized)?;
+        Ok(TenantScope::authenticated(
+            membership.organization_id,
+            membership.user_id,
+            membership.role,
+        ))
+    }
+
+    /// The acting user, organization and role.
+    pub async fn current_user(&self, scope: &TenantScope) -> DomainResult<CurrentUser> {
+        let user = self.users.current(scope).await?;
+        let organization = self.organizations.current(scope).await?;
+        Ok(CurrentUser {
+            user,
+            organization,
+            role: scope.role(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::port::{MockPasswordHasher, MockTokenCodec};
+    use crate::memberships::MockMembershipRepository;
+    use crate::organizations::MockOrganizationRepository;
+    use crate::users::{MockUserRepository, PasswordHash, UserCredentials};
+
+    #[derive(Default)]
+    struct Mocks {
+        organizations: MockOrganizationRepository,
+        users: MockUserRepository,
+        memberships: MockMembershipRepository,
+        hasher: MockPasswordHasher,
+        tokens: MockTokenCodec,
+    }
+
+    impl Mocks {
+        fn service(self) -> AuthService {
+            AuthService::new(
+                Arc::new(self.organizations),
+                Arc::new(self.users),
+                Arc::new(self.memberships),
+                Arc::new(self.hasher),
+                Arc::new(self.tokens),
+            )
+        }
+    }
+
+    fn token() -> AccessToken {
+        AccessToken {
+            token: "signed".into(),
+            expires_in: 900,
+        }
+    }
+
+    fn ada() -> User {
+        User {
+            id: UserId::new(),
+            email: Email::parse("ada@example.com").expect("valid"),
+            name: UserName::parse("Ada").expect("valid"),
+            created_at: Utc::now(),
+        }
+    }
+
+    fn membership(user_id: UserId, role: Role) -> Membership {
+        Membership {
+            organization_id: OrganizationId::new(),
+            user_id,
+            role,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn register_input() -> Register {
+        Register {
+            email: "Ada@Example.com".into(),
+            password: "correct horse battery".into(),
+            name: "Ada".into(),
+            organization_name: "Analytical Engines".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn register_stores_org_user_and_owner_membership_together() {
+        let mut m = Mocks::default();
+        m.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new("$2b$hash".into())));
+        m.organizations
+            .expect_register()
+            .withf(|r| {
+                r.membership.role == Role::Owner
+                    && r.membership.organization_id == r.organization.id
+                    && r.membership.user_id == r.user.id
+                    && r.user.email.as_str() == "ada@example.com"
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        m.tokens
+            .expect_issue()
+            .withf(|s| s.role == Role::Owner)
+            .times(1)
+            .returning(|_| Ok(token()));
+        let registered = m.service().register(register_input()).await.expect("registered");
+        assert_eq!(registered.role, Role::Owner);
+        assert_eq!(registered.organization.name.as_str(), "Analytical Engines");
+    }
+
+    #[tokio::test]
+    async fn register_rejects_bad_input_without_hashing_or_storing() {
+        let mut m = Mocks::default();
+        m.hasher.expect_hash().never();
+        m.organizations.expect_register().never();
+        let input = Register {
+            email: "nope".into(),
+            password: "é".repeat(40),
+            name: String::new(),
+            organization_name: String::new(),
+        };
+        let Err(DomainError::Validation(errors)) = m.service().register(input).await else {
+            panic!("expected validation errors")
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "password", "name", "organization_name"]);
+    }
+
+    #[tokio::test]
+    async fn register_rejects_the_email_as_password() {
+        let m = Mocks::default();
+        let input = Register {
+            password: "ada@example.com".into(),
+            ..register_input()
+        };
+        let Err(DomainError::Validation(errors)) = m.service().register(input).await else {
+            panic!("expected validation errors")
+        };
+        assert_eq!(errors[0].code, "equals_email");
+    }
+
+    #[tokio::test]
+    async fn unknown_email_still_runs_a_dummy_verify_and_fails_like_a_wrong_password() {
+        let mut m = Mocks::default();
+        m.users.expect_find_credentials_by_email().times(1).returning(|_| Ok(None));
+        m.hasher
+            .expect_verify()
+            .withf(|_, hash| hash.is_none())
+            .times(1)
+            .returning(|_, _| Ok(false));
+        m.tokens.expect_issue().never();
+        let err = m
+            .service()
+            .login(Login {
+                email: "ghost@example.com".into(),
+                password: "whatever1".into(),
+            })
+            .await;
+        assert!(matches!(err, Err(DomainError::Unauthorized)));
+    }
+
+    #[tokio::test]
+    async fn wrong_password_is_unauthorized() {
+        let mut m = Mocks::default();
+        let user = ada();
+        m.users.expect_find_credentials_by_email().returning(move |_| {
+            Ok(Some(UserCredentials {
+                user: user.clone(),
+                password_hash: PasswordHash::new("$2b$hash".into()),
+            }))
+        });
+        m.hasher
+            .expect_verify()
+            .withf(|_, hash| hash.is_some())
+            .times(1)
+            .returning(|_, _| Ok(false));
+        m.memberships.expect_list_for_user().never();
+        let err = m
+            .service()
+            .login(Login {
+                email: "ada@example.com".into(),
+                password: "wrong password".into(),
+            })
+            .await;
+        assert!(matches!(err, Err(DomainError::Unauthorized)));
+    }
+
+    #[tokio::test]
+    async fn login_issues_a_token_for_the_first_membership() {
+        let mut m = Mocks::default();
+        let user = ada();
+        let first = membership(user.id, Role::Admin);
+        let org = first.organization_id;
+        let user_for_lookup = user.clone();
+        m.users.expect_find_credentials_by_email().returning(move |_| {
+            Ok(Some(UserCredentials {
+                user: user_for_lookup.clone(),
+                password_hash: PasswordHash::new("$2b$hash".into()),
+            }))
+        });
+        m.hasher.expect_verify().returning(|_, _| Ok(true));
+        m.memberships
+            .expect_list_for_user()
+            .returning(move |_| Ok(vec![first.clone(), membership(UserId::new(), Role::Viewer)]));
+        m.tokens
+            .expect_issue()
+            .withf(move |s| s.organization_id == org && s.role == Role::Admin)
+            .times(1)
+            .returning(|_| Ok(token()));
+        m.service()
+            .login(Login {
+                email: "ada@example.com".into(),
+                password: "correct horse".into(),
+            })
+            .await
+            .expect("logged in");
+    }
+
+    #[tokio::test]
+    async fn authenticate_uses_the_current_role_not_the_token_role() {
+        let mut m = Mocks::default();
+        let user_id = UserId::new();
+        let current = membership(user_id, Role::Viewer);
+        let org = current.organization_id;
+        m.tokens.expect_verify().returning(move |_| {
+            Ok(TokenSubject {
+                user_id,
+                organization_id: org,
+                role: Role::Owner,
+            })
+        });
+        m.memberships.expect_find().returning(move |_, _| Ok(Some(current.clone())));
+        let scope = m.service().authenticate("token").await.expect("authenticated");
+        assert_eq!(scope.role(), Role::Viewer);
+        assert_eq!(scope.organization_id(), org);
+    }
+
+    #[tokio::test]
+    async fn authenticate_fails_once_the_membership_is_gone() {
+        let mut m = Mocks::default();
+        m.tokens.expect_verify().returning(|_| {
+            Ok(TokenSubject {
+                user_id: UserId::new(),
+                organization_id: OrganizationId::new(),
+                role: Role::Owner,
+            })
+        });
+        m.memberships.expect_find().returning(|_, _| Ok(None));
+        assert!(matches!(
+            m.service().authenticate("token").await,
+            Err(DomainError::Unauthorized)
+        ));
+    }
+
+    #[tokio::test]
+    async fn authenticate_rejects_a_token_that_does_not_verify() {
+        let mut m = Mocks::default();
+        m.tokens.expect_verify().returning(|_| Err(DomainError::Unauthorized));
+        m.memberships.expect_find().never();
+        assert!(matches!(
+            m.service().authenticate("forged").await,
+            Err(DomainError::Unauthorized)
+        ));
+    }
+}

@@ -1,0 +1,102 @@
+//! The domain's one error type.
+
+use crate::scope::Permission;
+
+/// Result alias used by every service and port.
+pub type DomainResult<T> = Result<T, DomainError>;
+
+/// One invalid input field, reported back to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The name of the field, as the client sent it (`name`, `limit`, ...).
+    pub field: String,
+    /// A stable machine-readable code (`length`, `required`, `format`, ...).
+    pub code: &'static str,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a service or port can fail with.
+///
+/// Adapters translate their own failures into these variants; the HTTP layer maps each variant
+/// to exactly one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The input is invalid; nothing was changed.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// The object does not exist in the caller's organization. Objects of other organizations
+    /// are reported exactly like objects that never existed.
+    #[error("not found")]
+    NotFound,
+    /// The caller is authenticated for the organization but lacks a permission.
+    #[error("missing permission {0}")]
+    Forbidden(Permission),
+    /// Credentials or token are missing, wrong, expired or no longer backed by a membership.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The change clashes with existing state (a duplicate name, an email already registered).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store cannot be reached right now; retrying later may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// An unexpected failure. The message is for logs, never for clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    /// A validation error about a single field.
+    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+}
+
+/// Collects field errors from several parsers so a client learns about all of them at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    /// Starts an empty collection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the value of a successful parse, or records its field errors.
+    pub fn check<T>(&mut self, parsed: DomainResult<T>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(DomainError::Validation(mut errors)) => {
+                self.errors.append(&mut errors);
+                None
+            }
+            Err(other) => {
+                self.errors.push(FieldError::new("", "invalid", other.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Fails with every recorded error, if there is any.
+    pub fn finish(self) -> DomainResult<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Validation(self.errors))
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Bulkhead's domain: tenant-scoped entities, repository ports and the services (use cases)
+//! built on them.
+//!
+//! The crate knows nothing of HTTP or SQL. Every port method that touches tenant data takes a
+//! [`TenantScope`], and a `TenantScope` can only be obtained from [`auth::AuthService::authenticate`],
+//! so code outside this crate cannot read or write a tenant's rows without having authenticated
+//! for that tenant first.
+//!
+//! With the `mock` feature, every port has a mockall mock (`MockProjectRepository`, ...) so that
+//! services can be unit-tested without a database.
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod ids;
+pub mod memberships;
+pub mod organizations;
+pub mod page;
+pub mod projects;
+pub mod scope;
+mod text;
+pub mod users;
+
+pub use error::{DomainError, DomainResult, FieldError};
+pub use ids::{OrganizationId, ProjectId, UserId};
+pub use scope::{Permission, Role, TenantScope};

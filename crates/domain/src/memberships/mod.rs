@@ -1,0 +1,9 @@
+//! Memberships: which users belong to which organization, with which role.
+
+pub mod model;
+pub mod port;
+
+pub use model::Membership;
+#[cfg(any(test, feature = "mock"))]
+pub use port::MockMembershipRepository;
+pub use port::MembershipRepository;

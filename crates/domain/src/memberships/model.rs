@@ -1,0 +1,19 @@
+//! The membership entity.
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{OrganizationId, UserId};
+use crate::scope::Role;
+
+/// A user's membership of one organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// The organization.
+    pub organization_id: OrganizationId,
+    /// The member.
+    pub user_id: UserId,
+    /// The member's current role there.
+    pub role: Role,
+    /// When the user joined.
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,53 @@
+//! The organization entity.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::DomainResult;
+use crate::ids::OrganizationId;
+use crate::memberships::Membership;
+use crate::text::bounded;
+use crate::users::{PasswordHash, User};
+
+/// An organization's display name, 1 to 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationName(String);
+
+impl OrganizationName {
+    /// The longest name accepted, in characters.
+    pub const MAX_CHARS: usize = 200;
+
+    /// Validates a name. `field` names the input in errors.
+    pub fn parse(field: &str, raw: &str) -> DomainResult<Self> {
+        bounded(field, raw, 1, Self::MAX_CHARS).map(Self)
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    /// The tenant's id; every tenant-owned row carries it.
+    pub id: OrganizationId,
+    /// The display name.
+    pub name: OrganizationName,
+    /// When the organization was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything a sign-up creates, stored atomically: the organization, its first user and that
+/// user's owner membership.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The new organization.
+    pub organization: Organization,
+    /// The new user.
+    pub user: User,
+    /// The new user's password hash.
+    pub password_hash: PasswordHash,
+    /// The owner membership linking the two.
+    pub membership: Membership,
+}

@@ -1,0 +1,20 @@
+//! Storage port for organizations.
+
+use async_trait::async_trait;
+
+use super::model::{Organization, Registration};
+use crate::error::DomainResult;
+use crate::scope::TenantScope;
+
+/// Stores organizations.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait OrganizationRepository: Send + Sync {
+    /// Creates the organization, its first user and the owner membership in one transaction.
+    /// Fails with [`crate::DomainError::Conflict`] when the email is already registered, and
+    /// then stores nothing.
+    async fn register(&self, registration: &Registration) -> DomainResult<()>;
+
+    /// The organization `scope` is confined to.
+    async fn current(&self, scope: &TenantScope) -> DomainResult<Organization>;
+}

@@ -1,0 +1,10 @@
+//! User accounts. Users are global: one account may belong to several organizations through
+//! memberships.
+
+pub mod model;
+pub mod port;
+
+pub use model::{Email, Password, PasswordHash, User, UserCredentials, UserName};
+pub use port::UserRepository;
+#[cfg(any(test, feature = "mock"))]
+pub use port::MockUserRepository;

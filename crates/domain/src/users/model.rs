@@ -1,0 +1,176 @@
+//! The user entity and its value types.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use validator::ValidateEmail;
+
+use crate::error::{DomainError, DomainResult};
+use crate::ids::UserId;
+use crate::text::bounded;
+
+/// A normalized (trimmed, lower-cased) email address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// The longest address accepted (RFC 5321's path limit).
+    pub const MAX_LEN: usize = 254;
+
+    /// Validates and normalizes an email address.
+    pub fn parse(raw: &str) -> DomainResult<Self> {
+        let value = raw.trim().to_lowercase();
+        if value.len() > Self::MAX_LEN || !value.validate_email() {
+            return Err(DomainError::invalid("email", "format", "email must be a valid email address"));
+        }
+        Ok(Self(value))
+    }
+
+    /// The normalized address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A person's display name, 1 to 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+impl UserName {
+    /// The longest name accepted, in characters.
+    pub const MAX_CHARS: usize = 200;
+
+    /// Validates a display name.
+    pub fn parse(raw: &str) -> DomainResult<Self> {
+        bounded("name", raw, 1, Self::MAX_CHARS).map(Self)
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password in plain text, checked against the password rules. Never printed.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// The shortest password accepted, in characters.
+    pub const MIN_CHARS: usize = 8;
+    /// The longest password accepted, in characters.
+    pub const MAX_CHARS: usize = 64;
+    /// The longest password accepted, in UTF-8 bytes. bcrypt reads at most 72 bytes and the
+    /// non-truncating API rejects 72 or more, so 71 is the most that can be hashed whole.
+    pub const MAX_BYTES: usize = 71;
+
+    /// Checks a new password. `field` names the input in errors (`password`, `new_password`).
+    /// Longer passwords are rejected, never truncated.
+    pub fn parse(field: &str, raw: &str) -> DomainResult<Self> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS || chars > Self::MAX_CHARS {
+            return Err(DomainError::invalid(
+                field,
+                "length",
+                format!(
+                    "{field} must be between {} and {} characters",
+                    Self::MIN_CHARS,
+                    Self::MAX_CHARS
+                ),
+            ));
+        }
+        if raw.len() > Self::MAX_BYTES {
+            return Err(DomainError::invalid(
+                field,
+                "bytes",
+                format!("{field} must be at most {} bytes in UTF-8", Self::MAX_BYTES),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The plain text, for the hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A stored password hash (bcrypt's modular crypt format). Never sent to clients.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a hash produced by a hasher or read from storage.
+    pub fn new(hash: String) -> Self {
+        Self(hash)
+    }
+
+    /// The hash text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// A user account as shown to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The account's id.
+    pub id: UserId,
+    /// The normalized email, unique across all accounts.
+    pub email: Email,
+    /// The display name.
+    pub name: UserName,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user with the password hash, as needed to check a login.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    /// The account.
+    pub user: User,
+    /// Its password hash.
+    pub password_hash: PasswordHash,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_normalized_and_checked() {
+        assert_eq!(Email::parse(" Ada@Example.COM ").ok().map(|e| e.0), Some("ada@example.com".to_owned()));
+        assert!(Email::parse("not-an-email").is_err());
+        assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn password_limit_counts_utf8_bytes_not_characters() {
+        assert!(Password::parse("password", "short").is_err());
+        assert!(Password::parse("password", &"a".repeat(64)).is_ok());
+        assert!(Password::parse("password", &"a".repeat(65)).is_err());
+        // 36 characters but 72 bytes: within the character limit, beyond bcrypt's.
+        let err = Password::parse("password", &"é".repeat(36)).err();
+        assert!(matches!(err, Some(DomainError::Validation(ref e)) if e[0].code == "bytes"), "{err:?}");
+        assert!(Password::parse("password", &"é".repeat(35)).is_ok());
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let password = Password::parse("password", "correct horse").expect("valid");
+        assert!(!format!("{password:?}").contains("horse"));
+        assert!(!format!("{:?}", PasswordHash::new("$2b$secret".into())).contains("secret"));
+    }
+}
