@@ -1,0 +1,25 @@
+//! Bulkhead's schema as sea-orm migrations, for PostgreSQL and SQLite.
+//!
+//! On PostgreSQL the migrations also create the application role (`bulkhead_app`: login,
+//! not superuser, no BYPASSRLS, owns nothing), grant it the least it needs, and put every tenant
+//! table under forced row-level security. Run them as the tables' owner, never as the app role.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core;
+mod rls;
+
+pub use rls::APP_ROLE;
+
+/// Tables holding tenant data; each is under forced row-level security on PostgreSQL.
+pub const TENANT_TABLES: &[&str] = &["organizations", "memberships", "projects"];
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_core::Migration)]
+    }
+}

@@ -1,0 +1,116 @@
+//! Bulkhead's HTTP API: actix-web handlers over the domain services, problem+json errors,
+//! and the OpenAPI document.
+//!
+//! This crate cannot write a query: it depends on the domain crate only, never on sea-orm or
+//! sqlx, so every data access goes through a service and a [`bulkhead_domain::TenantScope`].
+
+mod auth;
+mod extract;
+mod health;
+pub mod openapi;
+mod problem;
+mod projects;
+mod request_id;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use bulkhead_domain::auth::AuthService;
+use bulkhead_domain::health::HealthProbe;
+use bulkhead_domain::projects::ProjectService;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use problem::{ApiError, Problem};
+
+/// The services the handlers call.
+#[derive(Clone)]
+pub struct AppState {
+    /// Registration, login, authentication.
+    pub auth: AuthService,
+    /// Project use cases.
+    pub projects: ProjectService,
+    /// Readiness of the store.
+    pub health: Arc<dyn HealthProbe>,
+}
+
+/// Limits of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Time a client has to send its request head.
+    pub client_request_timeout: Duration,
+    /// Number of worker threads.
+    pub workers: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            client_request_timeout: Duration::from_secs(5),
+            workers: 2,
+        }
+    }
+}
+
+/// Registers every route, the extractor configuration and the fallbacks on an app.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    state: web::Data<AppState>,
+    settings: &HttpSettings,
+) {
+    cfg.app_data(state)
+        .app_data(web::PayloadConfig::new(settings.body_limit))
+        .app_data(extract::path_config())
+        .app_data(extract::query_config())
+        .service(
+            web::scope("/api/v1")
+                .configure(auth::routes)
+                .configure(projects::routes),
+        )
+        .configure(health::routes)
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("location", "/docs/"))
+                    .finish()
+            }),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));
+}
+
+/// Builds the HTTP server on a bound listener. It starts serving when the returned future is
+/// awaited.
+pub fn server(
+    listener: TcpListener,
+    state: AppState,
+    settings: HttpSettings,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let workers = settings.workers;
+    let timeout = settings.client_request_timeout;
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(|cfg| configure(cfg, state.clone(), &settings))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::NotFound)
+            }))
+            // Turns bodiless errors from actix itself (405, 413 from a length header, ...)
+            // into problem+json.
+            .wrap(ErrorHandlers::new().default_handler(problem::fallback))
+            // Outermost, so that everything inside can read the request id.
+            .wrap(from_fn(request_id::middleware))
+    })
+    .workers(workers)
+    .client_request_timeout(timeout)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

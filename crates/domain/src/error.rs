@@ -85,7 +85,8 @@ impl Validator {
                 None
             }
             Err(other) => {
-                self.errors.push(FieldError::new("", "invalid", other.to_string()));
+                self.errors
+                    .push(FieldError::new("", "invalid", other.to_string()));
                 None
             }
         }

@@ -24,3 +24,10 @@ pub mod users;
 pub use error::{DomainError, DomainResult, FieldError};
 pub use ids::{OrganizationId, ProjectId, UserId};
 pub use scope::{Permission, Role, TenantScope};
+
+/// The current time at the precision every store keeps (microseconds), so that what a
+/// service returns equals what a later read returns.
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

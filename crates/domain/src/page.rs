@@ -28,7 +28,11 @@ impl PageRequest {
         }
         let offset = offset.unwrap_or(0);
         if offset < 0 {
-            errors.push(FieldError::new("offset", "range", "offset must not be negative"));
+            errors.push(FieldError::new(
+                "offset",
+                "range",
+                "offset must not be negative",
+            ));
         }
         if errors.is_empty() {
             Ok(Self {
@@ -94,9 +98,17 @@ mod tests {
     #[test]
     fn has_more_counts_from_the_offset() {
         let request = PageRequest::parse(Some(2), Some(2)).expect("valid");
-        let page = Page { items: vec![1, 2], total: 5, request };
+        let page = Page {
+            items: vec![1, 2],
+            total: 5,
+            request,
+        };
         assert!(page.has_more());
-        let last = Page { items: vec![5], total: 5, request: PageRequest::parse(Some(2), Some(4)).expect("valid") };
+        let last = Page {
+            items: vec![5],
+            total: 5,
+            request: PageRequest::parse(Some(2), Some(4)).expect("valid"),
+        };
         assert!(!last.has_more());
     }
 }

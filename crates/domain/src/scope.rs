@@ -75,7 +75,12 @@ impl Role {
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Self::Owner | Self::Admin => &[OrganizationRead, ProjectsRead, ProjectsWrite, ProjectsDelete],
+            Self::Owner | Self::Admin => &[
+                OrganizationRead,
+                ProjectsRead,
+                ProjectsWrite,
+                ProjectsDelete,
+            ],
             Self::Member => &[OrganizationRead, ProjectsRead, ProjectsWrite],
             Self::Viewer => &[OrganizationRead, ProjectsRead],
         }
@@ -118,7 +123,11 @@ pub struct TenantScope {
 }
 
 impl TenantScope {
-    pub(crate) fn authenticated(organization_id: OrganizationId, user_id: UserId, role: Role) -> Self {
+    pub(crate) fn authenticated(
+        organization_id: OrganizationId,
+        user_id: UserId,
+        role: Role,
+    ) -> Self {
         Self {
             organization_id,
             user_id,

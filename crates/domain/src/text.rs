@@ -4,7 +4,12 @@ use crate::error::{DomainError, DomainResult};
 
 /// Trims `raw` and checks its length in characters and that it holds no control characters
 /// (which would break logs and terminals of the people reading them).
-pub(crate) fn bounded(field: &str, raw: &str, min_chars: usize, max_chars: usize) -> DomainResult<String> {
+pub(crate) fn bounded(
+    field: &str,
+    raw: &str,
+    min_chars: usize,
+    max_chars: usize,
+) -> DomainResult<String> {
     let value = raw.trim();
     let chars = value.chars().count();
     if chars < min_chars || chars > max_chars {

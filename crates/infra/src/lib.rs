@@ -1,0 +1,22 @@
+//! Bulkhead's adapters: sea-orm repositories for PostgreSQL and SQLite, the row-level-security
+//! transaction every tenant unit of work runs in, bcrypt password hashing and JWT access tokens.
+
+mod error;
+pub mod health;
+pub mod memberships;
+pub mod organizations;
+pub mod password;
+pub mod projects;
+pub mod store;
+pub mod tokens;
+mod tx;
+pub mod users;
+
+pub use error::InfraError;
+pub use memberships::SqlMembershipRepository;
+pub use organizations::SqlOrganizationRepository;
+pub use password::BcryptHasher;
+pub use projects::SqlProjectRepository;
+pub use store::{Store, StoreOptions};
+pub use tokens::{JwtCodec, JwtSettings};
+pub use users::SqlUserRepository;

@@ -1,0 +1,10 @@
+//! The `bulkhead` binary as a library: configuration, start-up checks and wiring of the infra
+//! adapters into the domain services into the HTTP API. Tests build the same [`Application`].
+
+pub mod cli;
+pub mod config;
+mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::{Application, StartupError, migrate};

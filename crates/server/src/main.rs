@@ -1,1 +1,57 @@
-fn main() {}
+use std::process::ExitCode;
+
+use bulkhead_server::cli::{Cli, Command};
+use bulkhead_server::{Application, migrate, telemetry};
+use clap::Parser;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => match bulkhead_api::openapi::json() {
+            Ok(document) => {
+                print!("{document}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: cannot render the OpenAPI document: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Migrate(args) => {
+            telemetry::init();
+            let url = args.admin_database_url.unwrap_or(args.database_url);
+            match migrate(&url).await {
+                Ok(()) => {
+                    tracing::info!("migrations applied");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    tracing::error!("{err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve(args) => {
+            telemetry::init();
+            let app = match Application::build(args.into_config()).await {
+                Ok(app) => app,
+                Err(err) => {
+                    tracing::error!("refusing to start: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let base = app.base_url();
+            tracing::info!(
+                "Bulkhead listening on {base} (API under {base}/api/v1) — docs at {base}/docs/"
+            );
+            match app.run_until_stopped().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!("server error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

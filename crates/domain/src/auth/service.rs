@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-
 use super::model::{AccessToken, CurrentUser, Registered, TokenSubject};
 use super::port::{PasswordHasher, TokenCodec};
 use crate::error::{DomainError, DomainResult, Validator};
@@ -70,11 +68,18 @@ impl AuthService {
         let email = v.check(Email::parse(&input.email));
         let password = v.check(Password::parse("password", &input.password));
         let name = v.check(UserName::parse(&input.name));
-        let organization_name = v.check(OrganizationName::parse("organization_name", &input.organization_name));
+        let organization_name = v.check(OrganizationName::parse(
+            "organization_name",
+            &input.organization_name,
+        ));
         if let (Some(email), Some(_)) = (&email, &password)
             && input.password.trim().eq_ignore_ascii_case(email.as_str())
         {
-            v.check::<()>(Err(DomainError::invalid("password", "equals_email", "password must not be the email")));
+            v.check::<()>(Err(DomainError::invalid(
+                "password",
+                "equals_email",
+                "password must not be the email",
+            )));
         }
         v.finish()?;
         let (Some(email), Some(password), Some(name), Some(organization_name)) =
@@ -84,7 +89,7 @@ impl AuthService {
         };
 
         let password_hash = self.hasher.hash(&password).await?;
-        let now = Utc::now();
+        let now = crate::now();
         let organization = Organization {
             id: OrganizationId::new(),
             name: organization_name,
@@ -132,7 +137,10 @@ impl AuthService {
         };
         let matches = self
             .hasher
-            .verify(&input.password, credentials.as_ref().map(|c| c.password_hash.clone()))
+            .verify(
+                &input.password,
+                credentials.as_ref().map(|c| c.password_hash.clone()),
+            )
             .await?;
         let user = match credentials {
             Some(credentials) if matches => credentials.user,
@@ -222,7 +230,7 @@ mod tests {
             id: UserId::new(),
             email: Email::parse("ada@example.com").expect("valid"),
             name: UserName::parse("Ada").expect("valid"),
-            created_at: Utc::now(),
+            created_at: crate::now(),
         }
     }
 
@@ -231,7 +239,7 @@ mod tests {
             organization_id: OrganizationId::new(),
             user_id,
             role,
-            created_at: Utc::now(),
+            created_at: crate::now(),
         }
     }
 
@@ -247,7 +255,10 @@ mod tests {
     #[tokio::test]
     async fn register_stores_org_user_and_owner_membership_together() {
         let mut m = Mocks::default();
-        m.hasher.expect_hash().times(1).returning(|_| Ok(PasswordHash::new("$2b$hash".into())));
+        m.hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Ok(PasswordHash::new("$2b$hash".into())));
         m.organizations
             .expect_register()
             .withf(|r| {
@@ -263,7 +274,11 @@ mod tests {
             .withf(|s| s.role == Role::Owner)
             .times(1)
             .returning(|_| Ok(token()));
-        let registered = m.service().register(register_input()).await.expect("registered");
+        let registered = m
+            .service()
+            .register(register_input())
+            .await
+            .expect("registered");
         assert_eq!(registered.role, Role::Owner);
         assert_eq!(registered.organization.name.as_str(), "Analytical Engines");
     }
@@ -302,7 +317,10 @@ mod tests {
     #[tokio::test]
     async fn unknown_email_still_runs_a_dummy_verify_and_fails_like_a_wrong_password() {
         let mut m = Mocks::default();
-        m.users.expect_find_credentials_by_email().times(1).returning(|_| Ok(None));
+        m.users
+            .expect_find_credentials_by_email()
+            .times(1)
+            .returning(|_| Ok(None));
         m.hasher
             .expect_verify()
             .withf(|_, hash| hash.is_none())
@@ -323,12 +341,14 @@ mod tests {
     async fn wrong_password_is_unauthorized() {
         let mut m = Mocks::default();
         let user = ada();
-        m.users.expect_find_credentials_by_email().returning(move |_| {
-            Ok(Some(UserCredentials {
-                user: user.clone(),
-                password_hash: PasswordHash::new("$2b$hash".into()),
-            }))
-        });
+        m.users
+            .expect_find_credentials_by_email()
+            .returning(move |_| {
+                Ok(Some(UserCredentials {
+                    user: user.clone(),
+                    password_hash: PasswordHash::new("$2b$hash".into()),
+                }))
+            });
         m.hasher
             .expect_verify()
             .withf(|_, hash| hash.is_some())
@@ -352,12 +372,14 @@ mod tests {
         let first = membership(user.id, Role::Admin);
         let org = first.organization_id;
         let user_for_lookup = user.clone();
-        m.users.expect_find_credentials_by_email().returning(move |_| {
-            Ok(Some(UserCredentials {
-                user: user_for_lookup.clone(),
-                password_hash: PasswordHash::new("$2b$hash".into()),
-            }))
-        });
+        m.users
+            .expect_find_credentials_by_email()
+            .returning(move |_| {
+                Ok(Some(UserCredentials {
+                    user: user_for_lookup.clone(),
+                    password_hash: PasswordHash::new("$2b$hash".into()),
+                }))
+            });
         m.hasher.expect_verify().returning(|_, _| Ok(true));
         m.memberships
             .expect_list_for_user()
@@ -389,8 +411,14 @@ mod tests {
                 role: Role::Owner,
             })
         });
-        m.memberships.expect_find().returning(move |_, _| Ok(Some(current.clone())));
-        let scope = m.service().authenticate("token").await.expect("authenticated");
+        m.memberships
+            .expect_find()
+            .returning(move |_, _| Ok(Some(current.clone())));
+        let scope = m
+            .service()
+            .authenticate("token")
+            .await
+            .expect("authenticated");
         assert_eq!(scope.role(), Role::Viewer);
         assert_eq!(scope.organization_id(), org);
     }
@@ -415,7 +443,9 @@ mod tests {
     #[tokio::test]
     async fn authenticate_rejects_a_token_that_does_not_verify() {
         let mut m = Mocks::default();
-        m.tokens.expect_verify().returning(|_| Err(DomainError::Unauthorized));
+        m.tokens
+            .expect_verify()
+            .returning(|_| Err(DomainError::Unauthorized));
         m.memberships.expect_find().never();
         assert!(matches!(
             m.service().authenticate("forged").await,

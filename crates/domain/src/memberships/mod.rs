@@ -4,6 +4,6 @@ pub mod model;
 pub mod port;
 
 pub use model::Membership;
+pub use port::MembershipRepository;
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockMembershipRepository;
-pub use port::MembershipRepository;

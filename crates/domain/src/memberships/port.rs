@@ -13,7 +13,11 @@ use crate::ids::{OrganizationId, UserId};
 pub trait MembershipRepository: Send + Sync {
     /// The user's current membership of the organization, if it still exists. Used on every
     /// authenticated request, so that removal or demotion takes effect at once.
-    async fn find(&self, organization_id: OrganizationId, user_id: UserId) -> DomainResult<Option<Membership>>;
+    async fn find(
+        &self,
+        organization_id: OrganizationId,
+        user_id: UserId,
+    ) -> DomainResult<Option<Membership>>;
 
     /// Every membership of the user, oldest first (login picks the organization from these).
     async fn list_for_user(&self, user_id: UserId) -> DomainResult<Vec<Membership>>;

@@ -161,7 +161,10 @@ mod tests {
     fn sort_accepts_only_the_allowlist() {
         assert_eq!(
             ProjectSort::parse("-name").ok(),
-            Some(ProjectSort { field: ProjectSortField::Name, descending: true })
+            Some(ProjectSort {
+                field: ProjectSortField::Name,
+                descending: true
+            })
         );
         assert!(ProjectSort::parse("organization_id").is_err());
         assert!(ProjectSort::parse("--name").is_err());

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-
-use super::model::{Project, ProjectChanges, ProjectDescription, ProjectName, ProjectQuery, ProjectSort};
+use super::model::{
+    Project, ProjectChanges, ProjectDescription, ProjectName, ProjectQuery, ProjectSort,
+};
 use super::port::ProjectRepository;
 use crate::error::{DomainResult, Validator};
 use crate::ids::ProjectId;
@@ -63,13 +63,17 @@ impl ProjectService {
         scope.require(Permission::ProjectsWrite)?;
         let mut v = Validator::new();
         let name = v.check(ProjectName::parse(&input.name));
-        let description = input.description.as_deref().map(ProjectDescription::parse).transpose();
+        let description = input
+            .description
+            .as_deref()
+            .map(ProjectDescription::parse)
+            .transpose();
         let description = v.check(description);
         v.finish()?;
         let (Some(name), Some(description)) = (name, description) else {
             unreachable!("Validator::finish fails when a check failed")
         };
-        let now = Utc::now();
+        let now = crate::now();
         let project = Project {
             id: ProjectId::new(),
             organization_id: scope.organization_id(),
@@ -84,7 +88,11 @@ impl ProjectService {
     }
 
     /// Lists the scope's organization's projects.
-    pub async fn list(&self, scope: &TenantScope, input: ListProjects) -> DomainResult<Page<Project>> {
+    pub async fn list(
+        &self,
+        scope: &TenantScope,
+        input: ListProjects,
+    ) -> DomainResult<Page<Project>> {
         scope.require(Permission::ProjectsRead)?;
         let mut v = Validator::new();
         let page = v.check(PageRequest::parse(input.limit, input.offset));
@@ -109,7 +117,12 @@ impl ProjectService {
     }
 
     /// Applies a partial update. An empty update changes nothing and returns the project.
-    pub async fn update(&self, scope: &TenantScope, id: ProjectId, input: UpdateProject) -> DomainResult<Project> {
+    pub async fn update(
+        &self,
+        scope: &TenantScope,
+        id: ProjectId,
+        input: UpdateProject,
+    ) -> DomainResult<Project> {
         scope.require(Permission::ProjectsWrite)?;
         let mut v = Validator::new();
         let name = v.check(input.name.as_deref().map(ProjectName::parse).transpose());
@@ -127,7 +140,7 @@ impl ProjectService {
         if changes.is_empty() {
             return self.repo.get(scope, id).await;
         }
-        self.repo.update(scope, id, &changes, Utc::now()).await
+        self.repo.update(scope, id, &changes, crate::now()).await
     }
 
     /// Deletes a project.
@@ -168,11 +181,19 @@ mod tests {
         let (org, user) = (scope.organization_id(), scope.user_id());
         let mut repo = MockProjectRepository::new();
         repo.expect_insert()
-            .withf(move |s, p| s.organization_id() == org && p.organization_id == org && p.created_by == user)
+            .withf(move |s, p| {
+                s.organization_id() == org && p.organization_id == org && p.created_by == user
+            })
             .times(1)
             .returning(|_, _| Ok(()));
         let project = service(repo)
-            .create(&scope, CreateProject { name: "  Apollo ".into(), description: None })
+            .create(
+                &scope,
+                CreateProject {
+                    name: "  Apollo ".into(),
+                    description: None,
+                },
+            )
             .await
             .expect("created");
         assert_eq!(project.name.as_str(), "Apollo");
@@ -184,9 +205,18 @@ mod tests {
         let mut repo = MockProjectRepository::new();
         repo.expect_insert().never();
         let err = service(repo)
-            .create(&scope(Role::Viewer), CreateProject { name: "x".into(), description: None })
+            .create(
+                &scope(Role::Viewer),
+                CreateProject {
+                    name: "x".into(),
+                    description: None,
+                },
+            )
             .await;
-        assert!(matches!(err, Err(DomainError::Forbidden(Permission::ProjectsWrite))), "{err:?}");
+        assert!(
+            matches!(err, Err(DomainError::Forbidden(Permission::ProjectsWrite))),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -196,10 +226,15 @@ mod tests {
         let err = service(repo)
             .create(
                 &scope(Role::Owner),
-                CreateProject { name: String::new(), description: Some("d".repeat(2001)) },
+                CreateProject {
+                    name: String::new(),
+                    description: Some("d".repeat(2001)),
+                },
             )
             .await;
-        let Err(DomainError::Validation(errors)) = err else { panic!("expected validation error, got {err:?}") };
+        let Err(DomainError::Validation(errors)) = err else {
+            panic!("expected validation error, got {err:?}")
+        };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "description"]);
     }
@@ -208,18 +243,36 @@ mod tests {
     async fn member_cannot_delete_but_admin_can() {
         let id = ProjectId::new();
         let mut repo = MockProjectRepository::new();
-        repo.expect_delete().with(mockall::predicate::always(), eq(id)).times(1).returning(|_, _| Ok(()));
+        repo.expect_delete()
+            .with(mockall::predicate::always(), eq(id))
+            .times(1)
+            .returning(|_, _| Ok(()));
         let service = service(repo);
         let err = service.delete(&scope(Role::Member), id).await;
-        assert!(matches!(err, Err(DomainError::Forbidden(Permission::ProjectsDelete))), "{err:?}");
-        service.delete(&scope(Role::Admin), id).await.expect("admin deletes");
+        assert!(
+            matches!(err, Err(DomainError::Forbidden(Permission::ProjectsDelete))),
+            "{err:?}"
+        );
+        service
+            .delete(&scope(Role::Admin), id)
+            .await
+            .expect("admin deletes");
     }
 
     #[tokio::test]
     async fn viewer_reads() {
         let mut repo = MockProjectRepository::new();
-        repo.expect_list().times(1).returning(|_, q| Ok(Page { items: vec![], total: 0, request: q.page }));
-        let page = service(repo).list(&scope(Role::Viewer), ListProjects::default()).await.expect("listed");
+        repo.expect_list().times(1).returning(|_, q| {
+            Ok(Page {
+                items: vec![],
+                total: 0,
+                request: q.page,
+            })
+        });
+        let page = service(repo)
+            .list(&scope(Role::Viewer), ListProjects::default())
+            .await
+            .expect("listed");
         assert_eq!(page.total, 0);
     }
 
@@ -230,10 +283,17 @@ mod tests {
         let err = service(repo)
             .list(
                 &scope(Role::Owner),
-                ListProjects { limit: Some(500), offset: Some(-1), q: None, sort: Some("password".into()) },
+                ListProjects {
+                    limit: Some(500),
+                    offset: Some(-1),
+                    q: None,
+                    sort: Some("password".into()),
+                },
             )
             .await;
-        let Err(DomainError::Validation(errors)) = err else { panic!("expected validation error, got {err:?}") };
+        let Err(DomainError::Validation(errors)) = err else {
+            panic!("expected validation error, got {err:?}")
+        };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["limit", "offset", "sort"]);
     }
@@ -248,11 +308,22 @@ mod tests {
                     && q.page.limit() == 5
             })
             .times(1)
-            .returning(|_, q| Ok(Page { items: vec![], total: 0, request: q.page }));
+            .returning(|_, q| {
+                Ok(Page {
+                    items: vec![],
+                    total: 0,
+                    request: q.page,
+                })
+            });
         service(repo)
             .list(
                 &scope(Role::Member),
-                ListProjects { limit: Some(5), offset: None, q: Some(" apo ".into()), sort: Some("name".into()) },
+                ListProjects {
+                    limit: Some(5),
+                    offset: None,
+                    q: Some(" apo ".into()),
+                    sort: Some("name".into()),
+                },
             )
             .await
             .expect("listed");
@@ -267,9 +338,20 @@ mod tests {
             .withf(|_, _, c, _| c.name.is_none() && c.description == Some(None))
             .times(1)
             .returning(|_, _, _, _| Err(DomainError::NotFound));
-        repo.expect_get().times(1).returning(|_, _| Err(DomainError::NotFound));
+        repo.expect_get()
+            .times(1)
+            .returning(|_, _| Err(DomainError::NotFound));
         let service = service(repo);
-        let cleared = service.update(&scope, id, UpdateProject { name: None, description: Some(None) }).await;
+        let cleared = service
+            .update(
+                &scope,
+                id,
+                UpdateProject {
+                    name: None,
+                    description: Some(None),
+                },
+            )
+            .await;
         assert!(matches!(cleared, Err(DomainError::NotFound)));
         let empty = service.update(&scope, id, UpdateProject::default()).await;
         assert!(matches!(empty, Err(DomainError::NotFound)));
@@ -280,7 +362,14 @@ mod tests {
         let mut repo = MockProjectRepository::new();
         repo.expect_update().never();
         let err = service(repo)
-            .update(&scope(Role::Viewer), ProjectId::new(), UpdateProject { name: Some("x".into()), description: None })
+            .update(
+                &scope(Role::Viewer),
+                ProjectId::new(),
+                UpdateProject {
+                    name: Some("x".into()),
+                    description: None,
+                },
+            )
             .await;
         assert!(matches!(err, Err(DomainError::Forbidden(_))));
     }

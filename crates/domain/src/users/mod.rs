@@ -5,6 +5,6 @@ pub mod model;
 pub mod port;
 
 pub use model::{Email, Password, PasswordHash, User, UserCredentials, UserName};
-pub use port::UserRepository;
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockUserRepository;
+pub use port::UserRepository;

@@ -21,7 +21,11 @@ impl Email {
     pub fn parse(raw: &str) -> DomainResult<Self> {
         let value = raw.trim().to_lowercase();
         if value.len() > Self::MAX_LEN || !value.validate_email() {
-            return Err(DomainError::invalid("email", "format", "email must be a valid email address"));
+            return Err(DomainError::invalid(
+                "email",
+                "format",
+                "email must be a valid email address",
+            ));
         }
         Ok(Self(value))
     }
@@ -151,7 +155,10 @@ mod tests {
 
     #[test]
     fn email_is_normalized_and_checked() {
-        assert_eq!(Email::parse(" Ada@Example.COM ").ok().map(|e| e.0), Some("ada@example.com".to_owned()));
+        assert_eq!(
+            Email::parse(" Ada@Example.COM ").ok().map(|e| e.0),
+            Some("ada@example.com".to_owned())
+        );
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
     }
@@ -163,7 +170,10 @@ mod tests {
         assert!(Password::parse("password", &"a".repeat(65)).is_err());
         // 36 characters but 72 bytes: within the character limit, beyond bcrypt's.
         let err = Password::parse("password", &"é".repeat(36)).err();
-        assert!(matches!(err, Some(DomainError::Validation(ref e)) if e[0].code == "bytes"), "{err:?}");
+        assert!(
+            matches!(err, Some(DomainError::Validation(ref e)) if e[0].code == "bytes"),
+            "{err:?}"
+        );
         assert!(Password::parse("password", &"é".repeat(35)).is_ok());
     }
 

@@ -13,7 +13,10 @@ use crate::scope::TenantScope;
 pub trait UserRepository: Send + Sync {
     /// Finds an account and its password hash by normalized email, for login. This is the
     /// authentication path: no tenant is known yet, and users are not tenant data.
-    async fn find_credentials_by_email(&self, email: &Email) -> DomainResult<Option<UserCredentials>>;
+    async fn find_credentials_by_email(
+        &self,
+        email: &Email,
+    ) -> DomainResult<Option<UserCredentials>>;
 
     /// The acting user of `scope`.
     async fn current(&self, scope: &TenantScope) -> DomainResult<User>;

@@ -1,0 +1,238 @@
+//! `/auth`: sign-up, login and the current user.
+
+use actix_web::{HttpResponse, web};
+use bulkhead_domain::Role;
+use bulkhead_domain::auth::{AccessToken, Login, Register};
+use bulkhead_domain::organizations::Organization;
+use bulkhead_domain::users::User;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::extract::{Auth, Json};
+use crate::problem::{ApiError, Problem};
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/auth/register").route(web::post().to(register)))
+        .service(web::resource("/auth/login").route(web::post().to(login)))
+        .service(web::resource("/auth/me").route(web::get().to(me)));
+}
+
+/// A member's role in an organization.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleBody {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+}
+
+impl From<Role> for RoleBody {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Owner => Self::Owner,
+            Role::Admin => Self::Admin,
+            Role::Member => Self::Member,
+            Role::Viewer => Self::Viewer,
+        }
+    }
+}
+
+/// Sign-up: creates an organization with you as its owner.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Your email; it becomes your login.
+    #[schema(example = "ada@example.com", max_length = 254)]
+    pub email: String,
+    /// 8 to 64 characters, at most 71 bytes in UTF-8, not your email.
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 8,
+        max_length = 64
+    )]
+    pub password: String,
+    /// Your display name.
+    #[schema(example = "Ada Lovelace", min_length = 1, max_length = 200)]
+    pub name: String,
+    /// The organization to create.
+    #[schema(example = "Analytical Engines", min_length = 1, max_length = 200)]
+    pub organization_name: String,
+}
+
+/// Login with email and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    #[schema(example = "correct horse battery staple")]
+    pub password: String,
+}
+
+/// A user account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    pub id: Uuid,
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_str().to_owned(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// An organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationBody {
+    pub id: Uuid,
+    #[schema(example = "Analytical Engines")]
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Organization> for OrganizationBody {
+    fn from(org: Organization) -> Self {
+        Self {
+            id: org.id.as_uuid(),
+            name: org.name.as_str().to_owned(),
+            created_at: org.created_at,
+        }
+    }
+}
+
+/// An access token for the `Authorization: Bearer` header.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(example = 900)]
+    pub expires_in: u64,
+}
+
+impl From<AccessToken> for TokenResponse {
+    fn from(token: AccessToken) -> Self {
+        Self {
+            access_token: token.token,
+            token_type: "Bearer",
+            expires_in: token.expires_in,
+        }
+    }
+}
+
+/// The new account, organization and role, with an access token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterResponse {
+    pub user: UserBody,
+    pub organization: OrganizationBody,
+    pub role: RoleBody,
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    #[schema(example = 900)]
+    pub expires_in: u64,
+}
+
+/// The acting user, the token's organization and the user's current role there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: UserBody,
+    pub organization: OrganizationBody,
+    pub role: RoleBody,
+}
+
+/// Create an account and an organization you own.
+#[utoipa::path(
+    post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered and signed in", body = RegisterResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email is already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn register(
+    state: web::Data<AppState>,
+    Json(body): Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let registered = state
+        .auth
+        .register(Register {
+            email: body.email,
+            password: body.password,
+            name: body.name,
+            organization_name: body.organization_name,
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(RegisterResponse {
+        user: registered.user.into(),
+        organization: registered.organization.into(),
+        role: registered.role.into(),
+        access_token: registered.token.token,
+        token_type: "Bearer",
+        expires_in: registered.token.expires_in,
+    }))
+}
+
+/// Exchange email and password for an access token. Wrong password, unknown email: same answer.
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown or missing fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn login(
+    state: web::Data<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let token = state
+        .auth
+        .login(Login {
+            email: body.email,
+            password: body.password,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(token)))
+}
+
+/// The current user, organization and role.
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = MeResponse),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn me(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+) -> Result<HttpResponse, ApiError> {
+    let current = state.auth.current_user(&scope).await?;
+    Ok(HttpResponse::Ok().json(MeResponse {
+        user: current.user.into(),
+        organization: current.organization.into(),
+        role: current.role.into(),
+    }))
+}

@@ -1,0 +1,54 @@
+//! The OpenAPI document, generated from the handlers and DTOs.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{auth, health, problem, projects};
+
+/// The whole API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bulkhead API",
+        description = "Multi-tenant SaaS backend. Every tenant object is confined to the organization of the \
+                       access token; another organization's object answers 404 exactly like a missing one. \
+                       Errors are RFC 9457 problem+json.",
+    ),
+    paths(
+        auth::register, auth::login, auth::me,
+        projects::list, projects::create, projects::get, projects::update, projects::delete,
+        health::live, health::ready,
+    ),
+    components(schemas(problem::Problem, problem::ProblemField)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-up, login and the current user"),
+        (name = "projects", description = "The organization's projects"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as pretty-printed JSON, exactly as committed in `openapi/openapi.json`.
+pub fn json() -> Result<String, serde_json::Error> {
+    let mut text = ApiDoc::openapi().to_pretty_json()?;
+    text.push('\n');
+    Ok(text)
+}

@@ -1,0 +1,272 @@
+//! `/projects`: the tenant's projects.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpResponse, web};
+use bulkhead_domain::ProjectId;
+use bulkhead_domain::projects::{CreateProject, ListProjects, Project, UpdateProject};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::extract::{Auth, Json, int_param};
+use crate::problem::{ApiError, Problem};
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/projects")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/projects/{project_id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    );
+}
+
+/// A project.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectBody {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    #[schema(example = "Apollo")]
+    pub name: String,
+    #[schema(example = "Landing on the moon")]
+    pub description: Option<String>,
+    /// The user who created the project.
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Project> for ProjectBody {
+    fn from(p: Project) -> Self {
+        Self {
+            id: p.id.as_uuid(),
+            organization_id: p.organization_id.as_uuid(),
+            name: p.name.as_str().to_owned(),
+            description: p.description.map(|d| d.as_str().to_owned()),
+            created_by: p.created_by.as_uuid(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A page of projects.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectPage {
+    pub data: Vec<ProjectBody>,
+    /// How many projects match in all.
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+    /// Whether more projects follow this page.
+    pub has_more: bool,
+}
+
+/// A new project. The organization and creator come from your token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectRequest {
+    #[schema(example = "Apollo", min_length = 1, max_length = 200)]
+    pub name: String,
+    #[schema(example = "Landing on the moon", max_length = 2000)]
+    pub description: Option<String>,
+}
+
+/// A partial update: absent fields stay as they are; `"description": null` clears it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProjectRequest {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, example = "Apollo 11", min_length = 1, max_length = 200)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    pub description: Option<Option<String>>,
+}
+
+/// Tells "absent" (`None`, via `default`) from "null" (`Some(None)`).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// List parameters. Integers arrive as text so that a bad one is reported by name.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListProjectsQuery {
+    /// Page size, 1 to 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<String>,
+    /// Items to skip.
+    #[param(value_type = Option<i64>, minimum = 0, default = 0)]
+    pub offset: Option<String>,
+    /// Case-insensitive search in the name.
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    /// `name`, `-name`, `created_at` or `-created_at` (the default).
+    #[param(pattern = "^-?(name|created_at)$")]
+    pub sort: Option<String>,
+}
+
+/// The project's id in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    pub project_id: Uuid,
+}
+
+/// List the organization's projects (projects:read).
+#[utoipa::path(
+    get, path = "/api/v1/projects", tag = "projects", params(ListProjectsQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of projects", body = ProjectPage),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing projects:read", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad limit, offset, sort or unknown parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    query: web::Query<ListProjectsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let input = ListProjects {
+        limit: int_param("limit", query.limit.as_deref())?,
+        offset: int_param("offset", query.offset.as_deref())?,
+        q: query.q,
+        sort: query.sort,
+    };
+    let page = state.projects.list(&scope, input).await?;
+    let has_more = page.has_more();
+    Ok(HttpResponse::Ok().json(ProjectPage {
+        total: page.total,
+        limit: page.request.limit(),
+        offset: page.request.offset(),
+        has_more,
+        data: page.items.into_iter().map(ProjectBody::from).collect(),
+    }))
+}
+
+/// Create a project (projects:write).
+#[utoipa::path(
+    post, path = "/api/v1/projects", tag = "projects", request_body = CreateProjectRequest, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = ProjectBody, headers(("location" = String, description = "The new project's URL"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing projects:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken in this organization", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    Json(body): Json<CreateProjectRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let project = state
+        .projects
+        .create(
+            &scope,
+            CreateProject {
+                name: body.name,
+                description: body.description,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/api/v1/projects/{}", project.id)))
+        .json(ProjectBody::from(project)))
+}
+
+/// Read a project (projects:read). Another organization's project is 404, like a missing one.
+#[utoipa::path(
+    get, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The project", body = ProjectBody),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing projects:read", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    path: web::Path<ProjectPath>,
+) -> Result<HttpResponse, ApiError> {
+    let project = state
+        .projects
+        .get(&scope, ProjectId::from_uuid(path.project_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(ProjectBody::from(project)))
+}
+
+/// Change a project's name or description (projects:write).
+#[utoipa::path(
+    patch, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath),
+    request_body = UpdateProjectRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated project", body = ProjectBody),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing projects:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken in this organization", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn update(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    path: web::Path<ProjectPath>,
+    Json(body): Json<UpdateProjectRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = match body.name {
+        Some(None) => return Err(ApiError::invalid("name", "null", "name cannot be null")),
+        other => other.flatten(),
+    };
+    let project = state
+        .projects
+        .update(
+            &scope,
+            ProjectId::from_uuid(path.project_id),
+            UpdateProject {
+                name,
+                description: body.description,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(ProjectBody::from(project)))
+}
+
+/// Delete a project (projects:delete).
+#[utoipa::path(
+    delete, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing projects:delete", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    path: web::Path<ProjectPath>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .projects
+        .delete(&scope, ProjectId::from_uuid(path.project_id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,49 @@
+//! The infra layer's error type, and its translation into domain errors.
+
+use bulkhead_domain::DomainError;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+/// Failures of setting up or checking the store, tokens or hasher.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    /// The configuration is unsafe or invalid; the message says what to change.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Maps a database error to the domain: lost connections are `Unavailable` (503, retry),
+/// everything unexpected is `Internal` (500, details only in logs).
+pub(crate) fn to_domain(err: DbErr) -> DomainError {
+    match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => DomainError::Unavailable(err.to_string()),
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
+            if matches!(
+                e.as_ref(),
+                sea_orm::sqlx::Error::Io(_)
+                    | sea_orm::sqlx::Error::PoolTimedOut
+                    | sea_orm::sqlx::Error::PoolClosed
+                    | sea_orm::sqlx::Error::WorkerCrashed
+            ) =>
+        {
+            DomainError::Unavailable(err.to_string())
+        }
+        _ => DomainError::Internal(err.to_string()),
+    }
+}
+
+/// Like [`to_domain`], but a unique-constraint violation becomes a `Conflict` with `message`.
+/// The message is fixed by the caller, so it never echoes another tenant's clashing row.
+pub(crate) fn conflict_or_domain(message: &'static str) -> impl Fn(DbErr) -> DomainError {
+    move |err| match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict(message.to_owned()),
+        _ => to_domain(err),
+    }
+}
+
+/// A stored value that no longer parses means the data is corrupt, not that the client erred.
+pub(crate) fn corrupt(what: &str) -> impl Fn(DomainError) -> DomainError + '_ {
+    move |err| DomainError::Internal(format!("stored {what} is invalid: {err}"))
+}

@@ -1,0 +1,105 @@
+//! Organizations in SQL, including the atomic sign-up.
+
+use async_trait::async_trait;
+use bulkhead_domain::organizations::{
+    Organization, OrganizationName, OrganizationRepository, Registration,
+};
+use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::error::{conflict_or_domain, corrupt, to_domain};
+use crate::store::Store;
+use crate::tx::OrgTx;
+use crate::{memberships, users};
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "organizations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub name: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// [`OrganizationRepository`] on the shared store.
+#[derive(Debug, Clone)]
+pub struct SqlOrganizationRepository {
+    store: Store,
+}
+
+impl SqlOrganizationRepository {
+    /// Builds the repository.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl OrganizationRepository for SqlOrganizationRepository {
+    async fn register(&self, registration: &Registration) -> DomainResult<()> {
+        let Registration {
+            organization,
+            user,
+            password_hash,
+            membership,
+        } = registration;
+        // The new organization is the tenant of this transaction, so the policies accept its rows.
+        let tx = OrgTx::begin_with(&self.store, Some(organization.id), Some(user.id)).await?;
+        entity::ActiveModel {
+            id: Set(organization.id.as_uuid()),
+            name: Set(organization.name.as_str().to_owned()),
+            created_at: Set(organization.created_at),
+        }
+        .insert(&*tx)
+        .await
+        .map_err(to_domain)?;
+        users::entity::ActiveModel {
+            id: Set(user.id.as_uuid()),
+            email: Set(user.email.as_str().to_owned()),
+            name: Set(user.name.as_str().to_owned()),
+            password_hash: Set(password_hash.as_str().to_owned()),
+            created_at: Set(user.created_at),
+        }
+        .insert(&*tx)
+        .await
+        .map_err(conflict_or_domain(
+            "an account with this email already exists",
+        ))?;
+        memberships::entity::ActiveModel {
+            organization_id: Set(membership.organization_id.as_uuid()),
+            user_id: Set(membership.user_id.as_uuid()),
+            role: Set(membership.role.as_str().to_owned()),
+            created_at: Set(membership.created_at),
+        }
+        .insert(&*tx)
+        .await
+        .map_err(to_domain)?;
+        tx.commit().await
+    }
+
+    async fn current(&self, scope: &TenantScope) -> DomainResult<Organization> {
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let row = entity::Entity::find()
+            .filter(entity::Column::Id.eq(scope.organization_id().as_uuid()))
+            .one(&*tx)
+            .await
+            .map_err(to_domain)?
+            .ok_or(DomainError::NotFound)?;
+        tx.commit().await?;
+        Ok(Organization {
+            id: OrganizationId::from_uuid(row.id),
+            name: OrganizationName::parse("name", &row.name)
+                .map_err(corrupt("organization name"))?,
+            created_at: row.created_at,
+        })
+    }
+}

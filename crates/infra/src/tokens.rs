@@ -1,0 +1,260 @@
+//! JWT access tokens: HS256 only, typed, with issuer, audience and times checked.
+
+use std::time::Duration;
+
+use bulkhead_domain::auth::{AccessToken, TokenCodec, TokenSubject};
+use bulkhead_domain::{DomainError, DomainResult, OrganizationId, UserId};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::InfraError;
+
+/// The `typ` header of access tokens (RFC 9068), so no other JWT passes for one.
+const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// Accepted clock difference between issuer and verifier.
+const LEEWAY_SECS: u64 = 5;
+/// The shortest signing secret accepted: HS256 needs 256 bits.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// What the codec needs to know.
+#[derive(Clone)]
+pub struct JwtSettings {
+    /// The HMAC secret, at least [`MIN_SECRET_BYTES`] long.
+    pub secret: Vec<u8>,
+    /// The key id written to and required in the header.
+    pub key_id: String,
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// Lifetime of access tokens.
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    sub: Uuid,
+    org: Uuid,
+    role: String,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+}
+
+/// [`TokenCodec`] with jsonwebtoken.
+pub struct JwtCodec {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    settings: JwtSettings,
+}
+
+impl JwtCodec {
+    /// Builds the codec; refuses a secret shorter than [`MIN_SECRET_BYTES`].
+    pub fn new(settings: JwtSettings) -> Result<Self, InfraError> {
+        if settings.secret.len() < MIN_SECRET_BYTES {
+            return Err(InfraError::Config(format!(
+                "the JWT signing secret must be at least {MIN_SECRET_BYTES} bytes, got {}",
+                settings.secret.len()
+            )));
+        }
+        // Validation::default() would skip nbf, iss and aud and allow 60 s of leeway.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub", "iss", "aud"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(&settings.secret),
+            decoding: DecodingKey::from_secret(&settings.secret),
+            validation,
+            settings,
+        })
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+}
+
+impl TokenCodec for JwtCodec {
+    fn issue(&self, subject: &TokenSubject) -> DomainResult<AccessToken> {
+        let now = Self::now();
+        let ttl = self.settings.ttl.as_secs();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            sub: subject.user_id.as_uuid(),
+            org: subject.organization_id.as_uuid(),
+            role: subject.role.as_str().to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + ttl,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(self.settings.key_id.clone());
+        let token = encode(&header, &claims, &self.encoding)
+            .map_err(|e| DomainError::Internal(format!("cannot sign token: {e}")))?;
+        Ok(AccessToken {
+            token,
+            expires_in: ttl,
+        })
+    }
+
+    fn verify(&self, token: &str) -> DomainResult<TokenSubject> {
+        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| DomainError::Unauthorized)?;
+        let header = data.header;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE)
+            || header.kid.as_deref() != Some(self.settings.key_id.as_str())
+        {
+            return Err(DomainError::Unauthorized);
+        }
+        let claims = data.claims;
+        // jsonwebtoken does not check iat; a token from the future is forged or from a broken clock.
+        if claims.iat > Self::now() + LEEWAY_SECS {
+            return Err(DomainError::Unauthorized);
+        }
+        Ok(TokenSubject {
+            user_id: UserId::from_uuid(claims.sub),
+            organization_id: OrganizationId::from_uuid(claims.org),
+            role: claims.role.parse().map_err(|_| DomainError::Unauthorized)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bulkhead_domain::Role;
+
+    use super::*;
+
+    fn settings() -> JwtSettings {
+        JwtSettings {
+            secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+            key_id: "k1".into(),
+            issuer: "bulkhead".into(),
+            audience: "bulkhead-api".into(),
+            ttl: Duration::from_secs(900),
+        }
+    }
+
+    fn subject() -> TokenSubject {
+        TokenSubject {
+            user_id: UserId::new(),
+            organization_id: OrganizationId::new(),
+            role: Role::Member,
+        }
+    }
+
+    fn sign(header: &Header, claims: &serde_json::Value, secret: &[u8]) -> String {
+        encode(header, claims, &EncodingKey::from_secret(secret)).expect("signs")
+    }
+
+    fn claims(now: u64) -> serde_json::Value {
+        serde_json::json!({
+            "iss": "bulkhead", "aud": "bulkhead-api", "sub": Uuid::now_v7(), "org": Uuid::now_v7(),
+            "role": "owner", "iat": now, "nbf": now, "exp": now + 600,
+        })
+    }
+
+    fn typed_header() -> Header {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header.kid = Some("k1".into());
+        header
+    }
+
+    #[test]
+    fn round_trips() {
+        let codec = JwtCodec::new(settings()).expect("valid settings");
+        let subject = subject();
+        let token = codec.issue(&subject).expect("issued");
+        assert_eq!(codec.verify(&token.token).expect("verifies"), subject);
+        assert_eq!(token.expires_in, 900);
+    }
+
+    #[test]
+    fn refuses_short_secrets() {
+        let short = JwtSettings {
+            secret: vec![b'x'; 31],
+            ..settings()
+        };
+        assert!(JwtCodec::new(short).is_err());
+    }
+
+    #[test]
+    fn rejects_tampered_foreign_and_malformed_tokens() {
+        let codec = JwtCodec::new(settings()).expect("valid settings");
+        let now = JwtCodec::now();
+        let secret = settings().secret;
+        let good = sign(&typed_header(), &claims(now), &secret);
+        assert!(codec.verify(&good).is_ok());
+
+        let mut tampered = good.clone();
+        tampered.pop();
+        tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
+        let other_key = sign(
+            &typed_header(),
+            &claims(now),
+            b"another secret of at least 32 bytes!",
+        );
+        let mut no_typ = typed_header();
+        no_typ.typ = Some("JWT".into());
+        let mut unknown_kid = typed_header();
+        unknown_kid.kid = Some("k9".into());
+        let mut hs512 = typed_header();
+        hs512.alg = Algorithm::HS512;
+        let alg_none = format!(
+            "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0Iiwia2lkIjoiazEifQ.{}.",
+            good.split('.').nth(1).expect("payload")
+        );
+        let with = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut c = claims(now);
+            f(&mut c);
+            sign(&typed_header(), &c, &secret)
+        };
+        let cases = [
+            ("tampered signature", tampered),
+            ("other key", other_key),
+            ("wrong typ", sign(&no_typ, &claims(now), &secret)),
+            ("unknown kid", sign(&unknown_kid, &claims(now), &secret)),
+            ("other algorithm", sign(&hs512, &claims(now), &secret)),
+            ("alg none", alg_none),
+            ("wrong iss", with(&|c| c["iss"] = "evil".into())),
+            ("wrong aud", with(&|c| c["aud"] = "other-api".into())),
+            ("expired", with(&|c| c["exp"] = (now - 60).into())),
+            (
+                "nbf in the future",
+                with(&|c| c["nbf"] = (now + 120).into()),
+            ),
+            (
+                "iat in the future",
+                with(&|c| c["iat"] = (now + 120).into()),
+            ),
+            (
+                "missing exp",
+                with(&|c| drop(c.as_object_mut().and_then(|o| o.remove("exp")))),
+            ),
+            (
+                "missing sub",
+                with(&|c| drop(c.as_object_mut().and_then(|o| o.remove("sub")))),
+            ),
+            ("unknown role", with(&|c| c["role"] = "superuser".into())),
+            ("garbage", "not.a.jwt".into()),
+            ("empty", String::new()),
+        ];
+        for (name, token) in cases {
+            assert!(
+                matches!(codec.verify(&token), Err(DomainError::Unauthorized)),
+                "{name} was accepted"
+            );
+        }
+    }
+}

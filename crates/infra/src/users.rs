@@ -1,0 +1,85 @@
+//! User accounts in SQL.
+
+use async_trait::async_trait;
+use bulkhead_domain::users::{
+    Email, PasswordHash, User, UserCredentials, UserName, UserRepository,
+};
+use bulkhead_domain::{DomainError, DomainResult, TenantScope, UserId};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::error::{corrupt, to_domain};
+use crate::store::Store;
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub email: String,
+        pub name: String,
+        pub password_hash: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+impl entity::Model {
+    fn into_credentials(self) -> DomainResult<UserCredentials> {
+        let user = User {
+            id: UserId::from_uuid(self.id),
+            email: Email::parse(&self.email).map_err(corrupt("user email"))?,
+            name: UserName::parse(&self.name).map_err(corrupt("user name"))?,
+            created_at: self.created_at,
+        };
+        Ok(UserCredentials {
+            user,
+            password_hash: PasswordHash::new(self.password_hash),
+        })
+    }
+}
+
+/// [`UserRepository`] on the shared store.
+#[derive(Debug, Clone)]
+pub struct SqlUserRepository {
+    store: Store,
+}
+
+impl SqlUserRepository {
+    /// Builds the repository.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl UserRepository for SqlUserRepository {
+    async fn find_credentials_by_email(
+        &self,
+        email: &Email,
+    ) -> DomainResult<Option<UserCredentials>> {
+        entity::Entity::find()
+            .filter(entity::Column::Email.eq(email.as_str()))
+            .one(self.store.connection())
+            .await
+            .map_err(to_domain)?
+            .map(entity::Model::into_credentials)
+            .transpose()
+    }
+
+    async fn current(&self, scope: &TenantScope) -> DomainResult<User> {
+        entity::Entity::find_by_id(scope.user_id().as_uuid())
+            .one(self.store.connection())
+            .await
+            .map_err(to_domain)?
+            .ok_or(DomainError::Unauthorized)?
+            .into_credentials()
+            .map(|c| c.user)
+    }
+}

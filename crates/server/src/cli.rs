@@ -1,0 +1,92 @@
+//! Command-line interface.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+/// The default store: a SQLite file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://bulkhead.db?mode=rwc";
+
+/// Bulkhead: a multi-tenant SaaS backend.
+#[derive(Debug, Parser)]
+#[command(name = "bulkhead", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Apply pending migrations (as the tables' owner on PostgreSQL).
+    Migrate(MigrateArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BULKHEAD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Database URL: postgres://... (connect as bulkhead_app) or sqlite://...
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// JWT signing secret, at least 32 bytes.
+    #[arg(long, env = "BULKHEAD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Without a secret, generate a throwaway one (tokens die with the process). Development only.
+    #[arg(long)]
+    pub ephemeral_jwt_secret: bool,
+    /// bcrypt cost (4 to 31).
+    #[arg(long, env = "BULKHEAD_BCRYPT_COST", default_value_t = 12)]
+    pub bcrypt_cost: u32,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "BULKHEAD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Largest database pool (PostgreSQL).
+    #[arg(long, env = "BULKHEAD_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// Seconds a request waits for a database connection before answering 503.
+    #[arg(long, env = "BULKHEAD_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
+    pub db_acquire_timeout_secs: u64,
+    /// Largest request body in bytes.
+    #[arg(long, env = "BULKHEAD_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+    /// HTTP worker threads.
+    #[arg(long, env = "BULKHEAD_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+}
+
+impl ServeArgs {
+    /// The configuration these flags describe.
+    pub fn into_config(self) -> Config {
+        let mut config = Config::new(self.database_url);
+        config.bind = self.bind;
+        config.jwt_secret = self.jwt_secret;
+        config.ephemeral_jwt_secret = self.ephemeral_jwt_secret;
+        config.bcrypt_cost = self.bcrypt_cost;
+        config.access_token_ttl = Duration::from_secs(self.access_token_ttl_secs);
+        config.store.max_connections = self.db_max_connections;
+        config.store.acquire_timeout = Duration::from_secs(self.db_acquire_timeout_secs);
+        config.http.body_limit = self.body_limit_bytes;
+        config.http.workers = self.workers;
+        config
+    }
+}
+
+/// Flags of `migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The owner's connection; falls back to DATABASE_URL.
+    #[arg(long, env = "BULKHEAD_ADMIN_DATABASE_URL")]
+    pub admin_database_url: Option<String>,
+    /// Used when no admin URL is given.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}

@@ -1,0 +1,92 @@
+//! Run-time configuration, from flags or `BULKHEAD_*` environment variables.
+
+use std::time::Duration;
+
+use bulkhead_api::HttpSettings;
+use bulkhead_infra::StoreOptions;
+
+/// Everything `serve` needs.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on, `host:port` (port 0 picks a free one).
+    pub bind: String,
+    /// Where the data lives: `postgres://...` or `sqlite://...`.
+    pub database_url: String,
+    /// The JWT signing secret; at least 32 bytes.
+    pub jwt_secret: Option<String>,
+    /// With no secret configured, generate a throwaway one (development only).
+    pub ephemeral_jwt_secret: bool,
+    /// bcrypt cost.
+    pub bcrypt_cost: u32,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Pool settings.
+    pub store: StoreOptions,
+    /// HTTP limits.
+    pub http: HttpSettings,
+}
+
+impl Config {
+    /// Defaults for a given database: the ones `serve` uses when nothing is set.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            database_url: database_url.into(),
+            jwt_secret: None,
+            ephemeral_jwt_secret: false,
+            bcrypt_cost: 12,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            store: StoreOptions::default(),
+            http: HttpSettings::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("store", &self.store)
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(
+            redact_url("sqlite://bulkhead.db?mode=rwc"),
+            "sqlite://bulkhead.db?mode=rwc"
+        );
+    }
+}

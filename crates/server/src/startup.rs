@@ -1,0 +1,155 @@
+//! Building the application: store, checks, adapters, services, HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use bulkhead_api::AppState;
+use bulkhead_domain::auth::AuthService;
+use bulkhead_domain::projects::ProjectService;
+use bulkhead_infra::{
+    BcryptHasher, InfraError, JwtCodec, JwtSettings, SqlMembershipRepository,
+    SqlOrganizationRepository, SqlProjectRepository, SqlUserRepository, Store, StoreOptions,
+};
+use bulkhead_migrations::{Migrator, TENANT_TABLES};
+use rand::RngCore;
+use sea_orm_migration::MigratorTrait;
+
+use crate::config::{Config, redact_url};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The store, hasher or token settings are unusable.
+    #[error(transparent)]
+    Infra(#[from] InfraError),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sea_orm_migration::DbErr),
+    /// The address cannot be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The configured address.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The configuration is incomplete.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A built, not yet running, server.
+pub struct Application {
+    port: u16,
+    host: String,
+    server: Server,
+}
+
+impl Application {
+    /// Connects, checks and wires everything, and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store = Store::connect(&config.database_url, &config.store).await?;
+        if store.is_postgres() {
+            store.verify_app_role(TENANT_TABLES).await?;
+            tracing::info!(
+                database = %redact_url(&config.database_url),
+                "store: PostgreSQL, row-level security enforced for the application role"
+            );
+        } else {
+            Migrator::up(store.connection(), None).await?;
+            tracing::warn!(
+                database = %redact_url(&config.database_url),
+                "store: SQLite (migrations applied); row-level security is OFF on SQLite, isolation relies on \
+                 the application's scoped queries. Use PostgreSQL in production."
+            );
+        }
+
+        let secret = match (&config.jwt_secret, config.ephemeral_jwt_secret) {
+            (Some(secret), _) => secret.clone().into_bytes(),
+            (None, true) => {
+                tracing::warn!(
+                    "BULKHEAD_JWT_SECRET is not set: using a random secret for this process only; \
+                     tokens stop working at restart. Set BULKHEAD_JWT_SECRET (32+ bytes) outside development."
+                );
+                let mut bytes = [0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                hex::encode(bytes).into_bytes()
+            }
+            (None, false) => {
+                return Err(StartupError::Config(
+                    "BULKHEAD_JWT_SECRET is not set; set it to at least 32 random bytes \
+                     (or pass --ephemeral-jwt-secret in development)"
+                        .into(),
+                ));
+            }
+        };
+        let tokens = JwtCodec::new(JwtSettings {
+            secret,
+            key_id: "primary".into(),
+            issuer: "bulkhead".into(),
+            audience: "bulkhead-api".into(),
+            ttl: config.access_token_ttl,
+        })?;
+        let cost = config.bcrypt_cost;
+        let hasher = tokio::task::spawn_blocking(move || BcryptHasher::new(cost))
+            .await
+            .map_err(|e| StartupError::Config(format!("hasher set-up failed: {e}")))??;
+
+        let state = AppState {
+            auth: AuthService::new(
+                Arc::new(SqlOrganizationRepository::new(store.clone())),
+                Arc::new(SqlUserRepository::new(store.clone())),
+                Arc::new(SqlMembershipRepository::new(store.clone())),
+                Arc::new(hasher),
+                Arc::new(tokens),
+            ),
+            projects: ProjectService::new(Arc::new(SqlProjectRepository::new(store.clone()))),
+            health: Arc::new(store),
+        };
+
+        let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
+            address: config.bind.clone(),
+            source,
+        })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: config.bind.clone(),
+            source,
+        })?;
+        let server =
+            bulkhead_api::server(listener, state, config.http.clone()).map_err(|source| {
+                StartupError::Bind {
+                    address: config.bind.clone(),
+                    source,
+                }
+            })?;
+        Ok(Self {
+            port: address.port(),
+            host: address.ip().to_string(),
+            server,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The base URL clients use.
+    pub fn base_url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Applies pending migrations on `url`. On PostgreSQL this must be the tables' owner; it also
+/// creates the application role and the row-level-security policies.
+pub async fn migrate(url: &str) -> Result<(), StartupError> {
+    let store = Store::connect(url, &StoreOptions::default()).await?;
+    Migrator::up(store.connection(), None).await?;
+    Ok(())
+}
