@@ -1,1 +1,169 @@
+//! The HTTP conventions of DESIGN.md: problem+json for every error, request ids, limits,
+//! health, documentation, and 503 (then recovery) when PostgreSQL goes away.
 
+#![allow(clippy::unwrap_used)]
+
+use bulkhead_tests::{Store, TestApp, spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
+use serde_json::json;
+
+async fn sqlite_app() -> TestApp {
+    spawn_app(Store::Sqlite).await
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = sqlite_app().await;
+    let unknown = app.raw(app.client.get(app.url("/api/v1/nope"))).await;
+    unknown.assert_problem(404);
+    let wrong_method = app.raw(app.client.put(app.url("/api/v1/projects"))).await;
+    wrong_method.assert_problem(405);
+    assert_eq!(wrong_method.headers["allow"], "GET, POST");
+    let a = app.register("a@example.com").await;
+    let not_uuid = app.get("/api/v1/projects/not-a-uuid", &a.token).await;
+    not_uuid.assert_problem(404);
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_or_too_large_are_rejected() {
+    let app = spawn_app_with(Store::Sqlite, |c| c.http.body_limit = 4096).await;
+    let a = app.register("a@example.com").await;
+    let url = app.url("/api/v1/projects");
+    let malformed = app
+        .raw(
+            app.client
+                .post(&url)
+                .bearer_auth(&a.token)
+                .header("content-type", "application/json")
+                .body("{\"name\": "),
+        )
+        .await;
+    malformed.assert_problem(400);
+    let invalid_utf8 = app
+        .raw(
+            app.client
+                .post(&url)
+                .bearer_auth(&a.token)
+                .header("content-type", "application/json")
+                .body(b"{\"name\": \"\xff\"}".to_vec()),
+        )
+        .await;
+    invalid_utf8.assert_problem(400);
+    let form = app
+        .raw(
+            app.client
+                .post(&url)
+                .bearer_auth(&a.token)
+                .header("content-type", "text/plain")
+                .body("{\"name\": \"x\"}"),
+        )
+        .await;
+    form.assert_problem(415);
+    let huge = app
+        .post(
+            "/api/v1/projects",
+            Some(&a.token),
+            json!({ "name": "x", "description": "d".repeat(10_000) }),
+        )
+        .await;
+    huge.assert_problem(413);
+    let big_number = app
+        .post("/api/v1/projects", Some(&a.token), json!({ "name": 1e308 }))
+        .await;
+    big_number.assert_problem(422);
+    assert_eq!(app.get("/api/v1/projects", &a.token).await.body["total"], 0);
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated_and_appear_in_errors() {
+    let app = sqlite_app().await;
+    let echoed = app
+        .raw(
+            app.client
+                .get(app.url("/api/v1/nope"))
+                .header("x-request-id", "client-id-42"),
+        )
+        .await;
+    assert_eq!(echoed.headers["x-request-id"], "client-id-42");
+    assert_eq!(echoed.body["request_id"], "client-id-42");
+    // An unsafe id is replaced, not echoed into logs and headers.
+    let replaced = app
+        .raw(
+            app.client
+                .get(app.url("/health"))
+                .header("x-request-id", "bad id\twith spaces"),
+        )
+        .await;
+    let generated = replaced.headers["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(generated).is_ok(), "{generated}");
+}
+
+#[tokio::test]
+async fn health_openapi_and_docs_are_served() {
+    let app = sqlite_app().await;
+    let live = app.raw(app.client.get(app.url("/health"))).await;
+    assert_eq!(
+        (live.status, live.body.clone()),
+        (StatusCode::OK, json!({ "status": "ok" }))
+    );
+    let ready = app.raw(app.client.get(app.url("/health/ready"))).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    let openapi = app.raw(app.client.get(app.url("/openapi.json"))).await;
+    assert_eq!(openapi.status, StatusCode::OK);
+    assert!(openapi.body["paths"]["/api/v1/projects/{project_id}"].is_object());
+    let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(
+        docs.text().await.unwrap().contains("swagger"),
+        "no Swagger UI at /docs/"
+    );
+    let redirect = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(redirect.status(), StatusCode::PERMANENT_REDIRECT);
+}
+
+#[tokio::test]
+async fn postgres_outage_answers_503_and_the_server_recovers() {
+    let app = spawn_app(Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    let database = app.database.as_ref().unwrap();
+    let owner = bulkhead_tests::TestDatabase::connect_admin_server().await;
+    owner
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{0}\" ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}';",
+            database.name
+        ))
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let down = app.get("/api/v1/projects", &a.token).await;
+    down.assert_problem(503);
+    assert!(down.headers.contains_key("retry-after"));
+    let detail = down.body["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains("postgres") && !detail.contains("SQL"),
+        "leaks internals: {detail}"
+    );
+    let not_ready = app.raw(app.client.get(app.url("/health/ready"))).await;
+    not_ready.assert_problem(503);
+    // Bounded by the acquire timeout, not sqlx's 30 s default. Generous, as this is no benchmark.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    owner
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true",
+            database.name
+        ))
+        .await
+        .unwrap();
+    let back = app.get("/api/v1/projects", &a.token).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert_eq!(
+        app.raw(app.client.get(app.url("/health/ready")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -1,1 +1,263 @@
+//! Projects over HTTP, on SQLite and PostgreSQL: the CRUD contract and tenant isolation.
 
+#![allow(clippy::unwrap_used)]
+
+use bulkhead_tests::{TestApp, both_stores};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use uuid::Uuid;
+
+both_stores! {
+    other_tenants_projects_are_indistinguishable_from_missing_ones;
+    projects_round_trip;
+    names_are_unique_per_organization_ignoring_case;
+    clients_cannot_assign_server_owned_fields;
+    list_parameters_are_validated_not_clamped;
+    search_sort_and_pagination;
+}
+
+async fn other_tenants_projects_are_indistinguishable_from_missing_ones(app: TestApp) {
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    let project = app.create_project(&a, "Secret plans").await;
+    let id = project["id"].as_str().unwrap();
+    let theirs = format!("/api/v1/projects/{id}");
+    let missing = format!("/api/v1/projects/{}", Uuid::now_v7());
+
+    // Same request id on both, so that the bodies must match byte for byte.
+    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+        let mut replies = Vec::new();
+        for path in [&theirs, &missing] {
+            let mut request = app
+                .client
+                .request(method.clone(), app.url(path))
+                .bearer_auth(&b.token)
+                .header("x-request-id", "same-id");
+            if method == Method::PATCH {
+                request = request.json(&json!({ "name": "stolen" }));
+            }
+            replies.push(app.raw(request).await);
+        }
+        replies[0].assert_problem(404);
+        assert_eq!(
+            replies[0].body, replies[1].body,
+            "{method} differs between foreign and missing"
+        );
+    }
+
+    let list = app.get("/api/v1/projects", &b.token).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body["total"], 0);
+    assert_eq!(list.body["data"], json!([]));
+    // Naming the other organization in the query string changes nothing.
+    let sneaky = app
+        .get(
+            &format!("/api/v1/projects?organization_id={}", a.organization_id),
+            &b.token,
+        )
+        .await;
+    assert_eq!(sneaky.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let header = app
+        .raw(
+            app.client
+                .get(app.url("/api/v1/projects"))
+                .bearer_auth(&b.token)
+                .header("x-organization-id", &a.organization_id),
+        )
+        .await;
+    assert_eq!(header.body["total"], 0);
+
+    let after = app.get(&theirs, &a.token).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert_eq!(after.body, project, "A's project changed");
+}
+
+async fn projects_round_trip(app: TestApp) {
+    let a = app.register("owner@example.com").await;
+    let created = app
+        .post(
+            "/api/v1/projects",
+            Some(&a.token),
+            json!({ "name": "  Apollo  ", "description": "Moon" }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.body["name"], "Apollo");
+    assert_eq!(created.body["organization_id"], a.organization_id.as_str());
+    assert_eq!(created.body["created_by"], a.user_id.as_str());
+    assert_eq!(
+        created.headers["location"].to_str().unwrap(),
+        format!("/api/v1/projects/{id}")
+    );
+    let path = format!("/api/v1/projects/{id}");
+
+    let fetched = app.get(&path, &a.token).await;
+    assert_eq!(fetched.body, created.body);
+
+    let renamed = app
+        .patch(&path, &a.token, json!({ "name": "Apollo 11" }))
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "Apollo 11");
+    assert_eq!(
+        renamed.body["description"], "Moon",
+        "absent fields must stay"
+    );
+
+    let cleared = app
+        .patch(&path, &a.token, json!({ "description": null }))
+        .await;
+    assert_eq!(cleared.body["description"], json!(null));
+    assert_eq!(cleared.body["name"], "Apollo 11");
+
+    let null_name = app.patch(&path, &a.token, json!({ "name": null })).await;
+    null_name.assert_problem(422);
+    assert_eq!(null_name.error_fields(), ["name"]);
+
+    let too_long = app
+        .patch(&path, &a.token, json!({ "name": "x".repeat(201) }))
+        .await;
+    too_long.assert_problem(422);
+    assert_eq!(app.get(&path, &a.token).await.body["name"], "Apollo 11");
+
+    let deleted = app.delete(&path, &a.token).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    app.get(&path, &a.token).await.assert_problem(404);
+    app.delete(&path, &a.token).await.assert_problem(404);
+}
+
+async fn names_are_unique_per_organization_ignoring_case(app: TestApp) {
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    app.create_project(&a, "Apollo").await;
+    let clash = app
+        .post(
+            "/api/v1/projects",
+            Some(&a.token),
+            json!({ "name": "APOLLO" }),
+        )
+        .await;
+    clash.assert_problem(409);
+    // The message is fixed: it says nothing about the clashing row.
+    assert_eq!(
+        clash.body["detail"],
+        "a project with this name already exists"
+    );
+    // Another organization may use the name.
+    app.create_project(&b, "apollo").await;
+    // Renaming onto a taken name clashes too.
+    let gemini = app.create_project(&a, "Gemini").await;
+    let rename = app
+        .patch(
+            &format!("/api/v1/projects/{}", gemini["id"].as_str().unwrap()),
+            &a.token,
+            json!({ "name": "apollo" }),
+        )
+        .await;
+    rename.assert_problem(409);
+    assert_eq!(app.get("/api/v1/projects", &a.token).await.body["total"], 2);
+}
+
+async fn clients_cannot_assign_server_owned_fields(app: TestApp) {
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    for field in [
+        "organization_id",
+        "created_by",
+        "id",
+        "role",
+        "is_superuser",
+    ] {
+        let reply = app
+            .post(
+                "/api/v1/projects",
+                Some(&a.token),
+                json!({ "name": "Mass", field: b.organization_id }),
+            )
+            .await;
+        reply.assert_problem(422);
+        assert_eq!(reply.error_fields(), [field]);
+    }
+    let project = app.create_project(&a, "Kept").await;
+    let patch = app
+        .patch(
+            &format!("/api/v1/projects/{}", project["id"].as_str().unwrap()),
+            &a.token,
+            json!({ "organization_id": b.organization_id }),
+        )
+        .await;
+    patch.assert_problem(422);
+    assert_eq!(patch.error_fields(), ["organization_id"]);
+    let list = app.get("/api/v1/projects", &a.token).await;
+    assert_eq!(list.body["total"], 1, "a rejected body created something");
+    assert_eq!(app.get("/api/v1/projects", &b.token).await.body["total"], 0);
+}
+
+async fn list_parameters_are_validated_not_clamped(app: TestApp) {
+    let a = app.register("a@example.com").await;
+    for (query, field) in [
+        ("limit=101", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-5", "limit"),
+        ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+        ("sort=password_hash", "sort"),
+        ("sort=-organization_id", "sort"),
+        ("unknown=1", "unknown"),
+    ] {
+        let reply = app
+            .get(&format!("/api/v1/projects?{query}"), &a.token)
+            .await;
+        reply.assert_problem(422);
+        assert_eq!(reply.error_fields(), [field], "for {query}");
+    }
+    let ok = app
+        .get("/api/v1/projects?limit=100&offset=0&sort=-name", &a.token)
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body["limit"], 100);
+}
+
+async fn search_sort_and_pagination(app: TestApp) {
+    let a = app.register("a@example.com").await;
+    for name in ["Charlie", "alpha", "Bravo", "50% off", "under_score"] {
+        app.create_project(&a, name).await;
+    }
+    let names = |reply: &bulkhead_tests::Reply| -> Vec<String> {
+        reply.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let page = app
+        .get("/api/v1/projects?sort=name&limit=2", &a.token)
+        .await;
+    assert_eq!(names(&page), ["50% off", "Bravo"]);
+    assert_eq!(
+        (page.body["total"].clone(), page.body["has_more"].clone()),
+        (json!(5), json!(true))
+    );
+    let last = app
+        .get("/api/v1/projects?sort=name&limit=2&offset=4", &a.token)
+        .await;
+    assert_eq!(names(&last), ["under_score"]);
+    assert_eq!(last.body["has_more"], false);
+
+    let newest = app.get("/api/v1/projects?limit=1", &a.token).await;
+    assert_eq!(
+        names(&newest),
+        ["under_score"],
+        "default order is newest first"
+    );
+
+    let search = app.get("/api/v1/projects?q=ALPH", &a.token).await;
+    assert_eq!(names(&search), ["alpha"]);
+    // Wildcards in the search are literal.
+    let percent = app.get("/api/v1/projects?q=%25", &a.token).await;
+    assert_eq!(names(&percent), ["50% off"]);
+    let underscore = app.get("/api/v1/projects?q=_", &a.token).await;
+    assert_eq!(names(&underscore), ["under_score"]);
+}

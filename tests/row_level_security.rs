@@ -1,1 +1,288 @@
+//! PostgreSQL's own enforcement, tested through the `bulkhead_app` role with raw SQL: even a
+//! query that forgets its tenant filter cannot read or write another organization's rows.
 
+#![allow(clippy::unwrap_used)]
+
+use bulkhead_migrations::{APP_ROLE, TENANT_TABLES};
+use bulkhead_server::Application;
+use bulkhead_tests::{Store, TestApp, TestDatabase, spawn_app, spawn_app_with, test_config};
+use reqwest::StatusCode;
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    Statement, TransactionTrait,
+};
+use uuid::Uuid;
+
+fn sql(text: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, text, values)
+}
+
+async fn count(conn: &impl ConnectionTrait, query: &str) -> i64 {
+    let row = conn
+        .query_one_raw(sql(query, vec![]))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// A transaction as the server opens it, with `org` as the tenant.
+async fn tenant_tx(conn: &DatabaseConnection, org: &str) -> DatabaseTransaction {
+    let tx = conn.begin().await.unwrap();
+    tx.execute_raw(sql(
+        "SELECT set_config('app.current_org', $1, true)",
+        vec![org.into()],
+    ))
+    .await
+    .unwrap();
+    tx
+}
+
+fn sqlstate(err: &DbErr) -> Option<String> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+async fn two_tenants_with_a_project_each(app: &TestApp) -> (String, String, String) {
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    let project = app.create_project(&a, "A's project").await;
+    app.create_project(&b, "B's project").await;
+    (
+        a.organization_id,
+        b.organization_id,
+        project["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_app_role_cannot_bypass_row_level_security() {
+    let database = TestDatabase::create().await;
+    let owner = database.connect_as_owner().await;
+    let role = owner
+        .query_one_raw(sql(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1",
+            vec![APP_ROLE.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    for flag in ["rolsuper", "rolbypassrls", "rolcreaterole", "rolcreatedb"] {
+        assert!(
+            !role.try_get::<bool>("", flag).unwrap(),
+            "{APP_ROLE} has {flag}"
+        );
+    }
+    let owned = count(
+        &owner,
+        &format!("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = '{APP_ROLE}'"),
+    )
+    .await;
+    assert_eq!(owned, 0, "{APP_ROLE} owns tables");
+    for table in TENANT_TABLES {
+        let protected = count(
+            &owner,
+            &format!("SELECT count(*) FROM pg_class WHERE relname = '{table}' AND relrowsecurity AND relforcerowsecurity"),
+        )
+        .await;
+        assert_eq!(
+            protected, 1,
+            "{table} lacks ENABLE + FORCE ROW LEVEL SECURITY"
+        );
+        let restrictive = count(
+            &owner,
+            &format!("SELECT count(*) FROM pg_policies WHERE tablename = '{table}' AND permissive = 'RESTRICTIVE'"),
+        )
+        .await;
+        assert_eq!(
+            restrictive, 1,
+            "{table} lacks its restrictive tenant policy"
+        );
+    }
+    // Grants are minimal: memberships and organizations cannot be deleted by the server yet.
+    for (table, privilege) in [
+        ("memberships", "DELETE"),
+        ("organizations", "DELETE"),
+        ("users", "DELETE"),
+    ] {
+        let granted = count(
+            &owner,
+            &format!("SELECT count(*) FROM (SELECT has_table_privilege('{APP_ROLE}', '{table}', '{privilege}') AS p) t WHERE p"),
+        )
+        .await;
+        assert_eq!(granted, 0, "{APP_ROLE} may {privilege} on {table}");
+    }
+}
+
+#[tokio::test]
+async fn policies_confine_reads_and_writes_to_the_current_organization() {
+    let app = spawn_app(Store::Postgres).await;
+    let (org_a, org_b, project_a) = two_tenants_with_a_project_each(&app).await;
+    let database = app.database.as_ref().unwrap();
+    // One connection, so every step below reuses the same session.
+    let conn = database.connect_as_app().await;
+
+    // With no tenant set, tenant tables read as empty.
+    for table in TENANT_TABLES {
+        assert_eq!(
+            count(&conn, &format!("SELECT count(*) FROM {table}")).await,
+            0,
+            "{table}"
+        );
+    }
+
+    // With B set, a query that forgets its filter still sees only B's rows.
+    let tx = tenant_tx(&conn, &org_b).await;
+    let rows = tx
+        .query_all_raw(sql(
+            "SELECT organization_id::text AS org FROM projects",
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let orgs: Vec<String> = rows.iter().map(|r| r.try_get("", "org").unwrap()).collect();
+    assert_eq!(orgs, [org_b.clone()]);
+    assert_eq!(
+        count(
+            &tx,
+            &format!("SELECT count(*) FROM projects WHERE organization_id = '{org_a}'")
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&tx, "SELECT count(*) FROM organizations").await, 1);
+
+    // Updating or deleting A's row under B's setting touches nothing.
+    let updated = tx
+        .execute_raw(sql(
+            "UPDATE projects SET name = 'pwned' WHERE id = $1::uuid",
+            vec![project_a.clone().into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 0);
+    let deleted = tx
+        .execute_raw(sql(
+            "DELETE FROM projects WHERE id = $1::uuid",
+            vec![project_a.clone().into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 0);
+    tx.commit().await.unwrap();
+
+    // Inserting a row for A under B's setting is refused by the policy (42501).
+    let tx = tenant_tx(&conn, &org_b).await;
+    let err = tx
+        .execute_raw(sql(
+            "INSERT INTO projects (organization_id, id, name, created_by, created_at, updated_at)
+             SELECT $1::uuid, $2::uuid, 'planted', created_by, now(), now() FROM projects LIMIT 1",
+            vec![org_a.clone().into(), Uuid::now_v7().to_string().into()],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err).as_deref(), Some("42501"), "{err}");
+    tx.rollback().await.unwrap();
+
+    // The setting was transaction-local: the same connection, afterwards, sees nothing again.
+    assert_eq!(count(&conn, "SELECT count(*) FROM projects").await, 0);
+    let tx = conn.begin().await.unwrap();
+    assert_eq!(count(&tx, "SELECT count(*) FROM projects").await, 0);
+    tx.commit().await.unwrap();
+
+    // A's project is intact.
+    let tx = tenant_tx(&conn, &org_a).await;
+    let name = tx
+        .query_one_raw(sql(
+            "SELECT name FROM projects WHERE id = $1::uuid",
+            vec![project_a.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "name")
+        .unwrap();
+    assert_eq!(name, "A's project");
+}
+
+#[tokio::test]
+async fn a_pool_of_one_connection_never_leaks_the_tenant_between_requests() {
+    let app = spawn_app_with(Store::Postgres, |c| c.store.max_connections = 1).await;
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    let pa = app.create_project(&a, "alpha").await;
+    let pb = app.create_project(&b, "bravo").await;
+    for (tenant, own, other) in [
+        (&a, &pa, &pb),
+        (&b, &pb, &pa),
+        (&a, &pa, &pb),
+        (&b, &pb, &pa),
+    ] {
+        let list = app.get("/api/v1/projects", &tenant.token).await;
+        assert_eq!(list.body["total"], 1);
+        assert_eq!(list.body["data"][0]["id"], own["id"]);
+        let foreign = app
+            .get(
+                &format!("/api/v1/projects/{}", other["id"].as_str().unwrap()),
+                &tenant.token,
+            )
+            .await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    }
+}
+
+async fn build_error(url: String) -> String {
+    match Application::build(test_config(url)).await {
+        Ok(_) => panic!("the server started with an unsafe role"),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_roles_that_would_bypass_row_level_security() {
+    let database = TestDatabase::create().await;
+    let superuser = build_error(database.owner_url.clone()).await;
+    assert!(superuser.contains("superuser"), "{superuser}");
+
+    let owner = database.connect_as_owner().await;
+    let role = format!("bulkhead_test_role_{}", Uuid::now_v7().simple());
+    let mut url = url::Url::parse(&database.app_url).unwrap();
+    url.set_username(&role).unwrap();
+    owner
+        .execute_unprepared(&format!(
+            "CREATE ROLE {role} LOGIN BYPASSRLS; GRANT {APP_ROLE} TO {role};"
+        ))
+        .await
+        .unwrap();
+    let bypass = build_error(url.to_string()).await;
+    owner
+        .execute_unprepared(&format!(
+            "ALTER ROLE {role} NOBYPASSRLS; ALTER TABLE projects OWNER TO {role};"
+        ))
+        .await
+        .unwrap();
+    let owns = build_error(url.to_string()).await;
+    owner
+        .execute_unprepared(&format!(
+            "ALTER TABLE projects OWNER TO CURRENT_USER; REVOKE {APP_ROLE} FROM {role}; DROP ROLE {role};"
+        ))
+        .await
+        .unwrap();
+    assert!(bypass.contains("BYPASSRLS"), "{bypass}");
+    assert!(owns.contains("owns tables (projects)"), "{owns}");
+
+    owner
+        .execute_unprepared("ALTER TABLE projects NO FORCE ROW LEVEL SECURITY")
+        .await
+        .unwrap();
+    let unforced = build_error(database.app_url.clone()).await;
+    assert!(
+        unforced.contains("without forced row-level security: projects"),
+        "{unforced}"
+    );
+}

@@ -1,1 +1,376 @@
+//! The black-box test harness: `spawn_app` starts the real application on a random port over a
+//! fresh database (a SQLite file, or a new PostgreSQL database migrated by the owner and served
+//! through the `bulkhead_app` role), and drops that database afterwards.
+//!
+//! PostgreSQL is found through `BULKHEAD_TEST_DATABASE_URL` (a superuser URL, any database),
+//! else `postgres://postgres@127.0.0.1:5432/postgres`. If it cannot be reached, the test fails:
+//! PostgreSQL tests never skip.
 
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::time::Duration;
+
+use bulkhead_server::{Application, Config};
+use reqwest::{Client, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use url::Url;
+use uuid::Uuid;
+
+/// The signing secret of test servers (32+ bytes).
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// The superuser URL tests create their databases with.
+pub fn admin_url() -> String {
+    std::env::var("BULKHEAD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A PostgreSQL database of one test, migrated, dropped on drop.
+pub struct TestDatabase {
+    pub name: String,
+    /// The owner's (superuser's) URL of this database.
+    pub owner_url: String,
+    /// The application role's URL of this database.
+    pub app_url: String,
+}
+
+async fn connect_admin(url: &str) -> DatabaseConnection {
+    let mut options = sea_orm::ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options).await.unwrap_or_else(|err| {
+        panic!(
+            "PostgreSQL is not reachable at {url}: {err}. `make test` starts one; otherwise set \
+             BULKHEAD_TEST_DATABASE_URL to a superuser URL"
+        )
+    })
+}
+
+impl TestDatabase {
+    /// Creates and migrates a fresh database.
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let name = format!("bulkhead_test_{}", Uuid::now_v7().simple());
+        let conn = connect_admin(&admin).await;
+        conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let mut owner = Url::parse(&admin).unwrap();
+        owner.set_path(&format!("/{name}"));
+        let mut app = owner.clone();
+        app.set_username(bulkhead_migrations::APP_ROLE).unwrap();
+        app.set_password(None).unwrap();
+        bulkhead_server::migrate(owner.as_str()).await.unwrap();
+        Self {
+            name,
+            owner_url: owner.to_string(),
+            app_url: app.to_string(),
+        }
+    }
+
+    /// A connection as the application role, for raw-SQL policy tests.
+    pub async fn connect_as_app(&self) -> DatabaseConnection {
+        connect_admin(&self.app_url).await
+    }
+
+    /// A connection to the server's admin database, as the superuser.
+    pub async fn connect_admin_server() -> DatabaseConnection {
+        connect_admin(&admin_url()).await
+    }
+
+    /// A connection as the owner.
+    pub async fn connect_as_owner(&self) -> DatabaseConnection {
+        connect_admin(&self.owner_url).await
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; use a runtime of its own on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let conn = connect_admin(&admin_url()).await;
+                let _ = conn
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub store: Store,
+    pub database: Option<TestDatabase>,
+    _sqlite_dir: Option<tempfile::TempDir>,
+}
+
+/// Test defaults: cheap bcrypt, a fixed secret, any free port.
+pub fn test_config(database_url: String) -> Config {
+    let mut config = Config::new(database_url);
+    config.bind = "127.0.0.1:0".into();
+    config.jwt_secret = Some(JWT_SECRET.into());
+    config.bcrypt_cost = 4;
+    config.http.workers = 1;
+    config.store.acquire_timeout = Duration::from_secs(2);
+    config
+}
+
+/// Starts the application on a fresh database of `store`.
+pub async fn spawn_app(store: Store) -> TestApp {
+    spawn_app_with(store, |_| {}).await
+}
+
+/// Like [`spawn_app`], with a chance to change the configuration.
+pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (url, database, dir) = match store {
+        Store::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bulkhead.db").display()
+            );
+            (url, None, Some(dir))
+        }
+        Store::Postgres => {
+            let database = TestDatabase::create().await;
+            (database.app_url.clone(), Some(database), None)
+        }
+    };
+    let mut config = test_config(url);
+    adjust(&mut config);
+    let app = Application::build(config).await.unwrap();
+    let address = app.base_url();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        store,
+        database,
+        _sqlite_dir: dir,
+    }
+}
+
+/// A registered organization: its owner's token and ids.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub token: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub email: String,
+}
+
+/// A decoded response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    async fn from(response: Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The content type, or "".
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts an RFC 9457 body with `status`.
+    pub fn assert_problem(&self, status: u16) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status, body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status, "body: {}", self.body);
+        for key in ["type", "title", "detail"] {
+            assert!(
+                self.body[key].is_string(),
+                "problem without {key}: {}",
+                self.body
+            );
+        }
+    }
+
+    /// The fields named by a 422.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Sends `method` to `path`, with a bearer token and a JSON body if given.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn raw(&self, request: reqwest::RequestBuilder) -> Reply {
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send(reqwest::Method::DELETE, path, Some(token), None)
+            .await
+    }
+
+    /// Signs up a new organization whose owner has `email`.
+    pub async fn register(&self, email: &str) -> Tenant {
+        let reply = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({
+                    "email": email,
+                    "password": "correct horse battery",
+                    "name": "Owner",
+                    "organization_name": format!("Org of {email}"),
+                }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "register failed: {}",
+            reply.body
+        );
+        Tenant {
+            token: reply.body["access_token"].as_str().unwrap().to_owned(),
+            organization_id: reply.body["organization"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            user_id: reply.body["user"]["id"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+        }
+    }
+
+    /// Creates a project and returns its body.
+    pub async fn create_project(&self, tenant: &Tenant, name: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/projects",
+                Some(&tenant.token),
+                json!({ "name": name, "description": "first" }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create failed: {}",
+            reply.body
+        );
+        reply.body
+    }
+}
+
+/// Runs each named `async fn(TestApp)` of the calling file against both stores, as tests in
+/// modules `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident;)+) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::spawn_app($crate::Store::Sqlite).await).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::spawn_app($crate::Store::Postgres).await).await;
+                }
+            )+
+        }
+    };
+}
