@@ -146,7 +146,7 @@ async fn policies_confine_reads_and_writes_to_the_current_organization() {
         .await
         .unwrap();
     let orgs: Vec<String> = rows.iter().map(|r| r.try_get("", "org").unwrap()).collect();
-    assert_eq!(orgs, [org_b.clone()]);
+    assert_eq!(orgs, vec![org_b.clone()]);
     assert_eq!(
         count(
             &tx,

@@ -194,23 +194,19 @@ mod tests {
 
     #[test]
     fn json_shape_errors_name_the_field() {
-        let unknown = parse_json::<Body>(br#"{"name":"a","organization_id":"x"}"#)
-            .err()
-            .expect("rejected");
+        let unknown =
+            parse_json::<Body>(br#"{"name":"a","organization_id":"x"}"#).expect_err("rejected");
         assert_eq!(
             field_of(unknown),
             ("organization_id".into(), "unknown_field".into())
         );
-        let missing = parse_json::<Body>(br#"{}"#).err().expect("rejected");
+        let missing = parse_json::<Body>(br#"{}"#).expect_err("rejected");
         assert_eq!(field_of(missing), ("name".into(), "required".into()));
-        let wrong_type = parse_json::<Body>(br#"{"name":5}"#)
-            .err()
-            .expect("rejected");
+        let wrong_type = parse_json::<Body>(br#"{"name":5}"#).expect_err("rejected");
         assert_eq!(field_of(wrong_type), ("name".into(), "type".into()));
         let nested =
             parse_json::<Body>(br#"{"name":"a","nested":{"count":100000000000000000000}}"#)
-                .err()
-                .expect("rejected");
+                .expect_err("rejected");
         assert_eq!(field_of(nested).0, "nested.count");
     }
 
@@ -234,7 +230,7 @@ mod tests {
     fn deep_nesting_is_rejected_without_recursing() {
         let mut body = b"{\"name\":".to_vec();
         body.extend([b'['; 100_000]);
-        let err = parse_json::<Body>(&body).err().expect("rejected");
+        let err = parse_json::<Body>(&body).expect_err("rejected");
         assert_eq!(field_of(err).0, "name");
     }
 

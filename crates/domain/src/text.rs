@@ -12,7 +12,7 @@ pub(crate) fn bounded(
 ) -> DomainResult<String> {
     let value = raw.trim();
     let chars = value.chars().count();
-    if chars < min_chars || chars > max_chars {
+    if !(min_chars..=max_chars).contains(&chars) {
         let message = if min_chars == 0 {
             format!("{field} must be at most {max_chars} characters")
         } else {

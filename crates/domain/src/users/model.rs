@@ -72,7 +72,7 @@ impl Password {
     /// Longer passwords are rejected, never truncated.
     pub fn parse(field: &str, raw: &str) -> DomainResult<Self> {
         let chars = raw.chars().count();
-        if chars < Self::MIN_CHARS || chars > Self::MAX_CHARS {
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
             return Err(DomainError::invalid(
                 field,
                 "length",

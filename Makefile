@@ -1,0 +1,42 @@
+# Compiled dependencies live outside the checkout, so clean clones and CI reuse them.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/bulkhead/target
+
+CARGO ?= cargo
+BULKHEAD = $(CARGO) run --quiet -p bulkhead-server --bin bulkhead --
+
+.PHONY: run test lint fmt openapi migrate build
+
+## Start the server on the embedded SQLite store (bulkhead.db), with a throwaway JWT secret
+## unless BULKHEAD_JWT_SECRET is set.
+run:
+	$(BULKHEAD) serve --ephemeral-jwt-secret
+
+## Run every test: unit, mock, compile-fail, HTTP on SQLite and PostgreSQL, RLS policies.
+## Finds or starts PostgreSQL by itself (scripts/test-postgres.sh); never skips it.
+test:
+	@url=$$(scripts/test-postgres.sh) || exit 1; \
+	echo "PostgreSQL for tests: $$url"; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  BULKHEAD_TEST_DATABASE_URL=$$url $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  BULKHEAD_TEST_DATABASE_URL=$$url $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+## Formatting and clippy, warnings denied.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Regenerate the committed OpenAPI document.
+openapi:
+	$(BULKHEAD) openapi > openapi/openapi.json
+
+## Apply migrations: BULKHEAD_ADMIN_DATABASE_URL (the owner), else DATABASE_URL.
+migrate:
+	$(BULKHEAD) migrate
+
+build:
+	$(CARGO) build --release -p bulkhead-server

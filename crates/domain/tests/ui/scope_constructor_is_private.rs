@@ -1,0 +1,7 @@
+// The only constructor is crate-private: outside the domain crate, a scope comes from
+// AuthService::authenticate.
+use bulkhead_domain::{OrganizationId, Role, TenantScope, UserId};
+
+fn main() {
+    let _forged = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Owner);
+}
