@@ -290,3 +290,50 @@ async fn responses_never_carry_password_hashes(app: TestApp) {
         );
     }
 }
+
+#[tokio::test]
+async fn the_server_refuses_a_signing_secret_shorter_than_32_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = bulkhead_tests::test_config(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("b.db").display()
+    ));
+    config.jwt_secret = Some("x".repeat(31));
+    let err = bulkhead_server::Application::build(config)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("at least 32 bytes")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_sign_ups_give_one_201_and_409s_never_500() {
+    for store in [
+        bulkhead_tests::Store::Sqlite,
+        bulkhead_tests::Store::Postgres,
+    ] {
+        let app = bulkhead_tests::spawn_app(store).await;
+        let attempts = (0..8).map(|_| {
+            app.post(
+                "/api/v1/auth/register",
+                None,
+                registration("race@example.com", "correct horse battery"),
+            )
+        });
+        let mut statuses: Vec<u16> = futures_util::future::join_all(attempts)
+            .await
+            .iter()
+            .map(|r| r.status.as_u16())
+            .collect();
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [201, 409, 409, 409, 409, 409, 409, 409],
+            "{store:?}"
+        );
+    }
+}
