@@ -7,12 +7,20 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
+mod m20261123_000002_lifecycle;
 mod rls;
 
 pub use rls::APP_ROLE;
 
 /// Tables holding tenant data; each is under forced row-level security on PostgreSQL.
-pub const TENANT_TABLES: &[&str] = &["organizations", "memberships", "projects"];
+pub const TENANT_TABLES: &[&str] = &[
+    "organizations",
+    "memberships",
+    "projects",
+    "audit_events",
+    "audit_heads",
+    "idempotency_keys",
+];
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -20,6 +28,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_core::Migration)]
+        vec![
+            Box::new(m20261123_000001_core::Migration),
+            Box::new(m20261123_000002_lifecycle::Migration),
+        ]
     }
 }

@@ -1,6 +1,6 @@
 //! `/auth`: sign-up, login and the current user.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use bulkhead_domain::Role;
 use bulkhead_domain::auth::{AccessToken, Login, Register};
 use bulkhead_domain::organizations::Organization;
@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, Json, request_meta};
 use crate::problem::{ApiError, Problem};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
@@ -171,16 +171,20 @@ pub struct MeResponse {
 )]
 pub(crate) async fn register(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Json(body): Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let registered = state
         .auth
-        .register(Register {
-            email: body.email,
-            password: body.password,
-            name: body.name,
-            organization_name: body.organization_name,
-        })
+        .register(
+            Register {
+                email: body.email,
+                password: body.password,
+                name: body.name,
+                organization_name: body.organization_name,
+            },
+            request_meta(&req),
+        )
         .await?;
     Ok(HttpResponse::Created().json(RegisterResponse {
         user: registered.user.into(),
@@ -205,14 +209,18 @@ pub(crate) async fn register(
 )]
 pub(crate) async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Json(body): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let token = state
         .auth
-        .login(Login {
-            email: body.email,
-            password: body.password,
-        })
+        .login(
+            Login {
+                email: body.email,
+                password: body.password,
+            },
+            request_meta(&req),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(token)))
 }

@@ -5,7 +5,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use bulkhead_domain::{DomainError, TenantScope};
+use bulkhead_domain::{DomainError, RequestMeta, TenantScope};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
@@ -131,12 +131,62 @@ impl FromRequest for Auth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
+        let meta = request_meta(req);
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| DomainError::Internal("application state missing".into()))?;
-            let scope = state.auth.authenticate(&token?).await?;
+            let scope = state.auth.authenticate(&token?, meta).await?;
             Ok(Auth(scope))
         })
+    }
+}
+
+/// Where the request came from, for the audit trail.
+pub(crate) fn request_meta(req: &HttpRequest) -> RequestMeta {
+    RequestMeta {
+        request_id: crate::request_id::current(),
+        client_ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect()),
+    }
+}
+
+/// The version a client expects, from `If-Match: "<version>"`. No header, or `*`, expects
+/// none; a value that cannot be one of our ETags can never match (412).
+pub(crate) fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req.headers().get(actix_web::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map(str::trim).unwrap_or("");
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Some)
+        .ok_or(ApiError::Domain(DomainError::PreconditionFailed))
+}
+
+/// The strong ETag of a versioned resource.
+pub(crate) fn etag(version: i64) -> (actix_web::http::header::HeaderName, String) {
+    (actix_web::http::header::ETAG, format!("\"{version}\""))
+}
+
+/// Parses an optional boolean query parameter (`true` or `false`).
+pub(crate) fn bool_param(field: &str, raw: Option<&str>) -> Result<bool, ApiError> {
+    match raw {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::invalid(
+            field,
+            "type",
+            format!("{field} must be true or false"),
+        )),
     }
 }
 
@@ -232,6 +282,30 @@ mod tests {
         body.extend([b'['; 100_000]);
         let err = parse_json::<Body>(&body).expect_err("rejected");
         assert_eq!(field_of(err).0, "name");
+    }
+
+    #[test]
+    fn if_match_takes_our_etags_or_a_wildcard() {
+        let with = |value: &str| {
+            TestRequest::default()
+                .insert_header(("if-match", value))
+                .to_http_request()
+        };
+        assert_eq!(if_match(&with("\"3\"")).ok(), Some(Some(3)));
+        assert_eq!(if_match(&with("*")).ok(), Some(None));
+        assert_eq!(
+            if_match(&TestRequest::default().to_http_request()).ok(),
+            Some(None)
+        );
+        for bad in ["3", "W/\"3\"", "\"x\"", ""] {
+            assert!(
+                matches!(
+                    if_match(&with(bad)),
+                    Err(ApiError::Domain(DomainError::PreconditionFailed))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

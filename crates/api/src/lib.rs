@@ -4,6 +4,7 @@
 //! This crate cannot write a query: it depends on the domain crate only, never on sea-orm or
 //! sqlx, so every data access goes through a service and a [`bulkhead_domain::TenantScope`].
 
+mod audit;
 mod auth;
 mod extract;
 mod health;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
+use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::AuthService;
 use bulkhead_domain::health::HealthProbe;
 use bulkhead_domain::projects::ProjectService;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// Project use cases.
     pub projects: ProjectService,
+    /// The audit trail.
+    pub audit: AuditService,
     /// Readiness of the store.
     pub health: Arc<dyn HealthProbe>,
 }
@@ -72,7 +76,8 @@ pub fn configure(
         .service(
             web::scope("/api/v1")
                 .configure(auth::routes)
-                .configure(projects::routes),
+                .configure(projects::routes)
+                .configure(audit::routes),
         )
         .configure(health::routes)
         .route(

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, health, problem, projects};
+use crate::{audit, auth, health, problem, projects};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -16,7 +16,8 @@ use crate::{auth, health, problem, projects};
     ),
     paths(
         auth::register, auth::login, auth::me,
-        projects::list, projects::create, projects::get, projects::update, projects::delete,
+        projects::list, projects::create, projects::get, projects::update, projects::delete, projects::restore,
+        audit::list, audit::verify, audit::export,
         health::live, health::ready,
     ),
     components(schemas(problem::Problem, problem::ProblemField)),
@@ -24,6 +25,7 @@ use crate::{auth, health, problem, projects};
     tags(
         (name = "auth", description = "Sign-up, login and the current user"),
         (name = "projects", description = "The organization's projects"),
+        (name = "audit", description = "The organization's tamper-evident audit trail"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

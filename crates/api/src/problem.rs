@@ -106,6 +106,12 @@ impl ApiError {
                 DomainError::Conflict(message) => {
                     (StatusCode::CONFLICT, "conflict", message.clone(), &[])
                 }
+                DomainError::PreconditionFailed => (
+                    StatusCode::PRECONDITION_FAILED,
+                    "precondition-failed",
+                    "the resource changed since the version named in If-Match; read it again and retry".into(),
+                    &[],
+                ),
                 DomainError::Unavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

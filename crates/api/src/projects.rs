@@ -1,7 +1,7 @@
 //! `/projects`: the tenant's projects.
 
 use actix_web::http::header::LOCATION;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use bulkhead_domain::ProjectId;
 use bulkhead_domain::projects::{CreateProject, ListProjects, Project, UpdateProject};
 use chrono::{DateTime, Utc};
@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::extract::{Auth, Json, int_param};
+use crate::extract::{Auth, Json, bool_param, etag, if_match, int_param};
 use crate::problem::{ApiError, Problem};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
@@ -24,7 +24,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get))
             .route(web::patch().to(update))
             .route(web::delete().to(delete)),
-    );
+    )
+    .service(web::resource("/projects/{project_id}/restore").route(web::post().to(restore)));
 }
 
 /// A project.
@@ -40,6 +41,17 @@ pub struct ProjectBody {
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; also sent as the `ETag`.
+    pub version: i64,
+    /// Set when the project is deleted (listed only with `include_deleted=true`).
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A project response with its version as a strong `ETag`.
+fn project_response(mut builder: actix_web::HttpResponseBuilder, project: Project) -> HttpResponse {
+    builder
+        .insert_header(etag(project.version))
+        .json(ProjectBody::from(project))
 }
 
 impl From<Project> for ProjectBody {
@@ -52,6 +64,8 @@ impl From<Project> for ProjectBody {
             created_by: p.created_by.as_uuid(),
             created_at: p.created_at,
             updated_at: p.updated_at,
+            version: p.version,
+            deleted_at: p.deleted_at,
         }
     }
 }
@@ -112,6 +126,9 @@ pub struct ListProjectsQuery {
     /// `name`, `-name`, `created_at` or `-created_at` (the default).
     #[param(pattern = "^-?(name|created_at)$")]
     pub sort: Option<String>,
+    /// Also list deleted projects (needs projects:delete).
+    #[param(value_type = Option<bool>, default = false)]
+    pub include_deleted: Option<String>,
 }
 
 /// The project's id in the path.
@@ -142,6 +159,7 @@ pub(crate) async fn list(
         offset: int_param("offset", query.offset.as_deref())?,
         q: query.q,
         sort: query.sort,
+        include_deleted: bool_param("include_deleted", query.include_deleted.as_deref())?,
     };
     let page = state.projects.list(&scope, input).await?;
     let has_more = page.has_more();
@@ -183,16 +201,16 @@ pub(crate) async fn create(
             },
         )
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/api/v1/projects/{}", project.id)))
-        .json(ProjectBody::from(project)))
+    let mut created = HttpResponse::Created();
+    created.insert_header((LOCATION, format!("/api/v1/projects/{}", project.id)));
+    Ok(project_response(created, project))
 }
 
 /// Read a project (projects:read). Another organization's project is 404, like a missing one.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath), security(("bearer" = [])),
     responses(
-        (status = 200, description = "The project", body = ProjectBody),
+        (status = 200, description = "The project", body = ProjectBody, headers(("etag" = String, description = "The version, for If-Match"))),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing projects:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
@@ -207,20 +225,22 @@ pub(crate) async fn get(
         .projects
         .get(&scope, ProjectId::from_uuid(path.project_id))
         .await?;
-    Ok(HttpResponse::Ok().json(ProjectBody::from(project)))
+    Ok(project_response(HttpResponse::Ok(), project))
 }
 
-/// Change a project's name or description (projects:write).
+/// Change a project's name or description (projects:write). Send `If-Match: "<version>"` to
+/// make the change only if nobody changed the project since you read it.
 #[utoipa::path(
     patch, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath),
     request_body = UpdateProjectRequest, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The updated project", body = ProjectBody),
+        (status = 200, description = "The updated project", body = ProjectBody, headers(("etag" = String, description = "The new version"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing projects:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken in this organization", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version that is no longer current", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
     )
@@ -228,9 +248,11 @@ pub(crate) async fn get(
 pub(crate) async fn update(
     state: web::Data<AppState>,
     Auth(scope): Auth,
+    req: HttpRequest,
     path: web::Path<ProjectPath>,
     Json(body): Json<UpdateProjectRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let expected_version = if_match(&req)?;
     let name = match body.name {
         Some(None) => return Err(ApiError::invalid("name", "null", "name cannot be null")),
         other => other.flatten(),
@@ -244,12 +266,13 @@ pub(crate) async fn update(
                 name,
                 description: body.description,
             },
+            expected_version,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(ProjectBody::from(project)))
+    Ok(project_response(HttpResponse::Ok(), project))
 }
 
-/// Delete a project (projects:delete).
+/// Delete a project (projects:delete): it then answers 404 and can be restored until purged.
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath), security(("bearer" = [])),
     responses(
@@ -257,16 +280,46 @@ pub(crate) async fn update(
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing projects:delete", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version that is no longer current", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
     Auth(scope): Auth,
+    req: HttpRequest,
     path: web::Path<ProjectPath>,
 ) -> Result<HttpResponse, ApiError> {
+    let expected_version = if_match(&req)?;
     state
         .projects
-        .delete(&scope, ProjectId::from_uuid(path.project_id))
+        .delete(
+            &scope,
+            ProjectId::from_uuid(path.project_id),
+            expected_version,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Bring back a deleted project (projects:delete).
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project_id}/restore", tag = "projects", params(ProjectPath), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Restored", body = ProjectBody),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing projects:delete", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No deleted project with this id in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its name was taken meanwhile", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn restore(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    path: web::Path<ProjectPath>,
+) -> Result<HttpResponse, ApiError> {
+    let project = state
+        .projects
+        .restore(&scope, ProjectId::from_uuid(path.project_id))
+        .await?;
+    Ok(project_response(HttpResponse::Ok(), project))
 }

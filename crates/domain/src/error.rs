@@ -49,6 +49,10 @@ pub enum DomainError {
     /// The change clashes with existing state (a duplicate name, an email already registered).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The client's version precondition (`If-Match`) does not hold: the object changed since
+    /// the client read it; nothing was changed.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// The store cannot be reached right now; retrying later may succeed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

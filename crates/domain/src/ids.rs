@@ -70,3 +70,7 @@ id_type!(
     /// Identifies a project inside an organization.
     ProjectId
 );
+id_type!(
+    /// Identifies one audit event.
+    AuditEventId
+);

@@ -9,6 +9,7 @@
 //! With the `mock` feature, every port has a mockall mock (`MockProjectRepository`, ...) so that
 //! services can be unit-tested without a database.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -22,12 +23,12 @@ mod text;
 pub mod users;
 
 pub use error::{DomainError, DomainResult, FieldError};
-pub use ids::{OrganizationId, ProjectId, UserId};
-pub use scope::{Permission, Role, TenantScope};
+pub use ids::{AuditEventId, OrganizationId, ProjectId, UserId};
+pub use scope::{Actor, Permission, RequestMeta, Role, SystemTask, TenantScope};
 
 /// The current time at the precision every store keeps (microseconds), so that what a
 /// service returns equals what a later read returns.
-pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
     chrono::Utc::now().trunc_subsecs(6)
 }

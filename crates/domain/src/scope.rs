@@ -34,9 +34,12 @@ pub enum Permission {
     /// Create and edit projects.
     #[serde(rename = "projects:write")]
     ProjectsWrite,
-    /// Delete projects.
+    /// Delete and restore projects.
     #[serde(rename = "projects:delete")]
     ProjectsDelete,
+    /// Read, export and verify the audit trail.
+    #[serde(rename = "audit:read")]
+    AuditRead,
 }
 
 impl Permission {
@@ -47,6 +50,7 @@ impl Permission {
             Self::ProjectsRead => "projects:read",
             Self::ProjectsWrite => "projects:write",
             Self::ProjectsDelete => "projects:delete",
+            Self::AuditRead => "audit:read",
         }
     }
 }
@@ -80,6 +84,7 @@ impl Role {
                 ProjectsRead,
                 ProjectsWrite,
                 ProjectsDelete,
+                AuditRead,
             ],
             Self::Member => &[OrganizationRead, ProjectsRead, ProjectsWrite],
             Self::Viewer => &[OrganizationRead, ProjectsRead],
@@ -109,17 +114,61 @@ impl FromStr for Role {
     }
 }
 
+/// Who acts: a user, or a named background task of the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in member.
+    User(UserId),
+    /// Background work of the server itself, always audited under this name.
+    System(SystemTask),
+}
+
+/// The background tasks that may act on a tenant's data without a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemTask {
+    /// Removes soft-deleted rows past their retention period.
+    Purge,
+}
+
+impl SystemTask {
+    /// The task's name, as recorded in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Purge => "purge",
+        }
+    }
+
+    fn permissions(self) -> &'static [Permission] {
+        match self {
+            Self::Purge => &[Permission::ProjectsRead, Permission::ProjectsDelete],
+        }
+    }
+}
+
+/// Where a request came from, for the audit trail. Carries no authority.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The request's `x-request-id`.
+    pub request_id: Option<String>,
+    /// The client's address.
+    pub client_ip: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
 /// Proof that the caller acts inside one organization, with a given role.
 ///
-/// The fields are private and the only constructor is crate-private: a scope comes from
+/// The fields are private. A user's scope comes only from
 /// [`crate::auth::AuthService::authenticate`], which verifies a token and then checks that the
-/// membership still exists, or from registration, which creates it. Repository ports take
-/// `&TenantScope`, so a query for tenant data cannot be written without one.
+/// membership still exists; background work uses [`TenantScope::system`], which names the task
+/// and is recorded as the actor of everything it does. Repository ports take `&TenantScope`, so
+/// a query for tenant data cannot be written without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantScope {
     organization_id: OrganizationId,
-    user_id: UserId,
-    role: Role,
+    actor: Actor,
+    role: Option<Role>,
+    request: RequestMeta,
 }
 
 impl TenantScope {
@@ -130,9 +179,27 @@ impl TenantScope {
     ) -> Self {
         Self {
             organization_id,
-            user_id,
-            role,
+            actor: Actor::User(user_id),
+            role: Some(role),
+            request: RequestMeta::default(),
         }
+    }
+
+    /// The scope of a background task inside one organization. It holds only the permissions
+    /// the task needs, and the audit trail names the task as the actor.
+    pub fn system(organization_id: OrganizationId, task: SystemTask) -> Self {
+        Self {
+            organization_id,
+            actor: Actor::System(task),
+            role: None,
+            request: RequestMeta::default(),
+        }
+    }
+
+    /// Attaches where the request came from (for the audit trail); changes no authority.
+    pub fn with_request(mut self, request: RequestMeta) -> Self {
+        self.request = request;
+        self
     }
 
     /// The organization every query made with this scope is confined to.
@@ -140,19 +207,40 @@ impl TenantScope {
         self.organization_id
     }
 
-    /// The acting user.
-    pub fn user_id(&self) -> UserId {
-        self.user_id
+    /// Who acts.
+    pub fn actor(&self) -> Actor {
+        self.actor
     }
 
-    /// The acting user's current role in the organization.
-    pub fn role(&self) -> Role {
+    /// The acting user, if a user acts.
+    pub fn user_id(&self) -> Option<UserId> {
+        match self.actor {
+            Actor::User(id) => Some(id),
+            Actor::System(_) => None,
+        }
+    }
+
+    /// The acting user, or [`DomainError::Unauthorized`] for a system scope.
+    pub fn require_user(&self) -> DomainResult<UserId> {
+        self.user_id().ok_or(DomainError::Unauthorized)
+    }
+
+    /// The acting user's current role in the organization (none for system tasks).
+    pub fn role(&self) -> Option<Role> {
         self.role
+    }
+
+    /// Where the request came from.
+    pub fn request(&self) -> &RequestMeta {
+        &self.request
     }
 
     /// Whether the scope carries `permission`.
     pub fn has(&self, permission: Permission) -> bool {
-        self.role.grants(permission)
+        match self.actor {
+            Actor::User(_) => self.role.is_some_and(|role| role.grants(permission)),
+            Actor::System(task) => task.permissions().contains(&permission),
+        }
     }
 
     /// Fails with [`DomainError::Forbidden`] unless the scope carries `permission`.
@@ -177,6 +265,23 @@ mod tests {
         assert!(!Role::Member.grants(Permission::ProjectsDelete));
         assert!(Role::Admin.grants(Permission::ProjectsDelete));
         assert!(Role::Owner.grants(Permission::ProjectsDelete));
+    }
+
+    #[test]
+    fn system_scopes_hold_only_their_task_permissions() {
+        let scope = TenantScope::system(OrganizationId::new(), SystemTask::Purge);
+        assert!(scope.has(Permission::ProjectsDelete));
+        assert!(!scope.has(Permission::ProjectsWrite));
+        assert!(!scope.has(Permission::AuditRead));
+        assert_eq!(scope.user_id(), None);
+        assert!(scope.require_user().is_err());
+    }
+
+    #[test]
+    fn only_admins_and_owners_read_the_audit_trail() {
+        assert!(Role::Owner.grants(Permission::AuditRead));
+        assert!(Role::Admin.grants(Permission::AuditRead));
+        assert!(!Role::Member.grants(Permission::AuditRead));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Bulkhead's adapters: sea-orm repositories for PostgreSQL and SQLite, the row-level-security
 //! transaction every tenant unit of work runs in, bcrypt password hashing and JWT access tokens.
 
+pub mod audit;
 mod error;
 pub mod health;
 pub mod memberships;
@@ -12,6 +13,7 @@ pub mod tokens;
 mod tx;
 pub mod users;
 
+pub use audit::SqlAuditRepository;
 pub use error::InfraError;
 pub use memberships::SqlMembershipRepository;
 pub use organizations::SqlOrganizationRepository;

@@ -1,6 +1,7 @@
 //! Organizations in SQL, including the atomic sign-up.
 
 use async_trait::async_trait;
+use bulkhead_domain::audit::{AuditEntry, Auditable};
 use bulkhead_domain::organizations::{
     Organization, OrganizationName, OrganizationRepository, Registration,
 };
@@ -11,6 +12,10 @@ use crate::error::{conflict_or_domain, corrupt, to_domain};
 use crate::store::Store;
 use crate::tx::OrgTx;
 use crate::{memberships, users};
+
+mod actions {
+    pub(super) const ORGANIZATION_CREATED: &str = "organization.created";
+}
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -45,15 +50,20 @@ impl SqlOrganizationRepository {
 
 #[async_trait]
 impl OrganizationRepository for SqlOrganizationRepository {
-    async fn register(&self, registration: &Registration) -> DomainResult<()> {
+    async fn register(&self, scope: &TenantScope, registration: &Registration) -> DomainResult<()> {
         let Registration {
             organization,
             user,
             password_hash,
             membership,
         } = registration;
+        if scope.organization_id() != organization.id {
+            return Err(DomainError::Internal(
+                "registration scope differs from the new organization".into(),
+            ));
+        }
         // The new organization is the tenant of this transaction, so the policies accept its rows.
-        let tx = OrgTx::begin_with(&self.store, Some(organization.id), Some(user.id)).await?;
+        let tx = OrgTx::begin(&self.store, scope).await?;
         entity::ActiveModel {
             id: Set(organization.id.as_uuid()),
             name: Set(organization.name.as_str().to_owned()),
@@ -83,6 +93,15 @@ impl OrganizationRepository for SqlOrganizationRepository {
         .insert(&*tx)
         .await
         .map_err(to_domain)?;
+        let details = serde_json::json!({
+            "after": organization.audit_fields(),
+            "owner": { "user_id": user.id.to_string(), "role": membership.role.as_str() },
+        });
+        tx.audit(
+            scope,
+            AuditEntry::about(actions::ORGANIZATION_CREATED, organization, details),
+        )
+        .await?;
         tx.commit().await
     }
 

@@ -2,7 +2,9 @@
 //! [`OrgTx`] that also sets it for row-level security.
 
 use async_trait::async_trait;
+use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::page::Page;
+use bulkhead_domain::projects::model::actions;
 use bulkhead_domain::projects::{
     Project, ProjectChanges, ProjectDescription, ProjectName, ProjectQuery, ProjectRepository,
     ProjectSortField,
@@ -36,6 +38,9 @@ mod entity {
         pub created_by: Uuid,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub version: i64,
+        pub deleted_at: Option<DateTimeUtc>,
+        pub deleted_by: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -63,6 +68,9 @@ impl TryFrom<entity::Model> for Project {
             created_by: UserId::from_uuid(row.created_by),
             created_at: row.created_at,
             updated_at: row.updated_at,
+            version: row.version,
+            deleted_at: row.deleted_at,
+            deleted_by: row.deleted_by.map(UserId::from_uuid),
         })
     }
 }
@@ -80,13 +88,61 @@ impl SqlProjectRepository {
     }
 }
 
+impl SqlProjectRepository {
+    /// The organizations holding projects soft-deleted before `cutoff`. A maintenance query
+    /// for `bulkhead purge`, which runs it on the owner's connection (row-level security hides
+    /// every tenant from the application role without a tenant set) and then purges each
+    /// organization through [`ProjectRepository::purge_deleted_before`] with a system scope.
+    pub async fn organizations_with_deleted_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> DomainResult<Vec<OrganizationId>> {
+        let ids: Vec<uuid::Uuid> = Entity::find()
+            .select_only()
+            .column(Column::OrganizationId)
+            .distinct()
+            .filter(Column::DeletedAt.lt(cutoff))
+            .into_tuple()
+            .all(self.store.connection())
+            .await
+            .map_err(to_domain)?;
+        Ok(ids.into_iter().map(OrganizationId::from_uuid).collect())
+    }
+}
+
 /// The organization's projects: the starting point of every query here.
 fn in_scope(scope: &TenantScope) -> Select<Entity> {
     Entity::find().filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
 }
 
-fn one(scope: &TenantScope, id: ProjectId) -> Select<Entity> {
-    in_scope(scope).filter(Column::Id.eq(id.as_uuid()))
+/// One project of the organization, live (`deleted: false`) or soft-deleted (`deleted: true`),
+/// locked for the rest of the transaction on PostgreSQL.
+async fn lock_one(
+    tx: &OrgTx,
+    scope: &TenantScope,
+    id: ProjectId,
+    deleted: bool,
+) -> DomainResult<entity::Model> {
+    let deleted_filter = if deleted {
+        Column::DeletedAt.is_not_null()
+    } else {
+        Column::DeletedAt.is_null()
+    };
+    in_scope(scope)
+        .filter(Column::Id.eq(id.as_uuid()))
+        .filter(deleted_filter)
+        .lock_exclusive()
+        .one(&**tx)
+        .await
+        .map_err(to_domain)?
+        .ok_or(DomainError::NotFound)
+}
+
+fn check_version(row: &entity::Model, expected: Option<i64>) -> DomainResult<()> {
+    match expected {
+        Some(expected) if expected != row.version => Err(DomainError::PreconditionFailed),
+        _ => Ok(()),
+    }
 }
 
 /// Escapes LIKE wildcards so a search for `50%` matches the text, not everything.
@@ -101,6 +157,51 @@ fn contains_pattern(text: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// The kinds of change to an existing project, each with its audit record.
+#[derive(Clone, Copy)]
+enum Change {
+    Updated,
+    Deleted,
+    Restored,
+}
+
+impl Change {
+    fn entry(self, before: &Project, after: &Project) -> AuditEntry {
+        match self {
+            Self::Updated => AuditEntry::updated(actions::UPDATED, before, after),
+            Self::Deleted => AuditEntry::deleted(actions::DELETED, before),
+            Self::Restored => AuditEntry::created(actions::RESTORED, after),
+        }
+    }
+}
+
+impl SqlProjectRepository {
+    /// Writes `active` over a locked row, bumping its version, and records the change: the one
+    /// write path of every change to an existing project.
+    async fn change(
+        &self,
+        tx: OrgTx,
+        scope: &TenantScope,
+        row: entity::Model,
+        mut active: entity::ActiveModel,
+        change: Change,
+    ) -> DomainResult<Project> {
+        active.version = Set(row.version + 1);
+        let before = Project::try_from(row)?;
+        let after: Project = active
+            .update(&*tx)
+            .await
+            .map_err(|err| match err {
+                DbErr::RecordNotUpdated => DomainError::NotFound,
+                other => conflict_or_domain(NAME_TAKEN)(other),
+            })?
+            .try_into()?;
+        tx.audit(scope, change.entry(&before, &after)).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
 }
 
 #[async_trait]
@@ -121,16 +222,24 @@ impl ProjectRepository for SqlProjectRepository {
             created_by: Set(project.created_by.as_uuid()),
             created_at: Set(project.created_at),
             updated_at: Set(project.updated_at),
+            version: Set(project.version),
+            deleted_at: Set(None),
+            deleted_by: Set(None),
         })
         .exec_without_returning(&*tx)
         .await
         .map_err(conflict_or_domain(NAME_TAKEN))?;
+        tx.audit(scope, AuditEntry::created(actions::CREATED, project))
+            .await?;
         tx.commit().await
     }
 
     async fn list(&self, scope: &TenantScope, query: &ProjectQuery) -> DomainResult<Page<Project>> {
         let tx = OrgTx::begin(&self.store, scope).await?;
         let mut select = in_scope(scope);
+        if !query.include_deleted {
+            select = select.filter(Column::DeletedAt.is_null());
+        }
         if let Some(text) = &query.name_contains {
             select = select.filter(
                 Expr::expr(Func::lower(Expr::col(Column::Name)))
@@ -169,7 +278,12 @@ impl ProjectRepository for SqlProjectRepository {
 
     async fn get(&self, scope: &TenantScope, id: ProjectId) -> DomainResult<Project> {
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let row = one(scope, id).one(&*tx).await.map_err(to_domain)?;
+        let row = in_scope(scope)
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::DeletedAt.is_null())
+            .one(&*tx)
+            .await
+            .map_err(to_domain)?;
         tx.commit().await?;
         row.ok_or(DomainError::NotFound)?.try_into()
     }
@@ -179,15 +293,13 @@ impl ProjectRepository for SqlProjectRepository {
         scope: &TenantScope,
         id: ProjectId,
         changes: &ProjectChanges,
+        expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> DomainResult<Project> {
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let row = one(scope, id)
-            .one(&*tx)
-            .await
-            .map_err(to_domain)?
-            .ok_or(DomainError::NotFound)?;
-        let mut active = row.into_active_model();
+        let row = lock_one(&tx, scope, id, false).await?;
+        check_version(&row, expected_version)?;
+        let mut active = row.clone().into_active_model();
         if let Some(name) = &changes.name {
             active.name = Set(name.as_str().to_owned());
         }
@@ -195,27 +307,76 @@ impl ProjectRepository for SqlProjectRepository {
             active.description = Set(description.as_ref().map(|d| d.as_str().to_owned()));
         }
         active.updated_at = Set(now);
-        // The primary key, and so the WHERE clause of this UPDATE, includes organization_id.
-        let updated = active.update(&*tx).await.map_err(|err| match err {
-            DbErr::RecordNotUpdated => DomainError::NotFound,
-            other => conflict_or_domain(NAME_TAKEN)(other),
-        })?;
-        tx.commit().await?;
-        updated.try_into()
+        self.change(tx, scope, row, active, Change::Updated).await
     }
 
-    async fn delete(&self, scope: &TenantScope, id: ProjectId) -> DomainResult<()> {
+    async fn soft_delete(
+        &self,
+        scope: &TenantScope,
+        id: ProjectId,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Project> {
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let result = Entity::delete_many()
-            .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
-            .filter(Column::Id.eq(id.as_uuid()))
-            .exec(&*tx)
+        let row = lock_one(&tx, scope, id, false).await?;
+        check_version(&row, expected_version)?;
+        let mut active = row.clone().into_active_model();
+        active.deleted_at = Set(Some(now));
+        active.deleted_by = Set(scope.user_id().map(|u| u.as_uuid()));
+        active.updated_at = Set(now);
+        self.change(tx, scope, row, active, Change::Deleted).await
+    }
+
+    async fn restore(
+        &self,
+        scope: &TenantScope,
+        id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Project> {
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let row = lock_one(&tx, scope, id, true).await?;
+        let mut active = row.clone().into_active_model();
+        active.deleted_at = Set(None);
+        active.deleted_by = Set(None);
+        active.updated_at = Set(now);
+        self.change(tx, scope, row, active, Change::Restored).await
+    }
+
+    async fn purge_deleted_before(
+        &self,
+        scope: &TenantScope,
+        cutoff: DateTime<Utc>,
+    ) -> DomainResult<u64> {
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let doomed = in_scope(scope)
+            .filter(Column::DeletedAt.lt(cutoff))
+            .lock_exclusive()
+            .all(&*tx)
             .await
             .map_err(to_domain)?;
-        if result.rows_affected == 0 {
-            return Err(DomainError::NotFound);
+        if doomed.is_empty() {
+            return Ok(0);
         }
-        tx.commit().await
+        let ids: Vec<_> = doomed.iter().map(|row| row.id).collect();
+        let removed = Entity::delete_many()
+            .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
+            .filter(Column::Id.is_in(ids.clone()))
+            .exec(&*tx)
+            .await
+            .map_err(to_domain)?
+            .rows_affected;
+        let details = serde_json::json!({
+            "deleted_before": cutoff.to_rfc3339(),
+            "count": removed,
+            "ids": ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+        });
+        tx.audit(
+            scope,
+            AuditEntry::event(actions::PURGED, "project", None, details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
     }
 }
 

@@ -19,7 +19,7 @@ pub(crate) struct OrgTx(DatabaseTransaction);
 impl OrgTx {
     /// A transaction confined to `scope`'s organization, acting as its user.
     pub(crate) async fn begin(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
-        Self::begin_with(store, Some(scope.organization_id()), Some(scope.user_id())).await
+        Self::begin_with(store, Some(scope.organization_id()), scope.user_id()).await
     }
 
     /// The authentication path, before a scope exists: the organization and user come from a
@@ -44,6 +44,15 @@ impl OrgTx {
             .map_err(to_domain)?;
         }
         Ok(Self(txn))
+    }
+
+    /// Records `entry` in the audit chain, inside this transaction.
+    pub(crate) async fn audit(
+        &self,
+        scope: &TenantScope,
+        entry: bulkhead_domain::audit::AuditEntry,
+    ) -> DomainResult<()> {
+        crate::audit::append(&self.0, scope, entry).await
     }
 
     /// Commits the unit of work.

@@ -74,7 +74,7 @@ impl UserRepository for SqlUserRepository {
     }
 
     async fn current(&self, scope: &TenantScope) -> DomainResult<User> {
-        entity::Entity::find_by_id(scope.user_id().as_uuid())
+        entity::Entity::find_by_id(scope.require_user()?.as_uuid())
             .one(self.store.connection())
             .await
             .map_err(to_domain)?

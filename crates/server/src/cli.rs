@@ -24,8 +24,24 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations (as the tables' owner on PostgreSQL).
     Migrate(MigrateArgs),
+    /// Remove for good what was soft-deleted longer ago than the retention period.
+    Purge(PurgeArgs),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+/// Flags of `purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Days a soft-deleted row is kept before it is purged.
+    #[arg(long, env = "BULKHEAD_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+    /// A connection that sees every tenant (the owner's); falls back to DATABASE_URL.
+    #[arg(long, env = "BULKHEAD_ADMIN_DATABASE_URL")]
+    pub admin_database_url: Option<String>,
+    /// Used when no admin URL is given.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
 }
 
 /// Flags of `serve`.

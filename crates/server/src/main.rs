@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use bulkhead_server::cli::{Cli, Command};
-use bulkhead_server::{Application, migrate, telemetry};
+use bulkhead_server::{Application, migrate, purge, telemetry};
 use clap::Parser;
 
 #[actix_web::main]
@@ -24,6 +24,25 @@ async fn main() -> ExitCode {
             match migrate(&url).await {
                 Ok(()) => {
                     tracing::info!("migrations applied");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    tracing::error!("{err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Purge(args) => {
+            telemetry::init();
+            let url = args.admin_database_url.unwrap_or(args.database_url);
+            let retention = chrono::Duration::days(i64::from(args.retention_days));
+            match purge(&url, retention).await {
+                Ok(removed) => {
+                    tracing::info!(
+                        removed,
+                        retention_days = args.retention_days,
+                        "purge finished"
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(err) => {

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use bulkhead_api::AppState;
-use bulkhead_domain::auth::AuthService;
+use bulkhead_domain::audit::AuditService;
+use bulkhead_domain::auth::{AuthPorts, AuthService};
 use bulkhead_domain::projects::ProjectService;
+use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
-    BcryptHasher, InfraError, JwtCodec, JwtSettings, SqlMembershipRepository,
+    BcryptHasher, InfraError, JwtCodec, JwtSettings, SqlAuditRepository, SqlMembershipRepository,
     SqlOrganizationRepository, SqlProjectRepository, SqlUserRepository, Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
@@ -96,15 +98,21 @@ impl Application {
             .await
             .map_err(|e| StartupError::Config(format!("hasher set-up failed: {e}")))??;
 
+        let audit = Arc::new(SqlAuditRepository::new(store.clone()));
         let state = AppState {
-            auth: AuthService::new(
-                Arc::new(SqlOrganizationRepository::new(store.clone())),
-                Arc::new(SqlUserRepository::new(store.clone())),
-                Arc::new(SqlMembershipRepository::new(store.clone())),
-                Arc::new(hasher),
-                Arc::new(tokens),
+            auth: AuthService::new(AuthPorts {
+                organizations: Arc::new(SqlOrganizationRepository::new(store.clone())),
+                users: Arc::new(SqlUserRepository::new(store.clone())),
+                memberships: Arc::new(SqlMembershipRepository::new(store.clone())),
+                hasher: Arc::new(hasher),
+                tokens: Arc::new(tokens),
+                audit: audit.clone(),
+            }),
+            projects: ProjectService::new(
+                Arc::new(SqlProjectRepository::new(store.clone())),
+                audit.clone(),
             ),
-            projects: ProjectService::new(Arc::new(SqlProjectRepository::new(store.clone()))),
+            audit: AuditService::new(audit),
             health: Arc::new(store),
         };
 
@@ -152,4 +160,30 @@ pub async fn migrate(url: &str) -> Result<(), StartupError> {
     let store = Store::connect(url, &StoreOptions::default()).await?;
     Migrator::up(store.connection(), None).await?;
     Ok(())
+}
+
+/// Removes for good what was soft-deleted more than `retention` ago, organization by
+/// organization, each under a system scope that the audit trail names as the actor. Returns
+/// how many rows went. On PostgreSQL `url` must be able to see every tenant to find them (the
+/// owner, as for migrations); the deletions themselves run through the tenant transaction.
+pub async fn purge(url: &str, retention: chrono::Duration) -> Result<u64, StartupError> {
+    let store = Store::connect(url, &StoreOptions::default()).await?;
+    let projects = SqlProjectRepository::new(store.clone());
+    let service = ProjectService::new(
+        Arc::new(projects.clone()),
+        Arc::new(SqlAuditRepository::new(store)),
+    );
+    let cutoff = bulkhead_domain::now() - retention;
+    let organizations = projects
+        .organizations_with_deleted_before(cutoff)
+        .await
+        .map_err(|e| StartupError::Config(format!("cannot list organizations to purge: {e}")))?;
+    let mut removed = 0;
+    for organization in organizations {
+        let scope = TenantScope::system(organization, SystemTask::Purge);
+        removed += service.purge(&scope, retention).await.map_err(|e| {
+            StartupError::Config(format!("purge of organization {organization} failed: {e}"))
+        })?;
+    }
+    Ok(removed)
 }

@@ -8,4 +8,4 @@ pub use model::{AccessToken, CurrentUser, Registered, TokenSubject};
 #[cfg(any(test, feature = "mock"))]
 pub use port::{MockPasswordHasher, MockTokenCodec};
 pub use port::{PasswordHasher, TokenCodec};
-pub use service::{AuthService, Login, Register};
+pub use service::{AuthPorts, AuthService, Login, Register};

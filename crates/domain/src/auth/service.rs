@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use super::model::{AccessToken, CurrentUser, Registered, TokenSubject};
 use super::port::{PasswordHasher, TokenCodec};
+use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::{OrganizationId, UserId};
 use crate::memberships::{Membership, MembershipRepository};
 use crate::organizations::{Organization, OrganizationName, OrganizationRepository, Registration};
-use crate::scope::{Role, TenantScope};
+use crate::scope::{RequestMeta, Role, TenantScope};
 use crate::users::{Email, Password, User, UserName, UserRepository};
 
 /// Raw sign-up input, as a client sent it.
@@ -41,29 +42,45 @@ pub struct AuthService {
     memberships: Arc<dyn MembershipRepository>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenCodec>,
+    audit: Arc<dyn AuditRepository>,
+}
+
+/// The adapters [`AuthService`] needs.
+pub struct AuthPorts {
+    /// Organizations.
+    pub organizations: Arc<dyn OrganizationRepository>,
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Memberships.
+    pub memberships: Arc<dyn MembershipRepository>,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Access tokens.
+    pub tokens: Arc<dyn TokenCodec>,
+    /// The audit trail, for logins.
+    pub audit: Arc<dyn AuditRepository>,
 }
 
 impl AuthService {
     /// Wires the service.
-    pub fn new(
-        organizations: Arc<dyn OrganizationRepository>,
-        users: Arc<dyn UserRepository>,
-        memberships: Arc<dyn MembershipRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn TokenCodec>,
-    ) -> Self {
+    pub fn new(ports: AuthPorts) -> Self {
         Self {
-            organizations,
-            users,
-            memberships,
-            hasher,
-            tokens,
+            organizations: ports.organizations,
+            users: ports.users,
+            memberships: ports.memberships,
+            hasher: ports.hasher,
+            tokens: ports.tokens,
+            audit: ports.audit,
         }
     }
 
     /// Creates an organization with the new user as its owner, and signs the user in.
     /// An email that is already registered is a [`DomainError::Conflict`].
-    pub async fn register(&self, input: Register) -> DomainResult<Registered> {
+    pub async fn register(
+        &self,
+        input: Register,
+        request: RequestMeta,
+    ) -> DomainResult<Registered> {
         let mut v = Validator::new();
         let email = v.check(Email::parse(&input.email));
         let password = v.check(Password::parse("password", &input.password));
@@ -113,7 +130,13 @@ impl AuthService {
             password_hash,
             membership,
         };
-        self.organizations.register(&registration).await?;
+        let scope = TenantScope::authenticated(
+            registration.organization.id,
+            registration.user.id,
+            Role::Owner,
+        )
+        .with_request(request);
+        self.organizations.register(&scope, &registration).await?;
         let token = self.tokens.issue(&TokenSubject {
             user_id: registration.user.id,
             organization_id: registration.organization.id,
@@ -130,7 +153,9 @@ impl AuthService {
     /// Checks credentials and issues an access token for the user's oldest organization.
     /// A wrong password, an unknown or malformed email and an account without organization
     /// all fail the same way ([`DomainError::Unauthorized`]) after the same amount of hashing.
-    pub async fn login(&self, input: Login) -> DomainResult<AccessToken> {
+    /// Successes and wrong passwords of existing accounts are audited in the account's
+    /// organization; an unknown email belongs to no tenant and is not.
+    pub async fn login(&self, input: Login, request: RequestMeta) -> DomainResult<AccessToken> {
         let credentials = match Email::parse(&input.email) {
             Ok(email) => self.users.find_credentials_by_email(&email).await?,
             Err(_) => None,
@@ -142,17 +167,41 @@ impl AuthService {
                 credentials.as_ref().map(|c| c.password_hash.clone()),
             )
             .await?;
-        let user = match credentials {
-            Some(credentials) if matches => credentials.user,
-            _ => return Err(DomainError::Unauthorized),
+        let Some(credentials) = credentials else {
+            return Err(DomainError::Unauthorized);
         };
+        let user = credentials.user;
         let membership = self
             .memberships
             .list_for_user(user.id)
             .await?
             .into_iter()
-            .next()
-            .ok_or(DomainError::Unauthorized)?;
+            .next();
+        let Some(membership) = membership else {
+            return Err(DomainError::Unauthorized);
+        };
+        let scope =
+            TenantScope::authenticated(membership.organization_id, user.id, membership.role)
+                .with_request(request);
+        let action = if matches {
+            "auth.login_succeeded"
+        } else {
+            "auth.login_failed"
+        };
+        self.audit
+            .record(
+                &scope,
+                AuditEntry::event(
+                    action,
+                    "user",
+                    Some(user.id.to_string()),
+                    serde_json::Value::Null,
+                ),
+            )
+            .await?;
+        if !matches {
+            return Err(DomainError::Unauthorized);
+        }
         self.tokens.issue(&TokenSubject {
             user_id: user.id,
             organization_id: membership.organization_id,
@@ -163,7 +212,11 @@ impl AuthService {
     /// Turns an access token into a [`TenantScope`]: the token must verify, and the user must
     /// still be a member of the token's organization. The scope carries the current role, not
     /// the one in the token.
-    pub async fn authenticate(&self, token: &str) -> DomainResult<TenantScope> {
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        request: RequestMeta,
+    ) -> DomainResult<TenantScope> {
         let subject = self.tokens.verify(token)?;
         let membership = self
             .memberships
@@ -174,7 +227,8 @@ impl AuthService {
             membership.organization_id,
             membership.user_id,
             membership.role,
-        ))
+        )
+        .with_request(request))
     }
 
     /// The acting user, organization and role.
@@ -184,7 +238,7 @@ impl AuthService {
         Ok(CurrentUser {
             user,
             organization,
-            role: scope.role(),
+            role: scope.role().ok_or(DomainError::Unauthorized)?,
         })
     }
 }
@@ -192,6 +246,7 @@ impl AuthService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::MockAuditRepository;
     use crate::auth::port::{MockPasswordHasher, MockTokenCodec};
     use crate::memberships::MockMembershipRepository;
     use crate::organizations::MockOrganizationRepository;
@@ -204,17 +259,19 @@ mod tests {
         memberships: MockMembershipRepository,
         hasher: MockPasswordHasher,
         tokens: MockTokenCodec,
+        audit: MockAuditRepository,
     }
 
     impl Mocks {
         fn service(self) -> AuthService {
-            AuthService::new(
-                Arc::new(self.organizations),
-                Arc::new(self.users),
-                Arc::new(self.memberships),
-                Arc::new(self.hasher),
-                Arc::new(self.tokens),
-            )
+            AuthService::new(AuthPorts {
+                organizations: Arc::new(self.organizations),
+                users: Arc::new(self.users),
+                memberships: Arc::new(self.memberships),
+                hasher: Arc::new(self.hasher),
+                tokens: Arc::new(self.tokens),
+                audit: Arc::new(self.audit),
+            })
         }
     }
 
@@ -261,14 +318,15 @@ mod tests {
             .returning(|_| Ok(PasswordHash::new("$2b$hash".into())));
         m.organizations
             .expect_register()
-            .withf(|r| {
-                r.membership.role == Role::Owner
+            .withf(|scope, r| {
+                scope.organization_id() == r.organization.id
+                    && r.membership.role == Role::Owner
                     && r.membership.organization_id == r.organization.id
                     && r.membership.user_id == r.user.id
                     && r.user.email.as_str() == "ada@example.com"
             })
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(()));
         m.tokens
             .expect_issue()
             .withf(|s| s.role == Role::Owner)
@@ -276,7 +334,7 @@ mod tests {
             .returning(|_| Ok(token()));
         let registered = m
             .service()
-            .register(register_input())
+            .register(register_input(), RequestMeta::default())
             .await
             .expect("registered");
         assert_eq!(registered.role, Role::Owner);
@@ -294,7 +352,9 @@ mod tests {
             name: String::new(),
             organization_name: String::new(),
         };
-        let Err(DomainError::Validation(errors)) = m.service().register(input).await else {
+        let Err(DomainError::Validation(errors)) =
+            m.service().register(input, RequestMeta::default()).await
+        else {
             panic!("expected validation errors")
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -308,7 +368,9 @@ mod tests {
             password: "ada@example.com".into(),
             ..register_input()
         };
-        let Err(DomainError::Validation(errors)) = m.service().register(input).await else {
+        let Err(DomainError::Validation(errors)) =
+            m.service().register(input, RequestMeta::default()).await
+        else {
             panic!("expected validation errors")
         };
         assert_eq!(errors[0].code, "equals_email");
@@ -329,18 +391,22 @@ mod tests {
         m.tokens.expect_issue().never();
         let err = m
             .service()
-            .login(Login {
-                email: "ghost@example.com".into(),
-                password: "whatever1".into(),
-            })
+            .login(
+                Login {
+                    email: "ghost@example.com".into(),
+                    password: "whatever1".into(),
+                },
+                RequestMeta::default(),
+            )
             .await;
         assert!(matches!(err, Err(DomainError::Unauthorized)));
     }
 
     #[tokio::test]
-    async fn wrong_password_is_unauthorized() {
+    async fn wrong_password_is_unauthorized_and_audited() {
         let mut m = Mocks::default();
         let user = ada();
+        let user_id_of_ada = user.id;
         m.users
             .expect_find_credentials_by_email()
             .returning(move |_| {
@@ -354,13 +420,25 @@ mod tests {
             .withf(|_, hash| hash.is_some())
             .times(1)
             .returning(|_, _| Ok(false));
-        m.memberships.expect_list_for_user().never();
+        let user_id = user_id_of_ada;
+        m.memberships
+            .expect_list_for_user()
+            .returning(move |_| Ok(vec![membership(user_id, Role::Member)]));
+        m.audit
+            .expect_record()
+            .withf(|_, e| e.action == "auth.login_failed")
+            .times(1)
+            .returning(|_, _| Ok(()));
+        m.tokens.expect_issue().never();
         let err = m
             .service()
-            .login(Login {
-                email: "ada@example.com".into(),
-                password: "wrong password".into(),
-            })
+            .login(
+                Login {
+                    email: "ada@example.com".into(),
+                    password: "wrong password".into(),
+                },
+                RequestMeta::default(),
+            )
             .await;
         assert!(matches!(err, Err(DomainError::Unauthorized)));
     }
@@ -389,11 +467,21 @@ mod tests {
             .withf(move |s| s.organization_id == org && s.role == Role::Admin)
             .times(1)
             .returning(|_| Ok(token()));
-        m.service()
-            .login(Login {
-                email: "ada@example.com".into(),
-                password: "correct horse".into(),
+        m.audit
+            .expect_record()
+            .withf(move |scope, e| {
+                e.action == "auth.login_succeeded" && scope.organization_id() == org
             })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        m.service()
+            .login(
+                Login {
+                    email: "ada@example.com".into(),
+                    password: "correct horse".into(),
+                },
+                RequestMeta::default(),
+            )
             .await
             .expect("logged in");
     }
@@ -416,10 +504,10 @@ mod tests {
             .returning(move |_, _| Ok(Some(current.clone())));
         let scope = m
             .service()
-            .authenticate("token")
+            .authenticate("token", RequestMeta::default())
             .await
             .expect("authenticated");
-        assert_eq!(scope.role(), Role::Viewer);
+        assert_eq!(scope.role(), Some(Role::Viewer));
         assert_eq!(scope.organization_id(), org);
     }
 
@@ -435,7 +523,9 @@ mod tests {
         });
         m.memberships.expect_find().returning(|_, _| Ok(None));
         assert!(matches!(
-            m.service().authenticate("token").await,
+            m.service()
+                .authenticate("token", RequestMeta::default())
+                .await,
             Err(DomainError::Unauthorized)
         ));
     }
@@ -448,7 +538,9 @@ mod tests {
             .returning(|_| Err(DomainError::Unauthorized));
         m.memberships.expect_find().never();
         assert!(matches!(
-            m.service().authenticate("forged").await,
+            m.service()
+                .authenticate("forged", RequestMeta::default())
+                .await,
             Err(DomainError::Unauthorized)
         ));
     }

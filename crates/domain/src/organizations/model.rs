@@ -1,7 +1,9 @@
 //! The organization entity.
 
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 
+use crate::audit::Auditable;
 use crate::error::DomainResult;
 use crate::ids::OrganizationId;
 use crate::memberships::Membership;
@@ -36,6 +38,20 @@ pub struct Organization {
     pub name: OrganizationName,
     /// When the organization was created.
     pub created_at: DateTime<Utc>,
+}
+
+impl Auditable for Organization {
+    const RESOURCE_TYPE: &'static str = "organization";
+
+    fn audit_id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn audit_fields(&self) -> Map<String, Value> {
+        let mut fields = Map::new();
+        fields.insert("name".into(), self.name.as_str().into());
+        fields
+    }
 }
 
 /// Everything a sign-up creates, stored atomically: the organization, its first user and that

@@ -1,7 +1,9 @@
 //! The project entity and its value types.
 
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 
+use crate::audit::Auditable;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{OrganizationId, ProjectId, UserId};
 use crate::page::PageRequest;
@@ -70,6 +72,45 @@ pub struct Project {
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
     pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; clients send it back in `If-Match`.
+    pub version: i64,
+    /// When it was soft-deleted, if it was.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Who soft-deleted it.
+    pub deleted_by: Option<UserId>,
+}
+
+/// The audit actions of projects.
+pub mod actions {
+    /// A project was created.
+    pub const CREATED: &str = "project.created";
+    /// A project's fields changed.
+    pub const UPDATED: &str = "project.updated";
+    /// A project was soft-deleted.
+    pub const DELETED: &str = "project.deleted";
+    /// A soft-deleted project was brought back.
+    pub const RESTORED: &str = "project.restored";
+    /// Soft-deleted projects past retention were removed for good.
+    pub const PURGED: &str = "project.purged";
+}
+
+impl Auditable for Project {
+    const RESOURCE_TYPE: &'static str = "project";
+
+    fn audit_id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn audit_fields(&self) -> Map<String, Value> {
+        let mut fields = Map::new();
+        fields.insert("name".into(), self.name.as_str().into());
+        fields.insert(
+            "description".into(),
+            self.description.as_ref().map(|d| d.as_str()).into(),
+        );
+        fields.insert("created_by".into(), self.created_by.to_string().into());
+        fields
+    }
 }
 
 /// A validated partial update. `None` leaves a field as it is; `Some(None)` clears the
@@ -151,6 +192,8 @@ pub struct ProjectQuery {
     pub name_contains: Option<String>,
     /// The order.
     pub sort: ProjectSort,
+    /// Whether soft-deleted projects are listed too.
+    pub include_deleted: bool,
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use crate::page::Page;
 use crate::scope::TenantScope;
 
 /// Stores projects. Every method is confined to `scope`'s organization: a project of another
-/// organization behaves exactly like one that does not exist.
+/// organization behaves exactly like one that does not exist. Every write records its audit
+/// event (`super::model::actions`) in the same transaction.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ProjectRepository: Send + Sync {
@@ -18,21 +19,45 @@ pub trait ProjectRepository: Send + Sync {
     /// [`crate::DomainError::Conflict`] when the name is taken in the organization.
     async fn insert(&self, scope: &TenantScope, project: &Project) -> DomainResult<()>;
 
-    /// One page of the organization's projects.
+    /// One page of the organization's projects (soft-deleted ones only if the query says so).
     async fn list(&self, scope: &TenantScope, query: &ProjectQuery) -> DomainResult<Page<Project>>;
 
-    /// One project, or [`crate::DomainError::NotFound`].
+    /// One live project, or [`crate::DomainError::NotFound`].
     async fn get(&self, scope: &TenantScope, id: ProjectId) -> DomainResult<Project>;
 
-    /// Applies `changes` and returns the result, or [`crate::DomainError::NotFound`].
+    /// Applies `changes` to a live project and returns the result. With `expected_version`,
+    /// fails with [`crate::DomainError::PreconditionFailed`] unless it is still current.
     async fn update(
         &self,
         scope: &TenantScope,
         id: ProjectId,
         changes: &ProjectChanges,
+        expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> DomainResult<Project>;
 
-    /// Deletes a project, or fails with [`crate::DomainError::NotFound`].
-    async fn delete(&self, scope: &TenantScope, id: ProjectId) -> DomainResult<()>;
+    /// Soft-deletes a live project (it then reads as missing), with the same version check.
+    async fn soft_delete(
+        &self,
+        scope: &TenantScope,
+        id: ProjectId,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Project>;
+
+    /// Brings back a soft-deleted project; [`crate::DomainError::NotFound`] if there is none,
+    /// [`crate::DomainError::Conflict`] if its name was taken meanwhile.
+    async fn restore(
+        &self,
+        scope: &TenantScope,
+        id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Project>;
+
+    /// Removes for good the projects soft-deleted before `cutoff`; returns how many.
+    async fn purge_deleted_before(
+        &self,
+        scope: &TenantScope,
+        cutoff: DateTime<Utc>,
+    ) -> DomainResult<u64>;
 }

@@ -1,12 +1,16 @@
 //! Project use cases and their permission rules: viewers read, members create and edit,
-//! admins and owners also delete.
+//! admins and owners also delete, restore and see deleted projects.
 
 use std::sync::Arc;
+
+use chrono::Duration;
 
 use super::model::{
     Project, ProjectChanges, ProjectDescription, ProjectName, ProjectQuery, ProjectSort,
 };
 use super::port::ProjectRepository;
+use crate::audit::AuditRepository;
+use crate::audit::service::require;
 use crate::error::{DomainResult, Validator};
 use crate::ids::ProjectId;
 use crate::page::{Page, PageRequest};
@@ -41,26 +45,34 @@ pub struct ListProjects {
     pub q: Option<String>,
     /// `name`, `-name`, `created_at` or `-created_at` (default `-created_at`).
     pub sort: Option<String>,
+    /// List soft-deleted projects too (needs projects:delete).
+    pub include_deleted: bool,
 }
 
 /// The project use cases.
 #[derive(Clone)]
 pub struct ProjectService {
     repo: Arc<dyn ProjectRepository>,
+    audit: Arc<dyn AuditRepository>,
 }
 
 impl ProjectService {
     /// The longest search string accepted, in characters.
     pub const MAX_QUERY_CHARS: usize = 200;
 
-    /// Builds the service on a repository.
-    pub fn new(repo: Arc<dyn ProjectRepository>) -> Self {
-        Self { repo }
+    /// Builds the service on a repository; refusals are recorded through `audit`.
+    pub fn new(repo: Arc<dyn ProjectRepository>, audit: Arc<dyn AuditRepository>) -> Self {
+        Self { repo, audit }
+    }
+
+    async fn require(&self, scope: &TenantScope, permission: Permission) -> DomainResult<()> {
+        require(self.audit.as_ref(), scope, permission).await
     }
 
     /// Creates a project in the scope's organization, owned by the acting user.
     pub async fn create(&self, scope: &TenantScope, input: CreateProject) -> DomainResult<Project> {
-        scope.require(Permission::ProjectsWrite)?;
+        self.require(scope, Permission::ProjectsWrite).await?;
+        let created_by = scope.require_user()?;
         let mut v = Validator::new();
         let name = v.check(ProjectName::parse(&input.name));
         let description = input
@@ -79,9 +91,12 @@ impl ProjectService {
             organization_id: scope.organization_id(),
             name,
             description,
-            created_by: scope.user_id(),
+            created_by,
             created_at: now,
             updated_at: now,
+            version: 1,
+            deleted_at: None,
+            deleted_by: None,
         };
         self.repo.insert(scope, &project).await?;
         Ok(project)
@@ -93,7 +108,10 @@ impl ProjectService {
         scope: &TenantScope,
         input: ListProjects,
     ) -> DomainResult<Page<Project>> {
-        scope.require(Permission::ProjectsRead)?;
+        self.require(scope, Permission::ProjectsRead).await?;
+        if input.include_deleted {
+            self.require(scope, Permission::ProjectsDelete).await?;
+        }
         let mut v = Validator::new();
         let page = v.check(PageRequest::parse(input.limit, input.offset));
         let sort = v.check(input.sort.as_deref().map(ProjectSort::parse).transpose());
@@ -106,24 +124,27 @@ impl ProjectService {
             page,
             name_contains,
             sort: sort.unwrap_or_default(),
+            include_deleted: input.include_deleted,
         };
         self.repo.list(scope, &query).await
     }
 
-    /// Reads one project.
+    /// Reads one live project.
     pub async fn get(&self, scope: &TenantScope, id: ProjectId) -> DomainResult<Project> {
-        scope.require(Permission::ProjectsRead)?;
+        self.require(scope, Permission::ProjectsRead).await?;
         self.repo.get(scope, id).await
     }
 
-    /// Applies a partial update. An empty update changes nothing and returns the project.
+    /// Applies a partial update. With `expected_version` (from `If-Match`), a project changed
+    /// meanwhile is [`crate::DomainError::PreconditionFailed`]. An empty update changes nothing.
     pub async fn update(
         &self,
         scope: &TenantScope,
         id: ProjectId,
         input: UpdateProject,
+        expected_version: Option<i64>,
     ) -> DomainResult<Project> {
-        scope.require(Permission::ProjectsWrite)?;
+        self.require(scope, Permission::ProjectsWrite).await?;
         let mut v = Validator::new();
         let name = v.check(input.name.as_deref().map(ProjectName::parse).transpose());
         let description = v.check(
@@ -138,15 +159,45 @@ impl ProjectService {
         };
         let changes = ProjectChanges { name, description };
         if changes.is_empty() {
-            return self.repo.get(scope, id).await;
+            let project = self.repo.get(scope, id).await?;
+            return match expected_version {
+                Some(expected) if expected != project.version => {
+                    Err(crate::DomainError::PreconditionFailed)
+                }
+                _ => Ok(project),
+            };
         }
-        self.repo.update(scope, id, &changes, crate::now()).await
+        self.repo
+            .update(scope, id, &changes, expected_version, crate::now())
+            .await
     }
 
-    /// Deletes a project.
-    pub async fn delete(&self, scope: &TenantScope, id: ProjectId) -> DomainResult<()> {
-        scope.require(Permission::ProjectsDelete)?;
-        self.repo.delete(scope, id).await
+    /// Soft-deletes a project, with the same version check as [`Self::update`].
+    pub async fn delete(
+        &self,
+        scope: &TenantScope,
+        id: ProjectId,
+        expected_version: Option<i64>,
+    ) -> DomainResult<()> {
+        self.require(scope, Permission::ProjectsDelete).await?;
+        self.repo
+            .soft_delete(scope, id, expected_version, crate::now())
+            .await
+            .map(|_| ())
+    }
+
+    /// Brings back a soft-deleted project.
+    pub async fn restore(&self, scope: &TenantScope, id: ProjectId) -> DomainResult<Project> {
+        self.require(scope, Permission::ProjectsDelete).await?;
+        self.repo.restore(scope, id, crate::now()).await
+    }
+
+    /// Removes for good the projects deleted longer than `retention` ago; returns how many.
+    pub async fn purge(&self, scope: &TenantScope, retention: Duration) -> DomainResult<u64> {
+        self.require(scope, Permission::ProjectsDelete).await?;
+        self.repo
+            .purge_deleted_before(scope, crate::now() - retention)
+            .await
     }
 }
 
@@ -162,23 +213,30 @@ mod tests {
     use mockall::predicate::eq;
 
     use super::*;
+    use crate::audit::MockAuditRepository;
     use crate::error::DomainError;
     use crate::ids::{OrganizationId, UserId};
     use crate::projects::port::MockProjectRepository;
     use crate::scope::Role;
+    use crate::scope::SystemTask;
 
     fn scope(role: Role) -> TenantScope {
         TenantScope::authenticated(OrganizationId::new(), UserId::new(), role)
     }
 
     fn service(repo: MockProjectRepository) -> ProjectService {
-        ProjectService::new(Arc::new(repo))
+        let mut audit = MockAuditRepository::new();
+        audit.expect_record().returning(|_, _| Ok(()));
+        ProjectService::new(Arc::new(repo), Arc::new(audit))
     }
 
     #[tokio::test]
     async fn create_stamps_the_scope_organization_and_creator() {
         let scope = scope(Role::Member);
-        let (org, user) = (scope.organization_id(), scope.user_id());
+        let (org, user) = (
+            scope.organization_id(),
+            scope.require_user().expect("a user"),
+        );
         let mut repo = MockProjectRepository::new();
         repo.expect_insert()
             .withf(move |s, p| {
@@ -243,20 +301,26 @@ mod tests {
     async fn member_cannot_delete_but_admin_can() {
         let id = ProjectId::new();
         let mut repo = MockProjectRepository::new();
-        repo.expect_delete()
-            .with(mockall::predicate::always(), eq(id))
+        repo.expect_soft_delete()
+            .with(
+                mockall::predicate::always(),
+                eq(id),
+                eq(None),
+                mockall::predicate::always(),
+            )
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _, _| Err(DomainError::NotFound));
         let service = service(repo);
-        let err = service.delete(&scope(Role::Member), id).await;
+        let err = service.delete(&scope(Role::Member), id, None).await;
         assert!(
             matches!(err, Err(DomainError::Forbidden(Permission::ProjectsDelete))),
             "{err:?}"
         );
-        service
-            .delete(&scope(Role::Admin), id)
-            .await
-            .expect("admin deletes");
+        let reached = service.delete(&scope(Role::Admin), id, None).await;
+        assert!(
+            matches!(reached, Err(DomainError::NotFound)),
+            "admin reaches the repository"
+        );
     }
 
     #[tokio::test]
@@ -288,6 +352,7 @@ mod tests {
                     offset: Some(-1),
                     q: None,
                     sort: Some("password".into()),
+                    include_deleted: false,
                 },
             )
             .await;
@@ -323,6 +388,7 @@ mod tests {
                     offset: None,
                     q: Some(" apo ".into()),
                     sort: Some("name".into()),
+                    include_deleted: false,
                 },
             )
             .await
@@ -335,9 +401,9 @@ mod tests {
         let id = ProjectId::new();
         let mut repo = MockProjectRepository::new();
         repo.expect_update()
-            .withf(|_, _, c, _| c.name.is_none() && c.description == Some(None))
+            .withf(|_, _, c, v, _| c.name.is_none() && c.description == Some(None) && *v == Some(3))
             .times(1)
-            .returning(|_, _, _, _| Err(DomainError::NotFound));
+            .returning(|_, _, _, _, _| Err(DomainError::NotFound));
         repo.expect_get()
             .times(1)
             .returning(|_, _| Err(DomainError::NotFound));
@@ -350,10 +416,13 @@ mod tests {
                     name: None,
                     description: Some(None),
                 },
+                Some(3),
             )
             .await;
         assert!(matches!(cleared, Err(DomainError::NotFound)));
-        let empty = service.update(&scope, id, UpdateProject::default()).await;
+        let empty = service
+            .update(&scope, id, UpdateProject::default(), None)
+            .await;
         assert!(matches!(empty, Err(DomainError::NotFound)));
     }
 
@@ -369,8 +438,109 @@ mod tests {
                     name: Some("x".into()),
                     description: None,
                 },
+                None,
             )
             .await;
         assert!(matches!(err, Err(DomainError::Forbidden(_))));
+    }
+
+    #[tokio::test]
+    async fn refusals_are_recorded_in_the_audit_trail() {
+        let mut audit = MockAuditRepository::new();
+        audit
+            .expect_record()
+            .withf(|_, e| {
+                e.action == "permission.denied"
+                    && e.resource_id.as_deref() == Some("projects:write")
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut repo = MockProjectRepository::new();
+        repo.expect_insert().never();
+        let service = ProjectService::new(Arc::new(repo), Arc::new(audit));
+        let err = service
+            .create(
+                &scope(Role::Viewer),
+                CreateProject {
+                    name: "x".into(),
+                    description: None,
+                },
+            )
+            .await;
+        assert!(matches!(err, Err(DomainError::Forbidden(_))));
+    }
+
+    #[tokio::test]
+    async fn only_deleters_list_deleted_projects() {
+        let mut repo = MockProjectRepository::new();
+        repo.expect_list()
+            .withf(|_, q| q.include_deleted)
+            .times(1)
+            .returning(|_, q| {
+                Ok(Page {
+                    items: vec![],
+                    total: 0,
+                    request: q.page,
+                })
+            });
+        let service = service(repo);
+        let listing = ListProjects {
+            include_deleted: true,
+            ..Default::default()
+        };
+        let err = service.list(&scope(Role::Member), listing.clone()).await;
+        assert!(matches!(
+            err,
+            Err(DomainError::Forbidden(Permission::ProjectsDelete))
+        ));
+        service
+            .list(&scope(Role::Admin), listing)
+            .await
+            .expect("admin lists deleted");
+    }
+
+    #[tokio::test]
+    async fn empty_update_still_checks_the_version() {
+        let scope = scope(Role::Member);
+        let current = Project {
+            id: ProjectId::new(),
+            organization_id: scope.organization_id(),
+            name: ProjectName::parse("p").expect("valid"),
+            description: None,
+            created_by: scope.require_user().expect("user"),
+            created_at: crate::now(),
+            updated_at: crate::now(),
+            version: 4,
+            deleted_at: None,
+            deleted_by: None,
+        };
+        let mut repo = MockProjectRepository::new();
+        repo.expect_get().returning(move |_, _| Ok(current.clone()));
+        let service = service(repo);
+        let stale = service
+            .update(&scope, ProjectId::new(), UpdateProject::default(), Some(3))
+            .await;
+        assert!(matches!(stale, Err(DomainError::PreconditionFailed)));
+        let fresh = service
+            .update(&scope, ProjectId::new(), UpdateProject::default(), Some(4))
+            .await;
+        assert_eq!(fresh.expect("current").version, 4);
+    }
+
+    #[tokio::test]
+    async fn purge_runs_as_a_system_task_with_a_cutoff_in_the_past() {
+        let mut repo = MockProjectRepository::new();
+        repo.expect_purge_deleted_before()
+            .withf(|_, cutoff| *cutoff < crate::now() - Duration::days(29))
+            .times(1)
+            .returning(|_, _| Ok(2));
+        let scope = TenantScope::system(OrganizationId::new(), SystemTask::Purge);
+        assert_eq!(
+            service(repo)
+                .purge(&scope, Duration::days(30))
+                .await
+                .expect("purged"),
+            2
+        );
     }
 }

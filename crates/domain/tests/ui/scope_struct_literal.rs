@@ -1,10 +1,11 @@
 // A TenantScope cannot be written as a struct literal: its fields are private.
-use bulkhead_domain::{OrganizationId, Role, TenantScope, UserId};
+use bulkhead_domain::{Actor, OrganizationId, RequestMeta, Role, TenantScope, UserId};
 
 fn main() {
     let _forged = TenantScope {
         organization_id: OrganizationId::new(),
-        user_id: UserId::new(),
-        role: Role::Owner,
+        actor: Actor::User(UserId::new()),
+        role: Some(Role::Owner),
+        request: RequestMeta::default(),
     };
 }
