@@ -211,6 +211,36 @@ async fn policies_confine_reads_and_writes_to_the_current_organization() {
 }
 
 #[tokio::test]
+async fn the_audit_trail_is_append_only_for_the_server() {
+    let app = spawn_app(Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    let conn = app.database.as_ref().unwrap().connect_as_app().await;
+    let tx = tenant_tx(&conn, &a.organization_id).await;
+    assert_eq!(
+        count(&tx, "SELECT count(*) FROM audit_events").await,
+        1,
+        "the app role reads its trail"
+    );
+    for statement in [
+        "UPDATE audit_events SET action = 'rewritten'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ] {
+        let savepoint = tx.begin().await.unwrap();
+        let err = savepoint.execute_unprepared(statement).await.unwrap_err();
+        assert_eq!(
+            sqlstate(&err).as_deref(),
+            Some("42501"),
+            "{statement}: {err}"
+        );
+        savepoint.rollback().await.unwrap();
+    }
+    tx.rollback().await.unwrap();
+    let report = app.get("/api/v1/audit-events/verify", &a.token).await;
+    assert_eq!(report.body["intact"], true);
+}
+
+#[tokio::test]
 async fn a_pool_of_one_connection_never_leaks_the_tenant_between_requests() {
     let app = spawn_app_with(Store::Postgres, |c| c.store.max_connections = 1).await;
     let a = app.register("a@example.com").await;

@@ -118,6 +118,8 @@ impl Drop for TestDatabase {
 /// A running application and a client for it.
 pub struct TestApp {
     pub address: String,
+    /// The URL the server uses (the app role's, on PostgreSQL).
+    pub database_url: String,
     pub client: Client,
     pub store: Store,
     pub database: Option<TestDatabase>,
@@ -156,13 +158,14 @@ pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> T
             (database.app_url.clone(), Some(database), None)
         }
     };
-    let mut config = test_config(url);
+    let mut config = test_config(url.clone());
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();
     let address = app.base_url();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        database_url: url,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -299,6 +302,33 @@ impl TestApp {
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
         self.send(reqwest::Method::DELETE, path, Some(token), None)
             .await
+    }
+
+    /// A URL that sees every tenant: the owner's on PostgreSQL, the file on SQLite. For
+    /// tampering behind the server's back and for maintenance commands.
+    pub fn owner_url(&self) -> String {
+        match &self.database {
+            Some(database) => database.owner_url.clone(),
+            None => self.database_url.clone(),
+        }
+    }
+
+    /// Runs SQL as the owner, behind the server's back.
+    pub async fn as_owner(&self, sql: &str) {
+        let conn = connect_admin(&self.owner_url()).await;
+        conn.execute_unprepared(sql).await.unwrap();
+        conn.close().await.unwrap();
+    }
+
+    /// The organization's audit events, oldest first, as the owner of `tenant` reads them.
+    pub async fn audit_events(&self, tenant: &Tenant) -> Vec<Value> {
+        let reply = self
+            .get("/api/v1/audit-events?limit=100", &tenant.token)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let mut events = reply.body["data"].as_array().unwrap().clone();
+        events.reverse();
+        events
     }
 
     /// Signs up a new organization whose owner has `email`.
