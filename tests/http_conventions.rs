@@ -167,3 +167,95 @@ async fn postgres_outage_answers_503_and_the_server_recovers() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_default_body_limit_is_one_mebibyte() {
+    let app = sqlite_app().await;
+    let a = app.register("a@example.com").await;
+    let just_over = json!({ "name": "x", "description": "d".repeat(1024 * 1024) });
+    app.post("/api/v1/projects", Some(&a.token), just_over)
+        .await
+        .assert_problem(413);
+    // Under the limit the body is read, and judged on its content instead.
+    let under = json!({ "name": "x", "description": "d".repeat(1000 * 1000) });
+    app.post("/api/v1/projects", Some(&a.token), under)
+        .await
+        .assert_problem(422);
+}
+
+/// Sends raw bytes and returns the status line of the answer (actix answers these before any
+/// application code runs, so they carry no problem body).
+async fn raw_status_line(address: &str, request: Vec<u8>, pause: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    tokio::time::sleep(pause).await;
+    let mut buffer = vec![0u8; 256];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buffer))
+        .await
+        .expect("the server answers")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buffer[..read])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let app = sqlite_app().await;
+    let mut request = b"GET /health HTTP/1.1\r\nHost: x\r\nx-padding: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 200_000));
+    request.extend(b"\r\n\r\n");
+    let status = raw_status_line(&app.address, request, std::time::Duration::ZERO).await;
+    assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
+}
+
+#[tokio::test]
+async fn slow_clients_time_out() {
+    let app = spawn_app_with(Store::Sqlite, |c| {
+        c.http.client_request_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    // Half a request head, then nothing.
+    let status = raw_status_line(
+        &app.address,
+        b"GET /health HTTP/1.1\r\nHost: x\r\n".to_vec(),
+        std::time::Duration::from_millis(50),
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+}
+
+#[tokio::test]
+async fn error_bodies_carry_no_internals() {
+    let app = sqlite_app().await;
+    let a = app.register("a@example.com").await;
+    let replies = [
+        app.raw(app.client.put(app.url("/api/v1/projects/xyz")))
+            .await,
+        app.post("/api/v1/projects", Some(&a.token), json!({ "name": 5 }))
+            .await,
+        app.raw(
+            app.client
+                .post(app.url("/api/v1/projects"))
+                .bearer_auth(&a.token)
+                .header("content-type", "application/json")
+                .body("{\"name\": [[[[[[["),
+        )
+        .await,
+        app.get("/api/v1/projects?limit=1e99", &a.token).await,
+    ];
+    for reply in replies {
+        assert!(reply.status.is_client_error(), "{}", reply.status);
+        assert_eq!(reply.content_type(), "application/problem+json");
+        let text = reply.body.to_string().to_lowercase();
+        for leak in [
+            "select ", "sqlx", "sea_orm", "panicked", "/src/", ".rs:", "stack",
+        ] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
+    }
+}

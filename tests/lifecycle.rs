@@ -18,6 +18,7 @@ both_stores! {
     purge_removes_expired_deletions_and_says_so;
     stale_if_match_is_refused_and_changes_nothing;
     exactly_one_of_many_concurrent_patches_with_one_version_wins;
+    idempotent_creation;
 }
 
 fn actions(events: &[Value]) -> Vec<&str> {
@@ -434,4 +435,69 @@ async fn exactly_one_of_many_concurrent_patches_with_one_version_wins(app: TestA
         updates.body["total"], 1,
         "one audit record per acknowledged write"
     );
+}
+
+async fn idempotent_creation(app: TestApp) {
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    let post = |tenant: &bulkhead_tests::Tenant, key: &str, body: Value| {
+        app.raw(
+            app.client
+                .post(app.url("/api/v1/projects"))
+                .bearer_auth(&tenant.token)
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+    };
+    let first = post(&a, "order-1", json!({ "name": "Apollo" })).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let retry = post(&a, "order-1", json!({ "name": "Apollo" })).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert_eq!(
+        retry.body, first.body,
+        "the retry replays the first response"
+    );
+    assert_eq!(retry.headers["location"], first.headers["location"]);
+    assert_eq!(retry.headers["etag"], first.headers["etag"]);
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+    let other_body = post(&a, "order-1", json!({ "name": "Gemini" })).await;
+    other_body.assert_problem(422);
+    assert_eq!(other_body.error_fields(), ["Idempotency-Key"]);
+    assert_eq!(app.get("/api/v1/projects", &a.token).await.body["total"], 1);
+    let created = app
+        .get("/api/v1/audit-events?action=project.created", &a.token)
+        .await;
+    assert_eq!(created.body["total"], 1, "created once, audited once");
+
+    // Keys belong to an organization: B's identical key is B's own.
+    let theirs = post(&b, "order-1", json!({ "name": "Apollo" })).await;
+    assert_eq!(theirs.status, StatusCode::CREATED);
+    assert_ne!(theirs.body["id"], first.body["id"]);
+
+    // A request that failed changed nothing and frees its key.
+    let invalid = post(&a, "order-2", json!({ "name": "" })).await;
+    invalid.assert_problem(422);
+    let fixed = post(&a, "order-2", json!({ "name": "Mercury" })).await;
+    assert_eq!(fixed.status, StatusCode::CREATED, "{}", fixed.body);
+
+    post(&a, "bad key with spaces", json!({ "name": "Vostok" }))
+        .await
+        .assert_problem(422);
+
+    // Concurrent retries of one request create one project.
+    let racers = (0..10).map(|_| post(&a, "order-3", json!({ "name": "Skylab" })));
+    let replies = join_all(racers).await;
+    let ids: std::collections::BTreeSet<String> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .map(|r| r.body["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "one project for one key");
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT)
+    );
+    let skylabs = app.get("/api/v1/projects?q=skylab", &a.token).await;
+    assert_eq!(skylabs.body["total"], 1);
 }

@@ -24,6 +24,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let content_type = req.content_type().to_ascii_lowercase();
         let is_json = content_type == "application/json" || content_type.ends_with("+json");
         let body = web::Bytes::from_request(req, payload);
+        let req = req.clone();
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::UnsupportedMediaType);
@@ -35,6 +36,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                     ApiError::MalformedJson("the request body could not be read".into())
                 }
             })?;
+            if crate::idempotency::requested(&req) {
+                req.extensions_mut()
+                    .insert(crate::idempotency::digest(&bytes));
+            }
             parse_json(&bytes).map(Json)
         })
     }

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod extract;
 mod health;
+mod idempotency;
 pub mod openapi;
 mod problem;
 mod projects;
@@ -23,6 +24,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::AuthService;
 use bulkhead_domain::health::HealthProbe;
+use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::projects::ProjectService;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub projects: ProjectService,
     /// The audit trail.
     pub audit: AuditService,
+    /// Idempotency keys of creating POSTs.
+    pub idempotency: IdempotencyService,
     /// Readiness of the store.
     pub health: Arc<dyn HealthProbe>,
 }

@@ -9,9 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::extract::{Auth, Json, bool_param, etag, if_match, int_param};
 use crate::problem::{ApiError, Problem};
+use crate::{AppState, idempotency};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -172,38 +172,44 @@ pub(crate) async fn list(
     }))
 }
 
-/// Create a project (projects:write).
+/// Create a project (projects:write). With an `Idempotency-Key` header, a retry with the same
+/// key and body returns the first response (`idempotent-replayed: true`) without creating again.
 #[utoipa::path(
     post, path = "/api/v1/projects", tag = "projects", request_body = CreateProjectRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: same key and body, same response, one project (kept 24 hours)")),
     responses(
         (status = 201, description = "Created", body = ProjectBody, headers(("location" = String, description = "The new project's URL"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing projects:write", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name is taken in this organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken, or a request with the same Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields, or an Idempotency-Key reused for another body", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn create(
     state: web::Data<AppState>,
     Auth(scope): Auth,
+    req: HttpRequest,
     Json(body): Json<CreateProjectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let project = state
-        .projects
-        .create(
-            &scope,
-            CreateProject {
-                name: body.name,
-                description: body.description,
-            },
-        )
-        .await?;
-    let mut created = HttpResponse::Created();
-    created.insert_header((LOCATION, format!("/api/v1/projects/{}", project.id)));
-    Ok(project_response(created, project))
+    idempotency::once(&state, &scope, &req, || async {
+        let project = state
+            .projects
+            .create(
+                &scope,
+                CreateProject {
+                    name: body.name,
+                    description: body.description,
+                },
+            )
+            .await?;
+        let mut created = HttpResponse::Created();
+        created.insert_header((LOCATION, format!("/api/v1/projects/{}", project.id)));
+        Ok(project_response(created, project))
+    })
+    .await
 }
 
 /// Read a project (projects:read). Another organization's project is 404, like a missing one.

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod ids;
 pub mod memberships;
 pub mod organizations;

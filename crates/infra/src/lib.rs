@@ -4,6 +4,7 @@
 pub mod audit;
 mod error;
 pub mod health;
+pub mod idempotency;
 pub mod memberships;
 pub mod organizations;
 pub mod password;
@@ -15,6 +16,7 @@ pub mod users;
 
 pub use audit::SqlAuditRepository;
 pub use error::InfraError;
+pub use idempotency::SqlIdempotencyRepository;
 pub use memberships::SqlMembershipRepository;
 pub use organizations::SqlOrganizationRepository;
 pub use password::BcryptHasher;

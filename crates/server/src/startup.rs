@@ -7,11 +7,13 @@ use actix_web::dev::Server;
 use bulkhead_api::AppState;
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::{AuthPorts, AuthService};
+use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
-    BcryptHasher, InfraError, JwtCodec, JwtSettings, SqlAuditRepository, SqlMembershipRepository,
-    SqlOrganizationRepository, SqlProjectRepository, SqlUserRepository, Store, StoreOptions,
+    BcryptHasher, InfraError, JwtCodec, JwtSettings, SqlAuditRepository, SqlIdempotencyRepository,
+    SqlMembershipRepository, SqlOrganizationRepository, SqlProjectRepository, SqlUserRepository,
+    Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -113,6 +115,9 @@ impl Application {
                 audit.clone(),
             ),
             audit: AuditService::new(audit),
+            idempotency: IdempotencyService::new(Arc::new(SqlIdempotencyRepository::new(
+                store.clone(),
+            ))),
             health: Arc::new(store),
         };
 
