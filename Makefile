@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/bulkhead/target
 CARGO ?= cargo
 BULKHEAD = $(CARGO) run --quiet -p bulkhead-server --bin bulkhead --
 
-.PHONY: run test lint fmt openapi migrate build
+.PHONY: run test lint fmt openapi migrate build bench bench-quick
 
 ## Start the server on the embedded SQLite store (bulkhead.db), with a throwaway JWT secret
 ## unless BULKHEAD_JWT_SECRET is set.
@@ -40,3 +40,12 @@ migrate:
 
 build:
 	$(CARGO) build --release -p bulkhead-server
+
+## Benchmark against PostgreSQL's own limit: 1M projects, release build, wrk and pgbench;
+## writes docs/benchmarks.md and its chart. Needs wrk (Debian: apt-get install wrk).
+bench: build
+	@url=$$(scripts/test-postgres.sh) || exit 1; scripts/bench.py --size full --admin-url "$$url"
+
+## The same harness at a small size (what CI runs, to show it still works; asserts no speed).
+bench-quick: build
+	@url=$$(scripts/test-postgres.sh) || exit 1; scripts/bench.py --size quick --bcrypt-cost 4 --admin-url "$$url"

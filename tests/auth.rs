@@ -14,6 +14,7 @@ both_stores! {
     malformed_authorization_is_unauthorized;
     forged_and_foreign_tokens_are_unauthorized;
     responses_never_carry_password_hashes;
+    removed_or_demoted_members_lose_access_at_once;
 }
 
 fn registration(email: &str, password: &str) -> Value {
@@ -336,4 +337,39 @@ async fn concurrent_duplicate_sign_ups_give_one_201_and_409s_never_500() {
             "{store:?}"
         );
     }
+}
+
+async fn removed_or_demoted_members_lose_access_at_once(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let project = app.create_project(&a, "Apollo").await;
+    let path = format!("/api/v1/projects/{}", project["id"].as_str().unwrap());
+    assert_eq!(app.get(&path, &a.token).await.status, StatusCode::OK);
+
+    // Demoted behind the token's back: the token says owner, the membership says viewer.
+    app.as_owner("UPDATE memberships SET role = 'viewer'").await;
+    app.get(&path, &a.token).await.assert_problem(401);
+    app.delete(&path, &a.token).await.assert_problem(401);
+    // (The refused delete changed nothing: the project is read below.)
+    app.get("/api/v1/auth/me", &a.token)
+        .await
+        .assert_problem(401);
+    // Signing in again gives a token with the current role, which reads but cannot delete.
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": a.email, "password": "correct horse battery" }),
+        )
+        .await;
+    let viewer = login.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get(&path, &viewer).await.status, StatusCode::OK);
+    app.delete(&path, &viewer).await.assert_problem(403);
+
+    // Removed: nothing works any more, and nothing changed.
+    app.as_owner("DELETE FROM memberships").await;
+    app.get(&path, &viewer).await.assert_problem(401);
+    app.get("/api/v1/projects", &viewer)
+        .await
+        .assert_problem(401);
+    app.as_owner("UPDATE projects SET name = name").await;
 }

@@ -211,6 +211,50 @@ async fn policies_confine_reads_and_writes_to_the_current_organization() {
 }
 
 #[tokio::test]
+async fn entering_a_tenant_checks_the_membership_and_leaves_nothing_set_afterwards() {
+    let app = spawn_app(Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    let conn = app.database.as_ref().unwrap().connect_as_app().await;
+    let enter = |org: &str, user: &str| {
+        sql(
+            "SELECT bulkhead_enter_tenant($1::uuid, $2::uuid) AS role",
+            vec![org.into(), user.into()],
+        )
+    };
+    let role = |row: Option<sea_orm::QueryResult>| {
+        row.unwrap().try_get::<Option<String>>("", "role").unwrap()
+    };
+    let tx = conn.begin().await.unwrap();
+    assert_eq!(
+        role(
+            tx.query_one_raw(enter(&a.organization_id, &a.user_id))
+                .await
+                .unwrap()
+        )
+        .as_deref(),
+        Some("owner")
+    );
+    // The settings hold for the rest of the transaction: only A's rows.
+    assert_eq!(count(&tx, "SELECT count(*) FROM organizations").await, 1);
+    tx.commit().await.unwrap();
+    // B's user is no member of A: no role, whatever the arguments claim.
+    let tx = conn.begin().await.unwrap();
+    assert_eq!(
+        role(
+            tx.query_one_raw(enter(&a.organization_id, &b.user_id))
+                .await
+                .unwrap()
+        ),
+        None
+    );
+    tx.commit().await.unwrap();
+    // The settings ended with the transaction: the same connection sees no tenant afterwards.
+    assert_eq!(count(&conn, "SELECT count(*) FROM memberships").await, 0);
+    assert_eq!(count(&conn, "SELECT count(*) FROM projects").await, 0);
+}
+
+#[tokio::test]
 async fn the_audit_trail_is_append_only_for_the_server() {
     let app = spawn_app(Store::Postgres).await;
     let a = app.register("a@example.com").await;

@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_lifecycle;
+mod m20261123_000003_enter_tenant;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_lifecycle::Migration),
+            Box::new(m20261123_000003_enter_tenant::Migration),
         ]
     }
 }

@@ -159,10 +159,16 @@ pub struct RequestMeta {
 /// Proof that the caller acts inside one organization, with a given role.
 ///
 /// The fields are private. A user's scope comes only from
-/// [`crate::auth::AuthService::authenticate`], which verifies a token and then checks that the
-/// membership still exists; background work uses [`TenantScope::system`], which names the task
-/// and is recorded as the actor of everything it does. Repository ports take `&TenantScope`, so
-/// a query for tenant data cannot be written without one.
+/// [`crate::auth::AuthService::authenticate`], which verifies a token, or from sign-up and
+/// login; background work uses [`TenantScope::system`], which names the task and is recorded
+/// as the actor of everything it does. Repository ports take `&TenantScope`, so a query for
+/// tenant data cannot be written without one.
+///
+/// Contract for adapters: every unit of work made with a user's scope must confirm, in the same
+/// transaction, that the user still holds [`TenantScope::role`] in the organization, and fail
+/// with [`DomainError::Unauthorized`] otherwise. That is how a removed or demoted member loses
+/// access at the next request, and it costs no round trip when done in the statement that
+/// sets the tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantScope {
     organization_id: OrganizationId,

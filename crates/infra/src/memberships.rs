@@ -57,24 +57,8 @@ impl SqlMembershipRepository {
 
 #[async_trait]
 impl MembershipRepository for SqlMembershipRepository {
-    async fn find(
-        &self,
-        organization_id: OrganizationId,
-        user_id: UserId,
-    ) -> DomainResult<Option<Membership>> {
-        let tx = OrgTx::begin_with(&self.store, Some(organization_id), Some(user_id)).await?;
-        let row = entity::Entity::find()
-            .filter(entity::Column::OrganizationId.eq(organization_id.as_uuid()))
-            .filter(entity::Column::UserId.eq(user_id.as_uuid()))
-            .one(&*tx)
-            .await
-            .map_err(to_domain)?;
-        tx.commit().await?;
-        row.map(Membership::try_from).transpose()
-    }
-
     async fn list_for_user(&self, user_id: UserId) -> DomainResult<Vec<Membership>> {
-        let tx = OrgTx::begin_with(&self.store, None, Some(user_id)).await?;
+        let tx = OrgTx::begin_for_user(&self.store, user_id).await?;
         let rows = entity::Entity::find()
             .filter(entity::Column::UserId.eq(user_id.as_uuid()))
             .order_by_asc(entity::Column::CreatedAt)

@@ -63,7 +63,7 @@ impl OrganizationRepository for SqlOrganizationRepository {
             ));
         }
         // The new organization is the tenant of this transaction, so the policies accept its rows.
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_for_new_tenant(&self.store, scope).await?;
         entity::ActiveModel {
             id: Set(organization.id.as_uuid()),
             name: Set(organization.name.as_str().to_owned()),

@@ -1,9 +1,13 @@
 //! bcrypt password hashing, off the async executor.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bulkhead_domain::auth::PasswordHasher;
 use bulkhead_domain::users::{Password, PasswordHash};
 use bulkhead_domain::{DomainError, DomainResult};
+
+use tokio::sync::Semaphore;
 
 use crate::error::InfraError;
 
@@ -18,6 +22,9 @@ pub struct BcryptHasher {
     /// Checked against when the account does not exist, so that an unknown email costs as
     /// much time as a wrong password.
     dummy: String,
+    /// Bounds the hashes that run at once to one core less than the machine has, so a burst
+    /// of logins queues behind itself instead of starving every other request of CPU.
+    hashing: Arc<Semaphore>,
 }
 
 impl BcryptHasher {
@@ -30,7 +37,12 @@ impl BcryptHasher {
         }
         let dummy = bcrypt::non_truncating_hash("bulkhead dummy password", cost)
             .map_err(|e| InfraError::Config(format!("bcrypt failed: {e}")))?;
-        Ok(Self { cost, dummy })
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Self {
+            cost,
+            dummy,
+            hashing: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+        })
     }
 
     /// The configured cost.
@@ -39,19 +51,28 @@ impl BcryptHasher {
     }
 }
 
-async fn off_executor<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> DomainResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| DomainError::Internal(format!("hashing task failed: {e}")))
+impl BcryptHasher {
+    /// Runs bcrypt on the blocking pool, once a hashing slot is free.
+    async fn off_executor<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> DomainResult<T> {
+        let _slot = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| DomainError::Internal(format!("hashing slots closed: {e}")))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| DomainError::Internal(format!("hashing task failed: {e}")))
+    }
 }
 
 #[async_trait]
 impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: &Password) -> DomainResult<PasswordHash> {
         let (plain, cost) = (password.expose().to_owned(), self.cost);
-        off_executor(move || bcrypt::non_truncating_hash(plain, cost))
+        self.off_executor(move || bcrypt::non_truncating_hash(plain, cost))
             .await?
             .map(PasswordHash::new)
             .map_err(|e| DomainError::Internal(format!("bcrypt failed: {e}")))
@@ -62,7 +83,7 @@ impl PasswordHasher for BcryptHasher {
         let target = hash.map_or_else(|| self.dummy.clone(), |h| h.as_str().to_owned());
         let dummy = self.dummy.clone();
         let candidate = candidate.to_owned();
-        off_executor(
+        self.off_executor(
             move || match bcrypt::non_truncating_verify(&candidate, &target) {
                 Ok(matches) => known && matches,
                 // Too long (or a malformed stored hash): spend the same time, then refuse.

@@ -13,8 +13,8 @@ use bulkhead_domain::{DomainError, DomainResult, OrganizationId, ProjectId, Tena
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
@@ -50,6 +50,14 @@ mod entity {
 }
 
 use entity::{Column, Entity};
+
+/// A project row with the window count of the rows its query matched.
+#[derive(Debug, FromQueryResult)]
+struct CountedRow {
+    #[sea_orm(nested)]
+    project: entity::Model,
+    total: i64,
+}
 
 impl TryFrom<entity::Model> for Project {
     type Error = DomainError;
@@ -246,7 +254,6 @@ impl ProjectRepository for SqlProjectRepository {
                     .like(LikeExpr::new(contains_pattern(text)).escape('\\')),
             );
         }
-        let total = select.clone().count(&*tx).await.map_err(to_domain)?;
         let column = match query.sort.field {
             ProjectSortField::Name => Column::Name,
             ProjectSortField::CreatedAt => Column::CreatedAt,
@@ -256,20 +263,30 @@ impl ProjectRepository for SqlProjectRepository {
         } else {
             Order::Asc
         };
-        let rows = select
+        // The total rides along with the page (a window count), saving a round trip.
+        let rows: Vec<CountedRow> = select
+            .clone()
+            .column_as(Expr::cust("COUNT(*) OVER ()"), "total")
             .order_by(column, order.clone())
             // Ties (equal names or timestamps) still page deterministically.
             .order_by(Column::Id, order)
             .limit(query.page.limit())
             .offset(query.page.offset())
+            .into_model()
             .all(&*tx)
             .await
             .map_err(to_domain)?;
+        let total = match rows.first() {
+            Some(row) => u64::try_from(row.total).unwrap_or_default(),
+            // A page past the end carries no count; only then is it asked for separately.
+            None if query.page.offset() > 0 => select.count(&*tx).await.map_err(to_domain)?,
+            None => 0,
+        };
         tx.commit().await?;
         Ok(Page {
             items: rows
                 .into_iter()
-                .map(Project::try_from)
+                .map(|row| Project::try_from(row.project))
                 .collect::<DomainResult<_>>()?,
             total,
             request: query.page,

@@ -2,10 +2,14 @@
 
 use std::ops::Deref;
 
-use bulkhead_domain::{DomainResult, OrganizationId, TenantScope, UserId};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, Statement, TransactionTrait};
+use bulkhead_domain::{DomainError, DomainResult, OrganizationId, Role, TenantScope, UserId};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
+    QuerySelect, Statement, TransactionTrait,
+};
 
-use crate::error::to_domain;
+use crate::error::{corrupt, to_domain};
+use crate::memberships::entity as membership;
 use crate::store::Store;
 
 /// A transaction whose first statement sets the tenant for PostgreSQL's row-level security.
@@ -17,14 +21,70 @@ use crate::store::Store;
 pub(crate) struct OrgTx(DatabaseTransaction);
 
 impl OrgTx {
-    /// A transaction confined to `scope`'s organization, acting as its user.
+    /// A transaction confined to `scope`'s organization. For a user's scope it also confirms,
+    /// in the same first statement on PostgreSQL, that the user still holds the scope's role
+    /// there; a removed or demoted member gets [`DomainError::Unauthorized`] and nothing runs.
+    /// This is where the membership behind a token is checked, once per unit of work, at no
+    /// extra round trip.
     pub(crate) async fn begin(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
+        let txn = store.connection().begin().await.map_err(to_domain)?;
+        let org = scope.organization_id();
+        let current_role = if txn.get_database_backend() == DatabaseBackend::Postgres {
+            let row = txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::Postgres,
+                    "SELECT bulkhead_enter_tenant($1, $2) AS role",
+                    [
+                        org.as_uuid().into(),
+                        scope.user_id().map(|u| u.as_uuid()).into(),
+                    ],
+                ))
+                .await
+                .map_err(to_domain)?;
+            row.map(|r| r.try_get::<Option<String>>("", "role"))
+                .transpose()
+                .map_err(to_domain)?
+                .flatten()
+        } else if let Some(user) = scope.user_id() {
+            membership::Entity::find()
+                .select_only()
+                .column(membership::Column::Role)
+                .filter(membership::Column::OrganizationId.eq(org.as_uuid()))
+                .filter(membership::Column::UserId.eq(user.as_uuid()))
+                .into_tuple::<String>()
+                .one(&txn)
+                .await
+                .map_err(to_domain)?
+        } else {
+            None
+        };
+        if let Some(expected) = scope.role() {
+            let current = current_role
+                .map(|r| r.parse::<Role>())
+                .transpose()
+                .map_err(corrupt("membership role"))?;
+            if current != Some(expected) {
+                return Err(DomainError::Unauthorized);
+            }
+        }
+        Ok(Self(txn))
+    }
+
+    /// The sign-up's transaction: the organization and membership it creates do not exist yet,
+    /// so there is nothing to check.
+    pub(crate) async fn begin_for_new_tenant(
+        store: &Store,
+        scope: &TenantScope,
+    ) -> DomainResult<Self> {
         Self::begin_with(store, Some(scope.organization_id()), scope.user_id()).await
     }
 
-    /// The authentication path, before a scope exists: the organization and user come from a
-    /// verified token, a sign-up being created, or a login (user only).
-    pub(crate) async fn begin_with(
+    /// The login path, before any tenant is chosen: the user's own memberships only.
+    pub(crate) async fn begin_for_user(store: &Store, user: UserId) -> DomainResult<Self> {
+        Self::begin_with(store, None, Some(user)).await
+    }
+
+    async fn begin_with(
         store: &Store,
         organization: Option<OrganizationId>,
         user: Option<UserId>,

@@ -209,26 +209,20 @@ impl AuthService {
         })
     }
 
-    /// Turns an access token into a [`TenantScope`]: the token must verify, and the user must
-    /// still be a member of the token's organization. The scope carries the current role, not
-    /// the one in the token.
+    /// Turns an access token into a [`TenantScope`] for the token's organization, user and
+    /// role, without a round trip: adapters confirm in the first statement of every unit of
+    /// work made with the scope that the user still holds that role there (see
+    /// [`TenantScope`]), so a removed or demoted member is refused at once.
     pub async fn authenticate(
         &self,
         token: &str,
         request: RequestMeta,
     ) -> DomainResult<TenantScope> {
         let subject = self.tokens.verify(token)?;
-        let membership = self
-            .memberships
-            .find(subject.organization_id, subject.user_id)
-            .await?
-            .ok_or(DomainError::Unauthorized)?;
-        Ok(TenantScope::authenticated(
-            membership.organization_id,
-            membership.user_id,
-            membership.role,
+        Ok(
+            TenantScope::authenticated(subject.organization_id, subject.user_id, subject.role)
+                .with_request(request),
         )
-        .with_request(request))
     }
 
     /// The acting user, organization and role.
@@ -487,47 +481,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn authenticate_uses_the_current_role_not_the_token_role() {
+    async fn authenticate_builds_the_scope_from_a_verified_token_alone() {
         let mut m = Mocks::default();
-        let user_id = UserId::new();
-        let current = membership(user_id, Role::Viewer);
-        let org = current.organization_id;
+        let (user_id, org) = (UserId::new(), OrganizationId::new());
         m.tokens.expect_verify().returning(move |_| {
             Ok(TokenSubject {
                 user_id,
                 organization_id: org,
-                role: Role::Owner,
+                role: Role::Member,
             })
         });
-        m.memberships
-            .expect_find()
-            .returning(move |_, _| Ok(Some(current.clone())));
+        m.memberships.expect_list_for_user().never();
+        let meta = RequestMeta {
+            request_id: Some("r1".into()),
+            ..RequestMeta::default()
+        };
         let scope = m
             .service()
-            .authenticate("token", RequestMeta::default())
+            .authenticate("token", meta)
             .await
             .expect("authenticated");
-        assert_eq!(scope.role(), Some(Role::Viewer));
-        assert_eq!(scope.organization_id(), org);
-    }
-
-    #[tokio::test]
-    async fn authenticate_fails_once_the_membership_is_gone() {
-        let mut m = Mocks::default();
-        m.tokens.expect_verify().returning(|_| {
-            Ok(TokenSubject {
-                user_id: UserId::new(),
-                organization_id: OrganizationId::new(),
-                role: Role::Owner,
-            })
-        });
-        m.memberships.expect_find().returning(|_, _| Ok(None));
-        assert!(matches!(
-            m.service()
-                .authenticate("token", RequestMeta::default())
-                .await,
-            Err(DomainError::Unauthorized)
-        ));
+        assert_eq!(scope.role(), Some(Role::Member));
+        assert_eq!(
+            (scope.organization_id(), scope.user_id()),
+            (org, Some(user_id))
+        );
+        assert_eq!(scope.request().request_id.as_deref(), Some("r1"));
     }
 
     #[tokio::test]
@@ -536,7 +515,6 @@ mod tests {
         m.tokens
             .expect_verify()
             .returning(|_| Err(DomainError::Unauthorized));
-        m.memberships.expect_find().never();
         assert!(matches!(
             m.service()
                 .authenticate("forged", RequestMeta::default())

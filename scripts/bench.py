@@ -1,0 +1,483 @@
+#!/usr/bin/env python3
+"""Bulkhead's benchmark: the request path against PostgreSQL's own limit.
+
+Seeds a PostgreSQL database through the real migrations, starts the release binary as the
+row-level-security-bound `bulkhead_app` role, drives it over loopback with wrk (tokens spread
+over up to 100 organizations), runs pgbench on the same SQL the server sends, and writes a
+report with a latency chart. Standard library only; needs wrk, pgbench and psql on PATH.
+
+    scripts/bench.py --size full     # 1,000 organizations x 1,000 projects (1M rows)
+    scripts/bench.py --size quick    # a small run that shows the harness works
+
+Benchmarks are not tests: nothing here asserts a speed. The run fails only when the harness
+itself fails or a scenario answers errors.
+"""
+
+import argparse
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECRET = "bench-secret-bench-secret-bench-secret-0123"
+PASSWORD = "bench password one"
+DATABASE = "bulkhead_bench"
+HISTORY_MARKER = "<!-- history: kept by scripts/bench.py -->"
+SIZES = {
+    # name: (organizations at each growth step, projects per organization, seconds per run)
+    "quick": ([5, 20], 50, 3),
+    "full": ([10, 100, 1000], 1000, 15),
+}
+
+
+def log(message):
+    print(f"[bench] {message}", flush=True)
+
+
+def run(command, **kwargs):
+    return subprocess.run(command, check=True, text=True, capture_output=True, **kwargs).stdout
+
+
+# Deterministic ids, so that wrk's Lua and pgbench's SQL can name rows without a lookup.
+def org_id(n):
+    return f"{n:08x}-0000-7000-8000-000000000000"
+
+
+def user_id(n):
+    return f"{n:08x}-0000-7000-8000-000000000001"
+
+
+def sql_org(expr):
+    return f"(lpad(to_hex({expr}), 8, '0') || '-0000-7000-8000-000000000000')"
+
+
+def sql_user(expr):
+    return f"(lpad(to_hex({expr}), 8, '0') || '-0000-7000-8000-000000000001')"
+
+
+def sql_project(n_expr, k_expr):
+    return f"(lpad(to_hex({n_expr}), 8, '0') || '-' || lpad(to_hex({k_expr}), 4, '0') || '-7000-8000-000000000002')"
+
+
+class Postgres:
+    def __init__(self, admin_url):
+        self.admin_url = admin_url
+        base = admin_url.rsplit("/", 1)[0]
+        self.owner_url = f"{base}/{DATABASE}"
+        scheme, rest = self.owner_url.split("://", 1)
+        host = rest.split("@", 1)[-1]
+        self.app_url = f"{scheme}://bulkhead_app@{host}"
+
+    def psql(self, url, sql):
+        return run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-tA", url, "-c", sql])
+
+    def recreate(self):
+        self.psql(self.admin_url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        self.psql(self.admin_url, f"CREATE DATABASE {DATABASE}")
+
+    def seed(self, first, last, per_org, password_hash):
+        """Organizations first..last, each with an owner and per_org projects."""
+        log(f"seeding organizations {first}..{last} with {per_org} projects each")
+        n = "n"
+        self.psql(
+            self.owner_url,
+            f"""
+            INSERT INTO organizations (id, name, created_at)
+              SELECT {sql_org(n)}::uuid, 'Bench org ' || n, now() FROM generate_series({first}, {last}) n;
+            INSERT INTO users (id, email, name, password_hash, created_at)
+              SELECT {sql_user(n)}::uuid, 'user' || n || '@bench.local', 'User ' || n, '{password_hash}', now()
+              FROM generate_series({first}, {last}) n;
+            INSERT INTO memberships (organization_id, user_id, role, created_at)
+              SELECT {sql_org(n)}::uuid, {sql_user(n)}::uuid, 'owner', now() FROM generate_series({first}, {last}) n;
+            INSERT INTO projects (organization_id, id, name, description, created_by, created_at, updated_at, version)
+              SELECT {sql_org(n)}::uuid, {sql_project(n, 'k')}::uuid, 'Project ' || k, 'Seeded for the benchmark',
+                     {sql_user(n)}::uuid, now() - make_interval(secs => k), now(), 1
+              FROM generate_series({first}, {last}) n, generate_series(1, {per_org}) k;
+            ANALYZE;
+            """,
+        )
+
+    def rows(self):
+        return int(self.psql(self.owner_url, "SELECT count(*) FROM projects").strip())
+
+
+def jwt(org_n, ttl=3600):
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    now = int(time.time())
+    header = {"typ": "at+jwt", "alg": "HS256", "kid": "primary"}
+    claims = {
+        "iss": "bulkhead",
+        "aud": "bulkhead-api",
+        "sub": user_id(org_n),
+        "org": org_id(org_n),
+        "role": "owner",
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+    }
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+class Server:
+    def __init__(self, binary, pg, bcrypt_cost, port):
+        self.binary, self.pg, self.cost, self.port = binary, pg, bcrypt_cost, port
+        self.process = None
+        self.base = f"http://127.0.0.1:{port}"
+
+    def start(self):
+        env = dict(
+            os.environ,
+            DATABASE_URL=self.pg.app_url,
+            BULKHEAD_JWT_SECRET=SECRET,
+            BULKHEAD_BIND=f"127.0.0.1:{self.port}",
+            BULKHEAD_BCRYPT_COST=str(self.cost),
+            RUST_LOG="warn",
+        )
+        self.log = tempfile.NamedTemporaryFile(prefix="bulkhead-bench-", suffix=".log", delete=False)
+        self.process = subprocess.Popen([self.binary, "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{self.base}/health/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, socket.timeout):
+                time.sleep(0.1)
+        raise SystemExit(f"the server did not become ready; see {self.log.name}")
+
+    def peak_rss_mb(self):
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def post(self, path, body, token=None):
+        request = urllib.request.Request(
+            f"{self.base}{path}", data=json.dumps(body).encode(), method="POST",
+            headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+
+LUA_COMMON = """
+local counter = 1
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + tid)
+  seq = 0
+end
+"""
+
+
+def lua_script(scenario, tokens, per_org):
+    token_list = ",".join(f'"{t}"' for t in tokens)
+    pick = f"""
+local tokens = {{{token_list}}}
+local per_org = {per_org}
+local function pick()
+  local i = math.random(1, #tokens)
+  return i, {{ ["Authorization"] = "Bearer " .. tokens[i], ["Content-Type"] = "application/json" }}
+end
+local function project(i)
+  return string.format("%08x-%04x-7000-8000-000000000002", i, math.random(1, per_org))
+end
+"""
+    bodies = {
+        "list": 'local i, h = pick(); return wrk.format("GET", "/api/v1/projects?limit=20", h)',
+        "get": 'local i, h = pick(); return wrk.format("GET", "/api/v1/projects/" .. project(i), h)',
+        "create": (
+            'local i, h = pick(); seq = seq + 1; '
+            'return wrk.format("POST", "/api/v1/projects", h, '
+            'string.format(\'{"name":"bench %d-%d-%d"}\', tid, seq, math.random(1, 1000000000)))'
+        ),
+        "update": (
+            'local i, h = pick(); seq = seq + 1; '
+            'return wrk.format("PATCH", "/api/v1/projects/" .. project(i), h, '
+            'string.format(\'{"description":"changed %d-%d"}\', tid, seq))'
+        ),
+        "login": (
+            'local i, h = pick(); h["Authorization"] = nil; '
+            'return wrk.format("POST", "/api/v1/auth/login", h, '
+            f'string.format(\'{{"email":"user%d@bench.local","password":"{PASSWORD}"}}\', i))'
+        ),
+    }
+    return LUA_COMMON + pick + f"request = function()\n  {bodies[scenario]}\nend\n"
+
+
+def to_ms(text):
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def parse_wrk(output):
+    result = {"rps": 0.0, "p50": None, "p99": None, "max": None, "errors": 0, "requests": 0}
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("Latency") and "Distribution" not in line:
+            result["max"] = to_ms(line.split()[3])
+        elif line.startswith("50%"):
+            result["p50"] = to_ms(line.split()[1])
+        elif line.startswith("99%"):
+            result["p99"] = to_ms(line.split()[1])
+        elif line.startswith("Requests/sec:"):
+            result["rps"] = float(line.split()[1])
+        elif "requests in" in line:
+            result["requests"] = int(line.split()[0])
+        elif line.startswith("Non-2xx or 3xx responses:"):
+            result["errors"] += int(line.split(":")[1])
+        elif line.startswith("Socket errors:"):
+            result["errors"] += sum(int(x) for x in re.findall(r"(\d+)", line))
+    return result
+
+
+def wrk(server, scenario, tokens, per_org, seconds, connections, workdir):
+    script = os.path.join(workdir, f"{scenario}.lua")
+    with open(script, "w") as f:
+        f.write(lua_script(scenario, tokens, per_org))
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", script, server.base]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def measure(server, scenario, tokens, per_org, seconds, connections, workdir):
+    process = wrk(server, scenario, tokens, per_org, seconds, connections, workdir)
+    output, _ = process.communicate()
+    result = parse_wrk(output)
+    log(f"{scenario:7} c={connections:3}: {result['rps']:9.1f} req/s  p50 {result['p50']:.2f} ms  "
+        f"p99 {result['p99']:.2f} ms  max {result['max']:.2f} ms  errors {result['errors']}")
+    return result
+
+
+# The statements the server sends for one request, as seen in PostgreSQL's statement log
+# (`log_statement = all`), with the ids computed from pgbench's random organization number.
+# Authentication is one statement (bulkhead_current_membership sets the tenant and reads the
+# membership); the query is one transaction that starts with the tenant settings.
+PGBENCH_AUTH = f"""
+SELECT member_role, member_since FROM bulkhead_current_membership({sql_org('(:n)::int')}::uuid, {sql_user('(:n)::int')}::uuid);
+"""
+PGBENCH_TENANT = f"""
+BEGIN;
+SELECT set_config('app.current_org', {sql_org('(:n)::int')}, true), set_config('app.current_user', {sql_user('(:n)::int')}, true);
+"""
+PROJECT_COLUMNS = ('"projects"."organization_id", "projects"."id", "projects"."name", "projects"."description", '
+                   '"projects"."created_by", "projects"."created_at", "projects"."updated_at", "projects"."version", '
+                   '"projects"."deleted_at", "projects"."deleted_by"')
+PGBENCH_SCRIPTS = {
+    "list": PGBENCH_AUTH + PGBENCH_TENANT + f"""
+SELECT {PROJECT_COLUMNS}, COUNT(*) OVER () AS "total" FROM "projects" WHERE "projects"."organization_id" = {sql_org('(:n)::int')}::uuid AND "projects"."deleted_at" IS NULL ORDER BY "projects"."created_at" DESC, "projects"."id" DESC LIMIT 20 OFFSET 0;
+COMMIT;
+""",
+    "get": PGBENCH_AUTH + PGBENCH_TENANT + f"""
+SELECT {PROJECT_COLUMNS} FROM "projects" WHERE "projects"."organization_id" = {sql_org('(:n)::int')}::uuid AND "projects"."id" = {sql_project('(:n)::int', '(:k)::int')}::uuid AND "projects"."deleted_at" IS NULL LIMIT 1;
+COMMIT;
+""",
+}
+
+
+def pgbench(pg, scenario, token_orgs, per_org, seconds, connections, workdir):
+    script = os.path.join(workdir, f"{scenario}.sql")
+    with open(script, "w") as f:
+        f.write(f"\\set n random(1, {token_orgs})\n\\set k random(1, {per_org})\n")
+        f.write(PGBENCH_SCRIPTS[scenario])
+    output = run(["pgbench", "-n", "-M", "prepared", f"-c{connections}", "-j2", f"-T{seconds}", "-f", script, pg.app_url])
+    tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
+    failed = int(re.search(r"number of failed transactions: (\d+)", output).group(1)) if "failed transactions" in output else 0
+    log(f"pgbench {scenario:5} c={connections:3}: {tps:9.1f} tx/s  latency avg {latency:.2f} ms  failed {failed}")
+    return {"tps": tps, "latency": latency, "failed": failed}
+
+
+def svg_chart(results, path):
+    """Grouped bars of p50 and p99 latency per scenario, with a log-free linear axis."""
+    names = list(results)
+    top = max(max(r["p99"] or 0, r["p50"] or 0) for r in results.values()) * 1.15 or 1
+    width, height, left, bottom = 120 * len(names) + 80, 360, 60, 300
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+             f'<text x="{left}" y="20" font-size="14">Latency per scenario (ms): p50 (dark), p99 (light)</text>',
+             f'<line x1="{left}" y1="{bottom}" x2="{width - 10}" y2="{bottom}" stroke="black"/>',
+             f'<line x1="{left}" y1="40" x2="{left}" y2="{bottom}" stroke="black"/>']
+    for tick in range(5):
+        value = top * tick / 4
+        y = bottom - (bottom - 40) * tick / 4
+        parts.append(f'<text x="{left - 8}" y="{y + 4:.0f}" text-anchor="end">{value:.1f}</text>')
+        parts.append(f'<line x1="{left}" y1="{y:.0f}" x2="{width - 10}" y2="{y:.0f}" stroke="#ddd"/>')
+    for i, name in enumerate(names):
+        x = left + 20 + i * 120
+        for j, (key, color) in enumerate([("p50", "#1f4e79"), ("p99", "#8ab6e0")]):
+            value = results[name][key] or 0
+            h = (bottom - 40) * value / top
+            parts.append(f'<rect x="{x + j * 42}" y="{bottom - h:.1f}" width="38" height="{h:.1f}" fill="{color}"/>')
+            parts.append(f'<text x="{x + j * 42 + 19}" y="{bottom - h - 4:.1f}" text-anchor="middle">{value:.1f}</text>')
+        parts.append(f'<text x="{x + 40}" y="{bottom + 18}" text-anchor="middle">{name}</text>')
+    parts.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(parts) + "\n")
+
+
+def machine():
+    mem_kb = int(open("/proc/meminfo").readline().split()[1])
+    cpu = "unknown"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    versions = {
+        "rustc": run(["rustc", "--version"]).strip(),
+        "PostgreSQL": run(["psql", "--version"]).strip(),
+        "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0].strip(),
+        "pgbench": run(["pgbench", "--version"]).strip(),
+    }
+    return {"cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
+            "kernel": platform.release(), **versions}
+
+
+def report(path, size, args, m, growth, scenarios, pgb, rss, chart_name):
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Bulkhead benchmarks", "",
+        f"Run: {now}, size `{size}`, {args.seconds} s per scenario, {args.connections} connections, "
+        f"bcrypt cost {args.bcrypt_cost}. Reproduce with `make bench` (or `make bench-quick`).", "",
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}; "
+        f"{m['rustc']}; {m['PostgreSQL']}; {m['wrk']}; {m['pgbench']}. Server, PostgreSQL and the load "
+        "generator share the machine.", "",
+        "The server runs the release build as `bulkhead_app` (row-level security on), 2 HTTP workers, "
+        "a pool of 10 connections; wrk spreads requests over the tokens of up to 100 organizations.", "",
+        "## Scenarios", "",
+        "| scenario | req/s | p50 ms | p99 ms | max ms | errors |", "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in scenarios.items():
+        lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['errors']} |")
+    lines += ["", f"Peak RSS of the server over the whole run: {rss:.1f} MB.", "",
+              "## Against PostgreSQL's own limit", "",
+              "pgbench runs the statements the server sends for one request (both transactions: the "
+              "authentication lookup and the query), prepared, at the same concurrency, as `bulkhead_app`.", "",
+              "| scenario | server req/s | pgbench tx/s | ratio |", "|---|---:|---:|---:|"]
+    for name, key in (("1. list", "list"), ("2. get", "get")):
+        lines.append(f"| {name} | {scenarios[name]['rps']:.0f} | {pgb[key]['tps']:.0f} | "
+                     f"{scenarios[name]['rps'] / pgb[key]['tps']:.2f} |")
+    lines += ["", "## Growth", "", "Scenario 1 at each table size (projects rows):", "",
+              "| rows | p50 ms | p99 ms | req/s | p50 / smallest |", "|---:|---:|---:|---:|---:|"]
+    base = growth[0][1]["p50"]
+    for rows, r in growth:
+        lines.append(f"| {rows} | {r['p50']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} | {r['p50'] / base:.2f} |")
+    lines += ["", f"![latency chart]({chart_name})", ""]
+    # Everything from the history marker on is written by hand (before/after of changes) and kept.
+    history = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = f.read()
+        if HISTORY_MARKER in previous:
+            history = previous[previous.index(HISTORY_MARKER):]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + ("\n" + history if history else ""))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=SIZES, default="full")
+    parser.add_argument("--seconds", type=int)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--bcrypt-cost", type=int, default=12)
+    parser.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "bulkhead"))
+    parser.add_argument("--admin-url", required=True, help="superuser URL of the PostgreSQL server")
+    parser.add_argument("--out", help="report path (default docs/benchmarks.md for full, target/ for quick)")
+    parser.add_argument("--port", type=int, default=18080)
+    args = parser.parse_args()
+    steps, per_org, seconds = SIZES[args.size]
+    args.seconds = args.seconds or seconds
+    out = args.out or (os.path.join(ROOT, "docs", "benchmarks.md") if args.size == "full"
+                       else os.path.join(ROOT, "target", "bench-quick", "benchmarks.md"))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    for tool in ("wrk", "pgbench", "psql"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is not installed (Debian: apt-get install wrk postgresql-client)")
+
+    pg = Postgres(args.admin_url)
+    pg.recreate()
+    run([args.binary, "migrate", "--admin-database-url", pg.owner_url])
+    server = Server(args.binary, pg, args.bcrypt_cost, args.port)
+    workdir = tempfile.mkdtemp(prefix="bulkhead-bench-")
+    failures = []
+    try:
+        server.start()
+        # One real sign-up gives a genuine bcrypt hash at the configured cost for every seeded user.
+        server.post("/api/v1/auth/register", {"email": "template@bench.local", "password": PASSWORD,
+                                               "name": "Template", "organization_name": "Template"})
+        password_hash = pg.psql(pg.owner_url, "SELECT password_hash FROM users WHERE email = 'template@bench.local'").strip()
+
+        growth, seeded = [], 0
+        for orgs in steps:
+            pg.seed(seeded + 1, orgs, per_org, password_hash)
+            seeded = orgs
+            token_orgs = min(100, orgs)
+            tokens = [jwt(n) for n in range(1, token_orgs + 1)]
+            rows = pg.rows()
+            result = measure(server, "list", tokens, per_org, args.seconds, args.connections, workdir)
+            growth.append((rows, result))
+
+        scenarios = {"1. list": growth[-1][1]}
+        scenarios["2. get"] = measure(server, "get", tokens, per_org, args.seconds, args.connections, workdir)
+        scenarios["3. create"] = measure(server, "create", tokens, per_org, args.seconds, args.connections, workdir)
+        scenarios["4. update"] = measure(server, "update", tokens, per_org, args.seconds, args.connections, workdir)
+        scenarios["5. login"] = measure(server, "login", tokens, per_org, args.seconds, 20, workdir)
+        logins = wrk(server, "login", tokens, per_org, args.seconds + 2, 20, workdir)
+        time.sleep(1)
+        scenarios["6. list + 20 logins"] = measure(server, "list", tokens, per_org, args.seconds, args.connections, workdir)
+        logins.communicate()
+        rss = server.peak_rss_mb()
+
+        pgb = {key: pgbench(pg, key, token_orgs, per_org, args.seconds, args.connections, workdir)
+               for key in ("list", "get")}
+        for name, r in scenarios.items():
+            if r["errors"] or not r["requests"]:
+                failures.append(f"{name}: {r['errors']} errors in {r['requests']} requests")
+        chart = os.path.splitext(out)[0] + "-latency.svg"
+        svg_chart(scenarios, chart)
+        report(out, args.size, args, machine(), growth, scenarios, pgb, rss, os.path.basename(chart))
+        log(f"peak RSS {rss:.1f} MB; report written to {out}")
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            pg.psql(pg.admin_url, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        except subprocess.CalledProcessError:
+            pass
+    if failures:
+        raise SystemExit("scenarios answered errors: " + "; ".join(failures))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except subprocess.CalledProcessError as err:
+        sys.exit(f"command failed: {' '.join(err.cmd)}\n{err.stdout}\n{err.stderr}")
