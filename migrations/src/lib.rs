@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_core;
 mod m20261123_000002_lifecycle;
 mod m20261123_000003_enter_tenant;
+mod m20261123_000004_list_indexes;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_lifecycle::Migration),
             Box::new(m20261123_000003_enter_tenant::Migration),
+            Box::new(m20261123_000004_list_indexes::Migration),
         ]
     }
 }

@@ -11,10 +11,10 @@ use bulkhead_domain::projects::{
 };
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, ProjectId, TenantScope, UserId};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
 };
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
@@ -51,7 +51,7 @@ mod entity {
 
 use entity::{Column, Entity};
 
-/// A project row with the window count of the rows its query matched.
+/// A project row with the count of all rows its query matched.
 #[derive(Debug, FromQueryResult)]
 struct CountedRow {
     #[sea_orm(nested)]
@@ -263,10 +263,16 @@ impl ProjectRepository for SqlProjectRepository {
         } else {
             Order::Asc
         };
-        // The total rides along with the page (a window count), saving a round trip.
+        // The total rides along with the page as an uncounted-per-row subquery, so a page is one
+        // round trip; both parts are served by the partial indexes on live projects.
+        let count: SelectStatement = select
+            .clone()
+            .select_only()
+            .column_as(Expr::cust("COUNT(*)"), "total")
+            .into_query();
         let rows: Vec<CountedRow> = select
             .clone()
-            .column_as(Expr::cust("COUNT(*) OVER ()"), "total")
+            .column_as(Expr::SubQuery(None, Box::new(count.into())), "total")
             .order_by(column, order.clone())
             // Ties (equal names or timestamps) still page deterministically.
             .order_by(Column::Id, order)
