@@ -44,11 +44,6 @@ impl BcryptHasher {
             hashing: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
         })
     }
-
-    /// The configured cost.
-    pub fn cost(&self) -> u32 {
-        self.cost
-    }
 }
 
 impl BcryptHasher {

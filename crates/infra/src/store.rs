@@ -66,15 +66,6 @@ impl Store {
         self.db.get_database_backend() == DatabaseBackend::Postgres
     }
 
-    /// A short name of the backend for logs.
-    pub fn backend_name(&self) -> &'static str {
-        match self.db.get_database_backend() {
-            DatabaseBackend::Postgres => "postgresql",
-            DatabaseBackend::Sqlite => "sqlite",
-            _ => "other",
-        }
-    }
-
     /// On PostgreSQL, refuses a role that would bypass row-level security (superuser,
     /// BYPASSRLS, or owner of a table) and tenant tables without forced RLS (migrations not
     /// run). Does nothing on SQLite.

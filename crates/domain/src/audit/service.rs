@@ -62,11 +62,6 @@ impl AuditService {
         Self { repo }
     }
 
-    /// The repository, for other services that record standalone events.
-    pub fn repository(&self) -> Arc<dyn AuditRepository> {
-        self.repo.clone()
-    }
-
     /// Lists events, newest first.
     pub async fn list(
         &self,
