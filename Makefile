@@ -11,7 +11,8 @@ BULKHEAD = $(CARGO) run --quiet -p bulkhead-server --bin bulkhead --
 run:
 	$(BULKHEAD) serve --ephemeral-jwt-secret
 
-## Run every test: unit, mock, compile-fail, HTTP on SQLite and PostgreSQL, RLS policies.
+## Run every test: unit, mock, compile-fail, HTTP on SQLite and PostgreSQL, RLS policies,
+## then schemathesis over the OpenAPI document (scripts/api-fuzz.sh).
 ## Finds or starts PostgreSQL by itself (scripts/test-postgres.sh); never skips it.
 test:
 	@url=$$(scripts/test-postgres.sh) || exit 1; \
@@ -21,6 +22,7 @@ test:
 	else \
 	  BULKHEAD_TEST_DATABASE_URL=$$url $(CARGO) test --workspace --no-fail-fast; \
 	fi
+	scripts/api-fuzz.sh
 
 ## Formatting and clippy, warnings denied.
 lint:

@@ -259,3 +259,64 @@ async fn error_bodies_carry_no_internals() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_request_gets_all_or_nothing() {
+    use tokio::io::AsyncWriteExt;
+    for store in [Store::Sqlite, Store::Postgres] {
+        let app = spawn_app(store).await;
+        let a = app.register("a@example.com").await;
+        for i in 0..10 {
+            let body = format!("{{\"name\":\"dropped {i}\"}}");
+            let request = format!(
+                "POST /api/v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                a.token,
+                body.len()
+            );
+            let host = app.address.trim_start_matches("http://").to_owned();
+            let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            drop(stream);
+        }
+        // Let the server finish whatever it started.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let projects = app.get("/api/v1/projects?limit=100", &a.token).await;
+        let created = app
+            .get(
+                "/api/v1/audit-events?action=project.created&limit=100",
+                &a.token,
+            )
+            .await;
+        // Every project that exists has its audit record, and no record lacks its project.
+        assert_eq!(projects.body["total"], created.body["total"], "{store:?}");
+        let report = app.get("/api/v1/audit-events/verify", &a.token).await;
+        assert_eq!(report.body["intact"], true);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_name_give_one_201_and_409s_never_500() {
+    for store in [Store::Sqlite, Store::Postgres] {
+        let app = spawn_app(store).await;
+        let a = app.register("a@example.com").await;
+        let attempts = (0..10).map(|_| {
+            app.post(
+                "/api/v1/projects",
+                Some(&a.token),
+                json!({ "name": "Same" }),
+            )
+        });
+        let mut statuses: Vec<u16> = futures_util::future::join_all(attempts)
+            .await
+            .iter()
+            .map(|r| r.status.as_u16())
+            .collect();
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [201, 409, 409, 409, 409, 409, 409, 409, 409, 409],
+            "{store:?}"
+        );
+    }
+}

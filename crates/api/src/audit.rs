@@ -37,7 +37,7 @@ pub struct AuditEventBody {
     pub resource_type: String,
     pub resource_id: Option<String>,
     /// The changed fields, `{"before": {...}, "after": {...}}`, or details of the event.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub changes: serde_json::Value,
     pub request_id: Option<String>,
     pub client_ip: Option<String>,

@@ -46,7 +46,7 @@ impl From<Role> for RoleBody {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Your email; it becomes your login.
-    #[schema(example = "ada@example.com", max_length = 254)]
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 64 characters, at most 71 bytes in UTF-8, not your email.
     #[schema(
@@ -56,10 +56,20 @@ pub struct RegisterRequest {
     )]
     pub password: String,
     /// Your display name.
-    #[schema(example = "Ada Lovelace", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
     /// The organization to create.
-    #[schema(example = "Analytical Engines", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "Analytical Engines",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub organization_name: String,
 }
 

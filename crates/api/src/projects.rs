@@ -86,7 +86,12 @@ pub struct ProjectPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectRequest {
-    #[schema(example = "Apollo", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "Apollo",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
     #[schema(example = "Landing on the moon", max_length = 2000)]
     pub description: Option<String>,
@@ -97,7 +102,7 @@ pub struct CreateProjectRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, example = "Apollo 11", min_length = 1, max_length = 200)]
+    #[schema(value_type = String, example = "Apollo 11", min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 2000)]
@@ -120,8 +125,8 @@ pub struct ListProjectsQuery {
     /// Items to skip.
     #[param(value_type = Option<i64>, minimum = 0, default = 0)]
     pub offset: Option<String>,
-    /// Case-insensitive search in the name.
-    #[param(max_length = 200)]
+    /// Case-insensitive search in the name (no control characters).
+    #[param(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub q: Option<String>,
     /// `name`, `-name`, `created_at` or `-created_at` (the default).
     #[param(pattern = "^-?(name|created_at)$")]
@@ -176,7 +181,7 @@ pub(crate) async fn list(
 /// key and body returns the first response (`idempotent-replayed: true`) without creating again.
 #[utoipa::path(
     post, path = "/api/v1/projects", tag = "projects", request_body = CreateProjectRequest, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: same key and body, same response, one project (kept 24 hours)")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: same key and body, same response, one project (kept 24 hours); 1 to 255 visible ASCII characters")),
     responses(
         (status = 201, description = "Created", body = ProjectBody, headers(("location" = String, description = "The new project's URL"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
