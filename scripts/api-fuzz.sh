@@ -44,4 +44,4 @@ PY
 
 "$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run openapi/openapi.json --url "http://127.0.0.1:$port" \
   -H "Authorization: Bearer $token" \
-  --max-examples 30 --seed 1 --no-color
+  --max-examples 30 --seed 1 --generation-deterministic --no-color

@@ -68,6 +68,18 @@ async fn bodies_that_are_not_json_or_too_large_are_rejected() {
         )
         .await;
     huge.assert_problem(413);
+    for not_an_object in ["[]", "[\"x\"]", "\"x\"", "null"] {
+        let reply = app
+            .raw(
+                app.client
+                    .post(&url)
+                    .bearer_auth(&a.token)
+                    .header("content-type", "application/json")
+                    .body(not_an_object),
+            )
+            .await;
+        reply.assert_problem(422);
+    }
     let big_number = app
         .post("/api/v1/projects", Some(&a.token), json!({ "name": 1e308 }))
         .await;

@@ -46,6 +46,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object. serde would also fill a struct from an array, by position, so
+    // `[]` or `["name"]` must be refused before it gets the chance.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::invalid("", "type", "the body must be a JSON object"),
+                Err(e) => ApiError::MalformedJson(e.to_string()),
+            },
+        );
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -263,6 +273,27 @@ mod tests {
             parse_json::<Body>(br#"{"name":"a","nested":{"count":100000000000000000000}}"#)
                 .expect_err("rejected");
         assert_eq!(field_of(nested).0, "nested.count");
+    }
+
+    #[test]
+    fn bodies_must_be_objects_not_arrays_or_scalars() {
+        for body in [&b"[]"[..], b"[\"a\", null]", b" \"a\"", b"null", b"5"] {
+            let err = parse_json::<Body>(body).expect_err("rejected");
+            assert_eq!(
+                field_of(err),
+                (String::new(), "type".to_owned()),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(matches!(
+            parse_json::<Body>(b"[1,"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(b""),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     #[test]

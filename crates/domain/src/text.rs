@@ -2,14 +2,22 @@
 
 use crate::error::{DomainError, DomainResult};
 
-/// Trims `raw` and checks its length in characters and that it holds no control characters
-/// (which would break logs and terminals of the people reading them).
+/// Checks that `raw` holds no control characters (which would break logs and terminals of the
+/// people reading them, and which the OpenAPI document forbids), trims it, and checks its
+/// length in characters.
 pub(crate) fn bounded(
     field: &str,
     raw: &str,
     min_chars: usize,
     max_chars: usize,
 ) -> DomainResult<String> {
+    if raw.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            "format",
+            format!("{field} must not contain control characters"),
+        ));
+    }
     let value = raw.trim();
     let chars = value.chars().count();
     if !(min_chars..=max_chars).contains(&chars) {
@@ -19,13 +27,6 @@ pub(crate) fn bounded(
             format!("{field} must be between {min_chars} and {max_chars} characters")
         };
         return Err(DomainError::invalid(field, "length", message));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            field,
-            "format",
-            format!("{field} must not contain control characters"),
-        ));
     }
     Ok(value.to_owned())
 }
@@ -40,5 +41,8 @@ mod tests {
         assert!(bounded("name", "   ", 1, 10).is_err());
         assert!(bounded("name", "abc", 1, 2).is_err());
         assert!(bounded("name", "a\u{0007}b", 1, 10).is_err());
+        // Control characters count even where trimming would remove them.
+        assert!(bounded("name", "name\n", 1, 10).is_err());
+        assert!(bounded("name", "\tname", 1, 10).is_err());
     }
 }

@@ -202,10 +202,11 @@ impl ProjectService {
 }
 
 fn parse_search(raw: Option<&str>) -> DomainResult<Option<String>> {
-    let Some(raw) = raw.map(str::trim).filter(|q| !q.is_empty()) else {
+    let Some(raw) = raw else {
         return Ok(None);
     };
-    crate::text::bounded("q", raw, 1, ProjectService::MAX_QUERY_CHARS).map(Some)
+    let text = crate::text::bounded("q", raw, 0, ProjectService::MAX_QUERY_CHARS)?;
+    Ok(Some(text).filter(|q| !q.is_empty()))
 }
 
 #[cfg(test)]
