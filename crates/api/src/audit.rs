@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::extract::{Auth, int_param};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, responses};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/audit-events").route(web::get().to(list)))
@@ -130,9 +130,9 @@ pub struct ListAuditQuery {
     get, path = "/api/v1/audit-events", tag = "audit", params(ListAuditQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = AuditEventPage),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing audit:read", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad filter or page", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 422, response = responses::Invalid),
     )
 )]
 pub(crate) async fn list(
@@ -167,8 +167,8 @@ pub(crate) async fn list(
     get, path = "/api/v1/audit-events/verify", tag = "audit", security(("bearer" = [])),
     responses(
         (status = 200, description = "The verdict", body = ChainReportBody),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing audit:read", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
     )
 )]
 pub(crate) async fn verify(
@@ -201,8 +201,8 @@ fn json_lines(events: Vec<AuditEvent>) -> Result<web::Bytes, ApiError> {
     get, path = "/api/v1/audit-events/export", tag = "audit", security(("bearer" = [])),
     responses(
         (status = 200, description = "One AuditEventBody per line", content_type = "application/x-ndjson", body = String),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing audit:read", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
     )
 )]
 pub(crate) async fn export(

@@ -20,7 +20,20 @@ use crate::{audit, auth, health, problem, projects};
         audit::list, audit::verify, audit::export,
         health::live, health::ready,
     ),
-    components(schemas(problem::Problem, problem::ProblemField)),
+    components(
+        schemas(problem::Problem, problem::ProblemField),
+        responses(
+            problem::responses::MalformedJson,
+            problem::responses::Unauthorized,
+            problem::responses::Forbidden,
+            problem::responses::NotFound,
+            problem::responses::Conflict,
+            problem::responses::PreconditionFailed,
+            problem::responses::PayloadTooLarge,
+            problem::responses::UnsupportedMediaType,
+            problem::responses::Invalid,
+        )
+    ),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-up, login and the current user"),

@@ -240,3 +240,47 @@ pub(crate) fn fallback<B: MessageBody + 'static>(
         ServiceResponse::new(req, replacement).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
 }
+
+/// Reusable OpenAPI responses, one per problem status, so each operation names them instead of
+/// repeating their description and media type.
+pub(crate) mod responses {
+    use utoipa::ToResponse;
+
+    use super::Problem;
+
+    macro_rules! problem_response {
+        ($($(#[$doc:meta])* $name:ident;)+) => {
+            $(
+                $(#[$doc])*
+                #[derive(ToResponse)]
+                #[allow(dead_code)]
+                pub(crate) enum $name {
+                    Problem(#[content("application/problem+json")] Problem),
+                }
+            )+
+        };
+    }
+
+    problem_response! {
+        /// The body is not well-formed JSON.
+        MalformedJson;
+        /// The bearer token is missing, malformed, expired, or no longer backed by a membership
+        /// with the token's role.
+        Unauthorized;
+        /// The caller lacks the permission the operation names; nothing changed.
+        Forbidden;
+        /// No such object in the caller's organization (objects of other organizations answer
+        /// exactly the same).
+        NotFound;
+        /// The change clashes with existing state; nothing changed.
+        Conflict;
+        /// `If-Match` names a version that is no longer current; nothing changed.
+        PreconditionFailed;
+        /// The body is larger than the server accepts.
+        PayloadTooLarge;
+        /// The body is not JSON (`Content-Type: application/json`).
+        UnsupportedMediaType;
+        /// Invalid, missing or unknown fields or parameters, each named in `errors`.
+        Invalid;
+    }
+}

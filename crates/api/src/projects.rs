@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::extract::{Auth, Json, bool_param, etag, if_match, int_param};
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, responses};
 use crate::{AppState, idempotency};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
@@ -148,9 +148,9 @@ pub struct ProjectPath {
     get, path = "/api/v1/projects", tag = "projects", params(ListProjectsQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of projects", body = ProjectPage),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing projects:read", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad limit, offset, sort or unknown parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 422, response = responses::Invalid),
     )
 )]
 pub(crate) async fn list(
@@ -184,13 +184,13 @@ pub(crate) async fn list(
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: same key and body, same response, one project (kept 24 hours); 1 to 255 visible ASCII characters")),
     responses(
         (status = 201, description = "Created", body = ProjectBody, headers(("location" = String, description = "The new project's URL"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing projects:write", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name is taken, or a request with the same Idempotency-Key is in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields, or an Idempotency-Key reused for another body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::MalformedJson),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 409, response = responses::Conflict),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Invalid),
     )
 )]
 pub(crate) async fn create(
@@ -222,9 +222,9 @@ pub(crate) async fn create(
     get, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath), security(("bearer" = [])),
     responses(
         (status = 200, description = "The project", body = ProjectBody, headers(("etag" = String, description = "The version, for If-Match"))),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing projects:read", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
     )
 )]
 pub(crate) async fn get(
@@ -246,14 +246,14 @@ pub(crate) async fn get(
     request_body = UpdateProjectRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated project", body = ProjectBody, headers(("etag" = String, description = "The new version"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing projects:write", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name is taken in this organization", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names a version that is no longer current", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = responses::MalformedJson),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
+        (status = 412, response = responses::PreconditionFailed),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Invalid),
     )
 )]
 pub(crate) async fn update(
@@ -288,10 +288,10 @@ pub(crate) async fn update(
     delete, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath), security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing projects:delete", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names a version that is no longer current", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 412, response = responses::PreconditionFailed),
     )
 )]
 pub(crate) async fn delete(
@@ -317,10 +317,10 @@ pub(crate) async fn delete(
     post, path = "/api/v1/projects/{project_id}/restore", tag = "projects", params(ProjectPath), security(("bearer" = [])),
     responses(
         (status = 200, description = "Restored", body = ProjectBody),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing projects:delete", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No deleted project with this id in your organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Its name was taken meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
     )
 )]
 pub(crate) async fn restore(
