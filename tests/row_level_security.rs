@@ -360,3 +360,100 @@ async fn serve_refuses_roles_that_would_bypass_row_level_security() {
         "{unforced}"
     );
 }
+
+#[tokio::test]
+async fn backends_killed_mid_write_lose_nothing_acknowledged_and_leave_nothing_half_done() {
+    let app = spawn_app(Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    let database = app.database.as_ref().unwrap();
+    let killer_conn = TestDatabase::connect_admin_server().await;
+    let name = database.name.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_killing = stop.clone();
+    // Keep terminating the server's backends while it writes.
+    let killer = tokio::spawn(async move {
+        let mut kills = 0u32;
+        while !stop_killing.load(std::sync::atomic::Ordering::Relaxed) {
+            let killed = killer_conn
+                .query_all_raw(sql(
+                    // One backend at a time, and only one that is inside a transaction or a
+                    // statement: killed mid-write, not while idle in the pool.
+                    "SELECT pg_terminate_backend(pid) FROM (
+                       SELECT pid FROM pg_stat_activity
+                       WHERE datname = $1 AND usename = 'bulkhead_app' AND state <> 'idle'
+                       LIMIT 1) busy",
+                    vec![name.clone().into()],
+                ))
+                .await
+                .map(|rows| rows.len() as u32)
+                .unwrap_or(0);
+            kills += killed;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        kills
+    });
+    let writes = (0..60).map(|i| {
+        app.post(
+            "/api/v1/projects",
+            Some(&a.token),
+            serde_json::json!({ "name": format!("p{i}") }),
+        )
+    });
+    let replies = futures_util::future::join_all(writes).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let kills = killer.await.unwrap();
+
+    let acknowledged: Vec<&str> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .map(|r| r.body["id"].as_str().unwrap())
+        .collect();
+    for reply in &replies {
+        // A write whose backend died is refused as unavailable or internal, never half-acknowledged.
+        assert!(
+            reply.status == StatusCode::CREATED || reply.status.is_server_error(),
+            "{}: {}",
+            reply.status,
+            reply.body
+        );
+    }
+    assert!(
+        kills > 0,
+        "no backend was terminated; the test proved nothing"
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "no write succeeded; the test proved nothing"
+    );
+
+    // Every acknowledged project is there, and every project there has its audit record.
+    let list = app.get("/api/v1/projects?limit=100", &a.token).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let stored: std::collections::BTreeSet<&str> = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged project {id} is missing");
+    }
+    let created = app
+        .get(
+            "/api/v1/audit-events?action=project.created&limit=100",
+            &a.token,
+        )
+        .await;
+    let audited: std::collections::BTreeSet<&str> = created.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stored, audited,
+        "a project without its audit record, or the reverse"
+    );
+    let report = app.get("/api/v1/audit-events/verify", &a.token).await;
+    assert_eq!(report.body["intact"], true, "{}", report.body);
+}
