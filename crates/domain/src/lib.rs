@@ -9,6 +9,8 @@
 //! With the `mock` feature, every port has a mockall mock (`MockProjectRepository`, ...) so that
 //! services can be unit-tested without a database.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod auth;
 pub mod error;
