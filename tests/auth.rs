@@ -373,3 +373,38 @@ async fn removed_or_demoted_members_lose_access_at_once(app: TestApp) {
         .assert_problem(401);
     app.as_owner("UPDATE projects SET name = name").await;
 }
+
+#[tokio::test]
+async fn rotated_signing_keys_keep_earlier_tokens_valid() {
+    let app = bulkhead_tests::spawn_app_with(bulkhead_tests::Store::Sqlite, |c| {
+        c.jwt_secret = Some("the-new-secret-the-new-secret-0123456789".into());
+        c.jwt_key_id = "2026-11".into();
+        c.jwt_previous_keys = vec![("primary".into(), JWT_SECRET.into())];
+    })
+    .await;
+    let a = app.register("ada@example.com").await;
+    let header = jsonwebtoken::decode_header(&a.token).unwrap();
+    assert_eq!(
+        header.kid.as_deref(),
+        Some("2026-11"),
+        "new tokens use the new key"
+    );
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({
+        "iss": "bulkhead", "aud": "bulkhead-api", "sub": a.user_id, "org": a.organization_id,
+        "role": "owner", "iat": now, "nbf": now, "exp": now + 600,
+    });
+    let before_rotation = sign(&claims, JWT_SECRET.as_bytes(), "at+jwt", "primary");
+    assert_eq!(
+        app.get("/api/v1/auth/me", &before_rotation).await.status,
+        StatusCode::OK
+    );
+    let unknown_kid = sign(&claims, JWT_SECRET.as_bytes(), "at+jwt", "2025-01");
+    app.get("/api/v1/auth/me", &unknown_kid)
+        .await
+        .assert_problem(401);
+    let wrong_key_for_kid = sign(&claims, JWT_SECRET.as_bytes(), "at+jwt", "2026-11");
+    app.get("/api/v1/auth/me", &wrong_key_for_kid)
+        .await
+        .assert_problem(401);
+}

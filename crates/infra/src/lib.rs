@@ -22,5 +22,5 @@ pub use organizations::SqlOrganizationRepository;
 pub use password::BcryptHasher;
 pub use projects::SqlProjectRepository;
 pub use store::{Store, StoreOptions};
-pub use tokens::{JwtCodec, JwtSettings};
+pub use tokens::{JwtCodec, JwtKey, JwtSettings};
 pub use users::SqlUserRepository;

@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use bulkhead_domain::auth::{AccessToken, TokenCodec, TokenSubject};
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, UserId};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use std::collections::HashMap;
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -17,13 +21,23 @@ const LEEWAY_SECS: u64 = 5;
 /// The shortest signing secret accepted: HS256 needs 256 bits.
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// One HMAC key and the id (`kid`) that names it in token headers.
+#[derive(Clone)]
+pub struct JwtKey {
+    /// The key id.
+    pub id: String,
+    /// The secret, at least [`MIN_SECRET_BYTES`] long.
+    pub secret: Vec<u8>,
+}
+
 /// What the codec needs to know.
 #[derive(Clone)]
 pub struct JwtSettings {
-    /// The HMAC secret, at least [`MIN_SECRET_BYTES`] long.
-    pub secret: Vec<u8>,
-    /// The key id written to and required in the header.
-    pub key_id: String,
+    /// The key new tokens are signed with.
+    pub signing: JwtKey,
+    /// Earlier keys whose tokens are still accepted, so that the signing key can be rotated
+    /// without signing everyone out. Tokens name their key in `kid`; any other `kid` is refused.
+    pub previous: Vec<JwtKey>,
     /// `iss`.
     pub issuer: String,
     /// `aud`.
@@ -47,19 +61,38 @@ struct Claims {
 /// [`TokenCodec`] with jsonwebtoken.
 pub struct JwtCodec {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// Verification keys by `kid`: the signing key and the previous ones, from configuration
+    /// only (never from a URL or a key in the token).
+    decoding: HashMap<String, DecodingKey>,
     validation: Validation,
     settings: JwtSettings,
 }
 
 impl JwtCodec {
-    /// Builds the codec; refuses a secret shorter than [`MIN_SECRET_BYTES`].
+    /// Builds the codec; refuses a secret shorter than [`MIN_SECRET_BYTES`], an empty key id,
+    /// and two keys with one id.
     pub fn new(settings: JwtSettings) -> Result<Self, InfraError> {
-        if settings.secret.len() < MIN_SECRET_BYTES {
-            return Err(InfraError::Config(format!(
-                "the JWT signing secret must be at least {MIN_SECRET_BYTES} bytes, got {}",
-                settings.secret.len()
-            )));
+        let mut decoding = HashMap::new();
+        for key in std::iter::once(&settings.signing).chain(&settings.previous) {
+            if key.secret.len() < MIN_SECRET_BYTES {
+                return Err(InfraError::Config(format!(
+                    "the JWT secret of key {:?} must be at least {MIN_SECRET_BYTES} bytes, got {}",
+                    key.id,
+                    key.secret.len()
+                )));
+            }
+            if key.id.is_empty() {
+                return Err(InfraError::Config("a JWT key id must not be empty".into()));
+            }
+            if decoding
+                .insert(key.id.clone(), DecodingKey::from_secret(&key.secret))
+                .is_some()
+            {
+                return Err(InfraError::Config(format!(
+                    "two JWT keys share the id {:?}",
+                    key.id
+                )));
+            }
         }
         // Validation::default() would skip nbf, iss and aud and allow 60 s of leeway.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -70,8 +103,8 @@ impl JwtCodec {
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         Ok(Self {
-            encoding: EncodingKey::from_secret(&settings.secret),
-            decoding: DecodingKey::from_secret(&settings.secret),
+            encoding: EncodingKey::from_secret(&settings.signing.secret),
+            decoding,
             validation,
             settings,
         })
@@ -98,7 +131,7 @@ impl TokenCodec for JwtCodec {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        header.kid = Some(self.settings.key_id.clone());
+        header.kid = Some(self.settings.signing.id.clone());
         let token = encode(&header, &claims, &self.encoding)
             .map_err(|e| DomainError::Internal(format!("cannot sign token: {e}")))?;
         Ok(AccessToken {
@@ -108,12 +141,15 @@ impl TokenCodec for JwtCodec {
     }
 
     fn verify(&self, token: &str) -> DomainResult<TokenSubject> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+        let header = decode_header(token).map_err(|_| DomainError::Unauthorized)?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or(DomainError::Unauthorized)?;
+        let data = decode::<Claims>(token, key, &self.validation)
             .map_err(|_| DomainError::Unauthorized)?;
-        let header = data.header;
-        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE)
-            || header.kid.as_deref() != Some(self.settings.key_id.as_str())
-        {
+        if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(DomainError::Unauthorized);
         }
         let claims = data.claims;
@@ -135,10 +171,17 @@ mod tests {
 
     use super::*;
 
+    fn key(id: &str, secret: &[u8]) -> JwtKey {
+        JwtKey {
+            id: id.into(),
+            secret: secret.to_vec(),
+        }
+    }
+
     fn settings() -> JwtSettings {
         JwtSettings {
-            secret: b"0123456789abcdef0123456789abcdef".to_vec(),
-            key_id: "k1".into(),
+            signing: key("k1", b"0123456789abcdef0123456789abcdef"),
+            previous: Vec::new(),
             issuer: "bulkhead".into(),
             audience: "bulkhead-api".into(),
             ttl: Duration::from_secs(900),
@@ -181,19 +224,77 @@ mod tests {
     }
 
     #[test]
-    fn refuses_short_secrets() {
+    fn refuses_short_secrets_empty_ids_and_duplicate_ids() {
         let short = JwtSettings {
-            secret: vec![b'x'; 31],
+            signing: key("k1", &[b'x'; 31]),
             ..settings()
         };
         assert!(JwtCodec::new(short).is_err());
+        let short_previous = JwtSettings {
+            previous: vec![key("k0", &[b'x'; 31])],
+            ..settings()
+        };
+        assert!(JwtCodec::new(short_previous).is_err());
+        let duplicate = JwtSettings {
+            previous: vec![key("k1", &[b'y'; 32])],
+            ..settings()
+        };
+        assert!(JwtCodec::new(duplicate).is_err());
+        let unnamed = JwtSettings {
+            signing: key("", &[b'x'; 32]),
+            ..settings()
+        };
+        assert!(JwtCodec::new(unnamed).is_err());
+    }
+
+    #[test]
+    fn rotated_keys_keep_earlier_tokens_valid_until_dropped() {
+        let old = JwtCodec::new(settings()).expect("valid");
+        let token = old.issue(&subject()).expect("issued").token;
+        let rotated = JwtCodec::new(JwtSettings {
+            signing: key("k2", &[b'n'; 32]),
+            previous: vec![key("k1", b"0123456789abcdef0123456789abcdef")],
+            ..settings()
+        })
+        .expect("valid");
+        assert!(
+            rotated.verify(&token).is_ok(),
+            "a token of the previous key still verifies"
+        );
+        let fresh = rotated.issue(&subject()).expect("issued").token;
+        assert_eq!(
+            decode_header(&fresh).expect("header").kid.as_deref(),
+            Some("k2")
+        );
+        assert!(
+            old.verify(&fresh).is_err(),
+            "the old codec does not know k2"
+        );
+        let dropped = JwtCodec::new(JwtSettings {
+            signing: key("k2", &[b'n'; 32]),
+            ..settings()
+        })
+        .expect("valid");
+        assert!(
+            dropped.verify(&token).is_err(),
+            "once dropped, the old key's tokens fail"
+        );
+        // A token naming k2 but signed with k1's secret fails: the kid picks the key.
+        let mut header = typed_header();
+        header.kid = Some("k2".into());
+        let forged = sign(
+            &header,
+            &claims(JwtCodec::now()),
+            b"0123456789abcdef0123456789abcdef",
+        );
+        assert!(rotated.verify(&forged).is_err());
     }
 
     #[test]
     fn rejects_tampered_foreign_and_malformed_tokens() {
         let codec = JwtCodec::new(settings()).expect("valid settings");
         let now = JwtCodec::now();
-        let secret = settings().secret;
+        let secret = settings().signing.secret;
         let good = sign(&typed_header(), &claims(now), &secret);
         assert!(codec.verify(&good).is_ok());
 

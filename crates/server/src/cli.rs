@@ -56,6 +56,13 @@ pub struct ServeArgs {
     /// JWT signing secret, at least 32 bytes.
     #[arg(long, env = "BULKHEAD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The key id (`kid`) of the signing secret.
+    #[arg(long, env = "BULKHEAD_JWT_KEY_ID", default_value = "primary")]
+    pub jwt_key_id: String,
+    /// Earlier signing keys still accepted, as `kid:secret` pairs separated by commas, so the
+    /// secret can be rotated without signing everyone out.
+    #[arg(long, env = "BULKHEAD_JWT_PREVIOUS_KEYS", hide_env_values = true, value_delimiter = ',', value_parser = parse_key)]
+    pub jwt_previous_keys: Vec<(String, String)>,
     /// Without a secret, generate a throwaway one (tokens die with the process). Development only.
     #[arg(long)]
     pub ephemeral_jwt_secret: bool,
@@ -85,6 +92,8 @@ impl ServeArgs {
         let mut config = Config::new(self.database_url);
         config.bind = self.bind;
         config.jwt_secret = self.jwt_secret;
+        config.jwt_key_id = self.jwt_key_id;
+        config.jwt_previous_keys = self.jwt_previous_keys;
         config.ephemeral_jwt_secret = self.ephemeral_jwt_secret;
         config.bcrypt_cost = self.bcrypt_cost;
         config.access_token_ttl = Duration::from_secs(self.access_token_ttl_secs);
@@ -96,6 +105,14 @@ impl ServeArgs {
     }
 }
 
+/// Parses `kid:secret`.
+fn parse_key(raw: &str) -> Result<(String, String), String> {
+    raw.split_once(':')
+        .map(|(id, secret)| (id.trim().to_owned(), secret.to_owned()))
+        .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
+        .ok_or_else(|| "expected kid:secret".to_owned())
+}
+
 /// Flags of `migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -105,4 +122,34 @@ pub struct MigrateArgs {
     /// Used when no admin URL is given.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn previous_keys_parse_as_kid_secret_pairs() {
+        let cli = Cli::try_parse_from([
+            "bulkhead",
+            "serve",
+            "--jwt-previous-keys",
+            "old:0123456789abcdef0123456789abcdef,older:fedcba9876543210fedcba9876543210",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        let ids: Vec<_> = args
+            .jwt_previous_keys
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(ids, ["old", "older"]);
+        assert!(
+            Cli::try_parse_from(["bulkhead", "serve", "--jwt-previous-keys", "no-secret"]).is_err()
+        );
+    }
 }

@@ -14,6 +14,10 @@ pub struct Config {
     pub database_url: String,
     /// The JWT signing secret; at least 32 bytes.
     pub jwt_secret: Option<String>,
+    /// The `kid` of the signing key.
+    pub jwt_key_id: String,
+    /// Earlier keys still accepted for verification, as (kid, secret).
+    pub jwt_previous_keys: Vec<(String, String)>,
     /// With no secret configured, generate a throwaway one (development only).
     pub ephemeral_jwt_secret: bool,
     /// bcrypt cost.
@@ -33,6 +37,8 @@ impl Config {
             bind: "127.0.0.1:8080".into(),
             database_url: database_url.into(),
             jwt_secret: None,
+            jwt_key_id: "primary".into(),
+            jwt_previous_keys: Vec::new(),
             ephemeral_jwt_secret: false,
             bcrypt_cost: 12,
             access_token_ttl: Duration::from_secs(15 * 60),

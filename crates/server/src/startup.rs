@@ -11,9 +11,9 @@ use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
-    BcryptHasher, InfraError, JwtCodec, JwtSettings, SqlAuditRepository, SqlIdempotencyRepository,
-    SqlMembershipRepository, SqlOrganizationRepository, SqlProjectRepository, SqlUserRepository,
-    Store, StoreOptions,
+    BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, SqlAuditRepository,
+    SqlIdempotencyRepository, SqlMembershipRepository, SqlOrganizationRepository,
+    SqlProjectRepository, SqlUserRepository, Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -89,8 +89,18 @@ impl Application {
             }
         };
         let tokens = JwtCodec::new(JwtSettings {
-            secret,
-            key_id: "primary".into(),
+            signing: JwtKey {
+                id: config.jwt_key_id.clone(),
+                secret,
+            },
+            previous: config
+                .jwt_previous_keys
+                .iter()
+                .map(|(id, secret)| JwtKey {
+                    id: id.clone(),
+                    secret: secret.clone().into_bytes(),
+                })
+                .collect(),
             issuer: "bulkhead".into(),
             audience: "bulkhead-api".into(),
             ttl: config.access_token_ttl,
