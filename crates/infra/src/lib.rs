@@ -5,6 +5,7 @@ pub mod audit;
 mod error;
 pub mod health;
 pub mod idempotency;
+mod lifecycle;
 pub mod memberships;
 pub mod organizations;
 pub mod password;

@@ -13,11 +13,12 @@ use bulkhead_domain::{DomainError, DomainResult, OrganizationId, ProjectId, Tena
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
+    ColumnTrait, EntityTrait, FromQueryResult, IntoActiveModel, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Set,
 };
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
+use crate::lifecycle::{self, Change, Lifecycle, Rows};
 use crate::store::Store;
 use crate::tx::OrgTx;
 
@@ -50,6 +51,34 @@ mod entity {
 }
 
 use entity::{Column, Entity};
+
+impl Lifecycle for Entity {
+    type Domain = Project;
+    const ORGANIZATION_ID: Column = Column::OrganizationId;
+    const ID: Column = Column::Id;
+    const DELETED_AT: Column = Column::DeletedAt;
+    const UPDATED: &'static str = actions::UPDATED;
+    const DELETED: &'static str = actions::DELETED;
+    const RESTORED: &'static str = actions::RESTORED;
+    const CONFLICT: &'static str = NAME_TAKEN;
+
+    fn version(row: &entity::Model) -> i64 {
+        row.version
+    }
+
+    fn stamp(active: &mut entity::ActiveModel, version: i64, now: DateTime<Utc>) {
+        active.version = Set(version);
+        active.updated_at = Set(now);
+    }
+
+    fn set_deleted(
+        active: &mut entity::ActiveModel,
+        deleted: Option<(DateTime<Utc>, Option<uuid::Uuid>)>,
+    ) {
+        active.deleted_at = Set(deleted.map(|(at, _)| at));
+        active.deleted_by = Set(deleted.and_then(|(_, by)| by));
+    }
+}
 
 /// A project row with the count of all rows its query matched.
 #[derive(Debug, FromQueryResult)]
@@ -123,36 +152,6 @@ fn in_scope(scope: &TenantScope) -> Select<Entity> {
     Entity::find().filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
 }
 
-/// One project of the organization, live (`deleted: false`) or soft-deleted (`deleted: true`),
-/// locked for the rest of the transaction on PostgreSQL.
-async fn lock_one(
-    tx: &OrgTx,
-    scope: &TenantScope,
-    id: ProjectId,
-    deleted: bool,
-) -> DomainResult<entity::Model> {
-    let deleted_filter = if deleted {
-        Column::DeletedAt.is_not_null()
-    } else {
-        Column::DeletedAt.is_null()
-    };
-    in_scope(scope)
-        .filter(Column::Id.eq(id.as_uuid()))
-        .filter(deleted_filter)
-        .lock_exclusive()
-        .one(&**tx)
-        .await
-        .map_err(to_domain)?
-        .ok_or(DomainError::NotFound)
-}
-
-fn check_version(row: &entity::Model, expected: Option<i64>) -> DomainResult<()> {
-    match expected {
-        Some(expected) if expected != row.version => Err(DomainError::PreconditionFailed),
-        _ => Ok(()),
-    }
-}
-
 /// Escapes LIKE wildcards so a search for `50%` matches the text, not everything.
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
@@ -165,51 +164,6 @@ fn contains_pattern(text: &str) -> String {
     }
     pattern.push('%');
     pattern
-}
-
-/// The kinds of change to an existing project, each with its audit record.
-#[derive(Clone, Copy)]
-enum Change {
-    Updated,
-    Deleted,
-    Restored,
-}
-
-impl Change {
-    fn entry(self, before: &Project, after: &Project) -> AuditEntry {
-        match self {
-            Self::Updated => AuditEntry::updated(actions::UPDATED, before, after),
-            Self::Deleted => AuditEntry::deleted(actions::DELETED, before),
-            Self::Restored => AuditEntry::created(actions::RESTORED, after),
-        }
-    }
-}
-
-impl SqlProjectRepository {
-    /// Writes `active` over a locked row, bumping its version, and records the change: the one
-    /// write path of every change to an existing project.
-    async fn change(
-        &self,
-        tx: OrgTx,
-        scope: &TenantScope,
-        row: entity::Model,
-        mut active: entity::ActiveModel,
-        change: Change,
-    ) -> DomainResult<Project> {
-        active.version = Set(row.version + 1);
-        let before = Project::try_from(row)?;
-        let after: Project = active
-            .update(&*tx)
-            .await
-            .map_err(|err| match err {
-                DbErr::RecordNotUpdated => DomainError::NotFound,
-                other => conflict_or_domain(NAME_TAKEN)(other),
-            })?
-            .try_into()?;
-        tx.audit(scope, change.entry(&before, &after)).await?;
-        tx.commit().await?;
-        Ok(after)
-    }
 }
 
 #[async_trait]
@@ -320,8 +274,8 @@ impl ProjectRepository for SqlProjectRepository {
         now: DateTime<Utc>,
     ) -> DomainResult<Project> {
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let row = lock_one(&tx, scope, id, false).await?;
-        check_version(&row, expected_version)?;
+        let row = lifecycle::lock::<Entity>(&tx, scope, id.as_uuid(), Rows::Live).await?;
+        lifecycle::check_version::<Entity>(&row, expected_version)?;
         let mut active = row.clone().into_active_model();
         if let Some(name) = &changes.name {
             active.name = Set(name.as_str().to_owned());
@@ -329,8 +283,7 @@ impl ProjectRepository for SqlProjectRepository {
         if let Some(description) = &changes.description {
             active.description = Set(description.as_ref().map(|d| d.as_str().to_owned()));
         }
-        active.updated_at = Set(now);
-        self.change(tx, scope, row, active, Change::Updated).await
+        lifecycle::save::<Entity>(tx, scope, row, active, Change::Updated, now).await
     }
 
     async fn soft_delete(
@@ -340,14 +293,8 @@ impl ProjectRepository for SqlProjectRepository {
         expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> DomainResult<Project> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
-        let row = lock_one(&tx, scope, id, false).await?;
-        check_version(&row, expected_version)?;
-        let mut active = row.clone().into_active_model();
-        active.deleted_at = Set(Some(now));
-        active.deleted_by = Set(scope.user_id().map(|u| u.as_uuid()));
-        active.updated_at = Set(now);
-        self.change(tx, scope, row, active, Change::Deleted).await
+        lifecycle::soft_delete::<Entity>(&self.store, scope, id.as_uuid(), expected_version, now)
+            .await
     }
 
     async fn restore(
@@ -356,13 +303,7 @@ impl ProjectRepository for SqlProjectRepository {
         id: ProjectId,
         now: DateTime<Utc>,
     ) -> DomainResult<Project> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
-        let row = lock_one(&tx, scope, id, true).await?;
-        let mut active = row.clone().into_active_model();
-        active.deleted_at = Set(None);
-        active.deleted_by = Set(None);
-        active.updated_at = Set(now);
-        self.change(tx, scope, row, active, Change::Restored).await
+        lifecycle::restore::<Entity>(&self.store, scope, id.as_uuid(), now).await
     }
 
     async fn purge_deleted_before(
