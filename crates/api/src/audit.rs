@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::extract::{Auth, int_param};
+use crate::pagination::PageBody;
 use crate::problem::{ApiError, responses};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
@@ -71,16 +72,6 @@ impl From<AuditEvent> for AuditEventBody {
     }
 }
 
-/// A page of events, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEventPage {
-    pub data: Vec<AuditEventBody>,
-    pub total: u64,
-    pub limit: u64,
-    pub offset: u64,
-    pub has_more: bool,
-}
-
 /// The first event that does not match the chain.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BrokenLink {
@@ -129,7 +120,7 @@ pub struct ListAuditQuery {
 #[utoipa::path(
     get, path = "/api/v1/audit-events", tag = "audit", params(ListAuditQuery), security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of events", body = AuditEventPage),
+        (status = 200, description = "A page of events", body = PageBody<AuditEventBody>),
         (status = 401, response = responses::Unauthorized),
         (status = 403, response = responses::Forbidden),
         (status = 422, response = responses::Invalid),
@@ -152,14 +143,7 @@ pub(crate) async fn list(
         until: query.until,
     };
     let page = state.audit.list(&scope, input).await?;
-    let has_more = page.has_more();
-    Ok(HttpResponse::Ok().json(AuditEventPage {
-        total: page.total,
-        limit: page.request.limit(),
-        offset: page.request.offset(),
-        has_more,
-        data: page.items.into_iter().map(AuditEventBody::from).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(PageBody::<AuditEventBody>::from_page(page)))
 }
 
 /// Check that no event was changed, removed or reordered (audit:read).

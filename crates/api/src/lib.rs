@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod idempotency;
 pub mod openapi;
+mod pagination;
 mod problem;
 mod projects;
 mod request_id;

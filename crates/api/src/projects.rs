@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::extract::{Auth, Json, bool_param, etag, if_match, int_param};
+use crate::pagination::PageBody;
 use crate::problem::{ApiError, responses};
 use crate::{AppState, idempotency};
 
@@ -68,18 +69,6 @@ impl From<Project> for ProjectBody {
             deleted_at: p.deleted_at,
         }
     }
-}
-
-/// A page of projects.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProjectPage {
-    pub data: Vec<ProjectBody>,
-    /// How many projects match in all.
-    pub total: u64,
-    pub limit: u64,
-    pub offset: u64,
-    /// Whether more projects follow this page.
-    pub has_more: bool,
 }
 
 /// A new project. The organization and creator come from your token.
@@ -147,7 +136,7 @@ pub struct ProjectPath {
 #[utoipa::path(
     get, path = "/api/v1/projects", tag = "projects", params(ListProjectsQuery), security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of projects", body = ProjectPage),
+        (status = 200, description = "A page of projects", body = PageBody<ProjectBody>),
         (status = 401, response = responses::Unauthorized),
         (status = 403, response = responses::Forbidden),
         (status = 422, response = responses::Invalid),
@@ -167,14 +156,7 @@ pub(crate) async fn list(
         include_deleted: bool_param("include_deleted", query.include_deleted.as_deref())?,
     };
     let page = state.projects.list(&scope, input).await?;
-    let has_more = page.has_more();
-    Ok(HttpResponse::Ok().json(ProjectPage {
-        total: page.total,
-        limit: page.request.limit(),
-        offset: page.request.offset(),
-        has_more,
-        data: page.items.into_iter().map(ProjectBody::from).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(PageBody::<ProjectBody>::from_page(page)))
 }
 
 /// Create a project (projects:write). With an `Idempotency-Key` header, a retry with the same

@@ -1,0 +1,36 @@
+//! The list envelope every list answers with (DESIGN.md's HTTP conventions).
+
+use bulkhead_domain::page::Page;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One page of a list: `{data, total, limit, offset, has_more}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageBody<T: ToSchema> {
+    /// The items of this page.
+    pub data: Vec<T>,
+    /// How many items match in all.
+    pub total: u64,
+    /// The page size asked for.
+    pub limit: u64,
+    /// The items skipped.
+    pub offset: u64,
+    /// Whether more items follow this page.
+    pub has_more: bool,
+}
+
+impl<T: ToSchema> PageBody<T> {
+    /// Converts a domain page, item by item.
+    pub(crate) fn from_page<D>(page: Page<D>) -> Self
+    where
+        T: From<D>,
+    {
+        Self {
+            total: page.total,
+            limit: page.request.limit(),
+            offset: page.request.offset(),
+            has_more: page.has_more(),
+            data: page.items.into_iter().map(T::from).collect(),
+        }
+    }
+}
