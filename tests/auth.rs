@@ -325,12 +325,8 @@ async fn concurrent_duplicate_sign_ups_give_one_201_and_409s_never_500() {
                 registration("race@example.com", "correct horse battery"),
             )
         });
-        let mut statuses: Vec<u16> = futures_util::future::join_all(attempts)
-            .await
-            .iter()
-            .map(|r| r.status.as_u16())
-            .collect();
-        statuses.sort_unstable();
+        let statuses =
+            bulkhead_tests::sorted_statuses(&futures_util::future::join_all(attempts).await);
         assert_eq!(
             statuses,
             [201, 409, 409, 409, 409, 409, 409, 409],
@@ -354,14 +350,7 @@ async fn removed_or_demoted_members_lose_access_at_once(app: TestApp) {
         .await
         .assert_problem(401);
     // Signing in again gives a token with the current role, which reads but cannot delete.
-    let login = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": a.email, "password": "correct horse battery" }),
-        )
-        .await;
-    let viewer = login.body["access_token"].as_str().unwrap().to_owned();
+    let viewer = app.login(&a.email).await;
     assert_eq!(app.get(&path, &viewer).await.status, StatusCode::OK);
     app.delete(&path, &viewer).await.assert_problem(403);
 

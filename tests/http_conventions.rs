@@ -319,12 +319,8 @@ async fn concurrent_creates_of_one_name_give_one_201_and_409s_never_500() {
                 json!({ "name": "Same" }),
             )
         });
-        let mut statuses: Vec<u16> = futures_util::future::join_all(attempts)
-            .await
-            .iter()
-            .map(|r| r.status.as_u16())
-            .collect();
-        statuses.sort_unstable();
+        let statuses =
+            bulkhead_tests::sorted_statuses(&futures_util::future::join_all(attempts).await);
         assert_eq!(
             statuses,
             [201, 409, 409, 409, 409, 409, 409, 409, 409, 409],

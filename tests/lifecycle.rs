@@ -412,12 +412,7 @@ async fn exactly_one_of_many_concurrent_patches_with_one_version_wins(app: TestA
                 .json(&json!({ "description": format!("writer {i}") })),
         )
     });
-    let mut statuses: Vec<u16> = join_all(patches)
-        .await
-        .iter()
-        .map(|r| r.status.as_u16())
-        .collect();
-    statuses.sort_unstable();
+    let statuses = bulkhead_tests::sorted_statuses(&join_all(patches).await);
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -504,23 +499,11 @@ async fn idempotent_creation(app: TestApp) {
     assert_eq!(skylabs.body["total"], 1);
 }
 
-async fn login_token(app: &TestApp, email: &str) -> String {
-    let login = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({ "email": email, "password": "correct horse battery" }),
-        )
-        .await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
-    login.body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn refusals_are_audited(app: TestApp) {
     let a = app.register("a@example.com").await;
     // Make the owner a viewer (behind the server's back: members are managed in a later issue).
     app.as_owner("UPDATE memberships SET role = 'viewer'").await;
-    let viewer = login_token(&app, &a.email).await;
+    let viewer = app.login(&a.email).await;
     app.post("/api/v1/projects", Some(&viewer), json!({ "name": "nope" }))
         .await
         .assert_problem(403);
@@ -528,7 +511,7 @@ async fn refusals_are_audited(app: TestApp) {
         .await
         .assert_problem(403);
     app.as_owner("UPDATE memberships SET role = 'owner'").await;
-    let owner = login_token(&app, &a.email).await;
+    let owner = app.login(&a.email).await;
     let denied = app
         .get("/api/v1/audit-events?action=permission.denied", &owner)
         .await;

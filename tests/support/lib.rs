@@ -17,6 +17,16 @@ use serde_json::{Value, json};
 use url::Url;
 use uuid::Uuid;
 
+/// The password of every account [`TestApp::register`] creates.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The statuses of several replies, sorted, to compare races by their outcomes.
+pub fn sorted_statuses(replies: &[Reply]) -> Vec<u16> {
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort_unstable();
+    statuses
+}
+
 /// The signing secret of test servers (32+ bytes).
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
@@ -331,6 +341,19 @@ impl TestApp {
         events
     }
 
+    /// Signs in as `email` (registered by [`TestApp::register`]) and returns the access token.
+    pub async fn login(&self, email: &str) -> String {
+        let reply = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
+        reply.body["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// Signs up a new organization whose owner has `email`.
     pub async fn register(&self, email: &str) -> Tenant {
         let reply = self
@@ -339,7 +362,7 @@ impl TestApp {
                 None,
                 json!({
                     "email": email,
-                    "password": "correct horse battery",
+                    "password": PASSWORD,
                     "name": "Owner",
                     "organization_name": format!("Org of {email}"),
                 }),
