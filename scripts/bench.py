@@ -69,6 +69,14 @@ def sql_user(expr):
     return f"(lpad(to_hex({expr}), 8, '0') || '-0000-7000-8000-000000000001')"
 
 
+def session_id(n):
+    return f"{n:08x}-0000-7000-8000-000000000003"
+
+
+def sql_session(expr):
+    return f"(lpad(to_hex({expr}), 8, '0') || '-0000-7000-8000-000000000003')"
+
+
 def sql_project(n_expr, k_expr):
     return f"(lpad(to_hex({n_expr}), 8, '0') || '-' || lpad(to_hex({k_expr}), 4, '0') || '-7000-8000-000000000002')"
 
@@ -103,6 +111,9 @@ class Postgres:
               FROM generate_series({first}, {last}) n;
             INSERT INTO memberships (organization_id, user_id, role, created_at)
               SELECT {sql_org(n)}::uuid, {sql_user(n)}::uuid, 'owner', now() FROM generate_series({first}, {last}) n;
+            INSERT INTO sessions (id, user_id, organization_id, created_at, last_used_at, expires_at)
+              SELECT {sql_session(n)}::uuid, {sql_user(n)}::uuid, {sql_org(n)}::uuid, now(), now(), now() + interval '30 days'
+              FROM generate_series({first}, {last}) n;
             INSERT INTO projects (organization_id, id, name, description, created_by, created_at, updated_at, version)
               SELECT {sql_org(n)}::uuid, {sql_project(n, 'k')}::uuid, 'Project ' || k, 'Seeded for the benchmark',
                      {sql_user(n)}::uuid, now() - make_interval(secs => k), now(), 1
@@ -129,6 +140,7 @@ def jwt(org_n, ttl=3600):
         "sub": user_id(org_n),
         "org": org_id(org_n),
         "role": "owner",
+        "sid": session_id(org_n),
         "iat": now,
         "nbf": now,
         "exp": now + ttl,
@@ -282,11 +294,11 @@ def measure(server, scenario, tokens, per_org, seconds, connections, workdir):
 
 # The statements the server sends for one request, as seen in PostgreSQL's statement log
 # (`log_statement = all`), with the ids computed from pgbench's random organization number.
-# A request is one transaction: it enters the tenant (settings plus the membership check, one
-# statement), runs the query and commits.
+# A request is one transaction: it enters the tenant (settings plus the session and membership
+# check, one statement), runs the query and commits.
 PGBENCH_TENANT = f"""
 BEGIN;
-SELECT bulkhead_enter_tenant({sql_org('(:n)::int')}::uuid, {sql_user('(:n)::int')}::uuid) AS role;
+SELECT bulkhead_enter_tenant({sql_org('(:n)::int')}::uuid, {sql_user('(:n)::int')}::uuid, {sql_session('(:n)::int')}::uuid) AS role;
 """
 PROJECT_COLUMNS = ('"projects"."organization_id", "projects"."id", "projects"."name", "projects"."description", '
                    '"projects"."created_by", "projects"."created_at", "projects"."updated_at", "projects"."version", '

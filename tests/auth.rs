@@ -226,7 +226,7 @@ async fn forged_and_foreign_tokens_are_unauthorized(app: TestApp) {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({
         "iss": "bulkhead", "aud": "bulkhead-api", "sub": a.user_id, "org": a.organization_id,
-        "role": "owner", "iat": now, "nbf": now, "exp": now + 600,
+        "role": "owner", "sid": a.session_id, "iat": now, "nbf": now, "exp": now + 600,
     });
     // The harness's own secret signs a token the server accepts, proving the cases below
     // fail for the reason they name.
@@ -381,7 +381,7 @@ async fn rotated_signing_keys_keep_earlier_tokens_valid() {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({
         "iss": "bulkhead", "aud": "bulkhead-api", "sub": a.user_id, "org": a.organization_id,
-        "role": "owner", "iat": now, "nbf": now, "exp": now + 600,
+        "role": "owner", "sid": a.session_id, "iat": now, "nbf": now, "exp": now + 600,
     });
     let before_rotation = sign(&claims, JWT_SECRET.as_bytes(), "at+jwt", "primary");
     assert_eq!(

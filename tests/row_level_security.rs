@@ -5,7 +5,9 @@
 
 use bulkhead_migrations::{APP_ROLE, TENANT_TABLES};
 use bulkhead_server::Application;
-use bulkhead_tests::{Store, TestApp, TestDatabase, spawn_app, spawn_app_with, test_config};
+use bulkhead_tests::{
+    Store, Tenant, TestApp, TestDatabase, spawn_app, spawn_app_with, test_config,
+};
 use reqwest::StatusCode;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
@@ -211,17 +213,18 @@ async fn policies_confine_reads_and_writes_to_the_current_organization() {
 }
 
 #[tokio::test]
-async fn entering_a_tenant_checks_the_membership_and_leaves_nothing_set_afterwards() {
+async fn entering_a_tenant_checks_the_session_and_membership_and_leaves_nothing_set_afterwards() {
     let app = spawn_app(Store::Postgres).await;
     let a = app.register("a@example.com").await;
     let b = app.register("b@example.com").await;
     let conn = app.database.as_ref().unwrap().connect_as_app().await;
-    let enter = |org: &str, user: &str| {
+    let enter_session = |org: &str, user: &str, session: Option<&str>| {
         sql(
-            "SELECT bulkhead_enter_tenant($1::uuid, $2::uuid) AS role",
-            vec![org.into(), user.into()],
+            "SELECT bulkhead_enter_tenant($1::uuid, $2::uuid, $3::uuid) AS role",
+            vec![org.into(), user.into(), session.map(str::to_owned).into()],
         )
     };
+    let enter = |org: &str, user: &str| enter_session(org, user, None);
     let role = |row: Option<sea_orm::QueryResult>| {
         row.unwrap().try_get::<Option<String>>("", "role").unwrap()
     };
@@ -249,6 +252,48 @@ async fn entering_a_tenant_checks_the_membership_and_leaves_nothing_set_afterwar
         None
     );
     tx.commit().await.unwrap();
+    // With a session: only a live session of this user in this organization yields the role.
+    let as_session = |tenant: &Tenant, session: &str| {
+        enter_session(&tenant.organization_id, &tenant.user_id, Some(session))
+    };
+    let role_in_tx = |statement| {
+        let conn = &conn;
+        async move {
+            let tx = conn.begin().await.unwrap();
+            let found = role(tx.query_one_raw(statement).await.unwrap());
+            tx.commit().await.unwrap();
+            found
+        }
+    };
+    assert_eq!(
+        role_in_tx(as_session(&a, &a.session_id)).await.as_deref(),
+        Some("owner")
+    );
+    assert_eq!(
+        role_in_tx(as_session(&a, &b.session_id)).await,
+        None,
+        "another's session"
+    );
+    app.as_owner(&format!(
+        "UPDATE sessions SET revoked_at = now() WHERE id = '{}'",
+        a.session_id
+    ))
+    .await;
+    assert_eq!(
+        role_in_tx(as_session(&a, &a.session_id)).await,
+        None,
+        "a revoked session"
+    );
+    app.as_owner(&format!(
+        "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = '{}'",
+        b.session_id
+    ))
+    .await;
+    assert_eq!(
+        role_in_tx(as_session(&b, &b.session_id)).await,
+        None,
+        "an expired session"
+    );
     // The settings ended with the transaction: the same connection sees no tenant afterwards.
     assert_eq!(count(&conn, "SELECT count(*) FROM memberships").await, 0);
     assert_eq!(count(&conn, "SELECT count(*) FROM projects").await, 0);

@@ -10,6 +10,7 @@ mod m20261123_000001_core;
 mod m20261123_000002_lifecycle;
 mod m20261123_000003_enter_tenant;
 mod m20261123_000004_list_indexes;
+mod m20261123_000005_sessions;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_lifecycle::Migration),
             Box::new(m20261123_000003_enter_tenant::Migration),
             Box::new(m20261123_000004_list_indexes::Migration),
+            Box::new(m20261123_000005_sessions::Migration),
         ]
     }
 }

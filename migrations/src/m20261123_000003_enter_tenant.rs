@@ -10,19 +10,10 @@ use sea_orm_migration::prelude::*;
 
 use crate::rls::APP_ROLE;
 
-#[derive(DeriveMigrationName)]
-pub struct Migration;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
-                "CREATE FUNCTION bulkhead_enter_tenant(p_org uuid, p_user uuid)
+/// The function as this migration defines it (also restored when a later one is rolled back).
+pub(crate) fn create_function() -> String {
+    format!(
+        "CREATE FUNCTION bulkhead_enter_tenant(p_org uuid, p_user uuid)
                    RETURNS text
                    LANGUAGE plpgsql VOLATILE SECURITY INVOKER
                  AS $$
@@ -41,7 +32,21 @@ impl MigrationTrait for Migration {
                  $$;
                  REVOKE ALL ON FUNCTION bulkhead_enter_tenant(uuid, uuid) FROM PUBLIC;
                  GRANT EXECUTE ON FUNCTION bulkhead_enter_tenant(uuid, uuid) TO {APP_ROLE};"
-            ))
+    )
+}
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(&create_function())
             .await
             .map(|_| ())
     }

@@ -190,6 +190,8 @@ pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> T
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub token: String,
+    pub refresh_token: String,
+    pub session_id: String,
     pub organization_id: String,
     pub user_id: String,
     pub email: String,
@@ -323,11 +325,55 @@ impl TestApp {
         }
     }
 
+    /// `id` as an SQL literal of this store (SQLite keeps UUIDs as 16-byte blobs).
+    pub fn uuid_literal(&self, id: &str) -> String {
+        match self.store {
+            Store::Postgres => format!("'{id}'::uuid"),
+            Store::Sqlite => format!("X'{}'", id.replace('-', "")),
+        }
+    }
+
     /// Runs SQL as the owner, behind the server's back.
     pub async fn as_owner(&self, sql: &str) {
         let conn = connect_admin(&self.owner_url()).await;
         conn.execute_unprepared(sql).await.unwrap();
         conn.close().await.unwrap();
+    }
+
+    /// Everything stored in `tables`, as text, to search for values that must not be there.
+    /// On PostgreSQL each row cast to text; on SQLite the raw database files, which also holds
+    /// what was deleted but not yet overwritten.
+    pub async fn stored_text(&self, tables: &[&str]) -> String {
+        match &self.database {
+            Some(database) => {
+                let conn = connect_admin(&database.owner_url).await;
+                let mut text = String::new();
+                for table in tables {
+                    let rows = conn
+                        .query_all_raw(sea_orm::Statement::from_string(
+                            sea_orm::DatabaseBackend::Postgres,
+                            format!("SELECT t::text AS row FROM {table} t"),
+                        ))
+                        .await
+                        .unwrap();
+                    for row in rows {
+                        text.push_str(&row.try_get::<String>("", "row").unwrap());
+                        text.push('\n');
+                    }
+                }
+                conn.close().await.unwrap();
+                text
+            }
+            None => {
+                let dir = self._sqlite_dir.as_ref().unwrap().path();
+                let mut text = String::new();
+                for entry in std::fs::read_dir(dir).unwrap() {
+                    let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                    text.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                text
+            }
+        }
     }
 
     /// The organization's audit events, oldest first, as the owner of `tenant` reads them.
@@ -343,6 +389,14 @@ impl TestApp {
 
     /// Signs in as `email` (registered by [`TestApp::register`]) and returns the access token.
     pub async fn login(&self, email: &str) -> String {
+        self.login_session(email).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Signs in as `email` and returns the whole token response (a new session).
+    pub async fn login_session(&self, email: &str) -> Value {
         let reply = self
             .post(
                 "/api/v1/auth/login",
@@ -351,7 +405,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
-        reply.body["access_token"].as_str().unwrap().to_owned()
+        reply.body
     }
 
     /// Signs up a new organization whose owner has `email`.
@@ -376,6 +430,8 @@ impl TestApp {
         );
         Tenant {
             token: reply.body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: reply.body["refresh_token"].as_str().unwrap().to_owned(),
+            session_id: reply.body["session_id"].as_str().unwrap().to_owned(),
             organization_id: reply.body["organization"]["id"]
                 .as_str()
                 .unwrap()

@@ -1,9 +1,11 @@
 //! `/auth`: sign-up, login and the current user.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use bulkhead_domain::OrganizationId;
 use bulkhead_domain::Role;
-use bulkhead_domain::auth::{AccessToken, Login, Register};
+use bulkhead_domain::auth::{Login, Register};
 use bulkhead_domain::organizations::Organization;
+use bulkhead_domain::sessions::TokenPair;
 use bulkhead_domain::users::User;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -81,6 +83,9 @@ pub struct LoginRequest {
     pub email: String,
     #[schema(example = "correct horse battery staple")]
     pub password: String,
+    /// The organization to sign in to; by default the one you last used.
+    #[serde(default)]
+    pub organization_id: Option<Uuid>,
 }
 
 /// A user account.
@@ -124,39 +129,44 @@ impl From<Organization> for OrganizationBody {
     }
 }
 
-/// An access token for the `Authorization: Bearer` header.
+/// An access token for the `Authorization: Bearer` header, and the single-use refresh token
+/// that obtains the next one (`POST /auth/refresh`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     /// Always `Bearer`.
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
-    /// Seconds until the token expires.
+    /// Seconds until the access token expires.
     #[schema(example = 900)]
     pub expires_in: u64,
+    /// Shown once; each refresh spends it and returns a new one.
+    #[schema(example = "bhr_3f1c...")]
+    pub refresh_token: String,
+    /// The session these tokens belong to.
+    pub session_id: Uuid,
 }
 
-impl From<AccessToken> for TokenResponse {
-    fn from(token: AccessToken) -> Self {
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
         Self {
-            access_token: token.token,
+            access_token: pair.access.token,
             token_type: "Bearer",
-            expires_in: token.expires_in,
+            expires_in: pair.access.expires_in,
+            refresh_token: pair.refresh_token.expose().to_owned(),
+            session_id: pair.session_id.as_uuid(),
         }
     }
 }
 
-/// The new account, organization and role, with an access token.
+/// The new account, organization and role, with the tokens of a first session.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegisterResponse {
     pub user: UserBody,
     pub organization: OrganizationBody,
     pub role: RoleBody,
-    pub access_token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: &'static str,
-    #[schema(example = 900)]
-    pub expires_in: u64,
+    #[serde(flatten)]
+    pub tokens: TokenResponse,
 }
 
 /// The acting user, the token's organization and the user's current role there.
@@ -200,13 +210,12 @@ pub(crate) async fn register(
         user: registered.user.into(),
         organization: registered.organization.into(),
         role: registered.role.into(),
-        access_token: registered.token.token,
-        token_type: "Bearer",
-        expires_in: registered.token.expires_in,
+        tokens: registered.tokens.into(),
     }))
 }
 
-/// Exchange email and password for an access token. Wrong password, unknown email: same answer.
+/// Exchange email and password for a new session's tokens. Wrong password, unknown email, or
+/// an organization you do not belong to: same answer.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
@@ -222,17 +231,18 @@ pub(crate) async fn login(
     req: HttpRequest,
     Json(body): Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = state
+    let tokens = state
         .auth
         .login(
             Login {
                 email: body.email,
                 password: body.password,
+                organization_id: body.organization_id.map(OrganizationId::from_uuid),
             },
             request_meta(&req),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(TokenResponse::from(token)))
+    Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
 }
 
 /// The current user, organization and role.

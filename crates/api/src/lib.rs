@@ -14,6 +14,7 @@ mod pagination;
 mod problem;
 mod projects;
 mod request_id;
+mod sessions;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub fn configure(
         .service(
             web::scope("/api/v1")
                 .configure(auth::routes)
+                .configure(sessions::routes)
                 .configure(projects::routes)
                 .configure(audit::routes),
         )

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, auth, health, problem, projects};
+use crate::{audit, auth, health, problem, projects, sessions};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -16,6 +16,8 @@ use crate::{audit, auth, health, problem, projects};
     ),
     paths(
         auth::register, auth::login, auth::me,
+        sessions::refresh, sessions::logout, sessions::logout_all, sessions::list, sessions::revoke,
+        sessions::organizations, sessions::switch_organization,
         projects::list, projects::create, projects::get, projects::update, projects::delete, projects::restore,
         audit::list, audit::verify, audit::export,
         health::live, health::ready,
@@ -36,7 +38,7 @@ use crate::{audit, auth, health, problem, projects};
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "auth", description = "Sign-up, login and the current user"),
+        (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
         (name = "audit", description = "The organization's tamper-evident audit trail"),
         (name = "health", description = "Liveness and readiness"),

@@ -34,3 +34,22 @@ impl<T: ToSchema> PageBody<T> {
         }
     }
 }
+
+/// A short list that is never paged (a user's own sessions or organizations): `{data}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListBody<T: ToSchema> {
+    /// Every item.
+    pub data: Vec<T>,
+}
+
+impl<T: ToSchema> ListBody<T> {
+    /// Converts domain items one by one.
+    pub(crate) fn from_items<D>(items: impl IntoIterator<Item = D>) -> Self
+    where
+        T: From<D>,
+    {
+        Self {
+            data: items.into_iter().map(T::from).collect(),
+        }
+    }
+}

@@ -74,3 +74,7 @@ id_type!(
     /// Identifies one audit event.
     AuditEventId
 );
+id_type!(
+    /// Identifies a sign-in session (one device's chain of refresh tokens).
+    SessionId
+);

@@ -22,12 +22,14 @@ pub mod organizations;
 pub mod page;
 pub mod projects;
 pub mod scope;
+pub mod secret;
+pub mod sessions;
 mod text;
 pub mod users;
 
 pub use error::{DomainError, DomainResult, FieldError};
-pub use ids::{AuditEventId, OrganizationId, ProjectId, UserId};
-pub use scope::{Actor, Permission, RequestMeta, Role, SystemTask, TenantScope};
+pub use ids::{AuditEventId, OrganizationId, ProjectId, SessionId, UserId};
+pub use scope::{Actor, Credential, Permission, RequestMeta, Role, SystemTask, TenantScope};
 
 /// The current time at the precision every store keeps (microseconds), so that what a
 /// service returns equals what a later read returns.

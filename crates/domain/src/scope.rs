@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
-use crate::ids::{OrganizationId, UserId};
+use crate::ids::{OrganizationId, SessionId, UserId};
 
 /// A member's role inside one organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -145,6 +145,19 @@ impl SystemTask {
     }
 }
 
+/// How a user's scope was proven, which decides what adapters re-check at the start of each
+/// unit of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// Proven inside this request by the auth service itself: a password, a refresh token, or
+    /// a sign-up. Adapters confirm the membership and role.
+    Request,
+    /// An access token of this session. Adapters confirm that the session is live (not
+    /// revoked, not expired, still in this organization) as well as the membership and role,
+    /// so logging out or revoking a session stops its access tokens at once.
+    Session(SessionId),
+}
+
 /// Where a request came from, for the audit trail. Carries no authority.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestMeta {
@@ -174,6 +187,7 @@ pub struct TenantScope {
     organization_id: OrganizationId,
     actor: Actor,
     role: Option<Role>,
+    credential: Option<Credential>,
     request: RequestMeta,
 }
 
@@ -187,7 +201,20 @@ impl TenantScope {
             organization_id,
             actor: Actor::User(user_id),
             role: Some(role),
+            credential: Some(Credential::Request),
             request: RequestMeta::default(),
+        }
+    }
+
+    pub(crate) fn for_session(
+        organization_id: OrganizationId,
+        user_id: UserId,
+        role: Role,
+        session: SessionId,
+    ) -> Self {
+        Self {
+            credential: Some(Credential::Session(session)),
+            ..Self::authenticated(organization_id, user_id, role)
         }
     }
 
@@ -198,6 +225,7 @@ impl TenantScope {
             organization_id,
             actor: Actor::System(task),
             role: None,
+            credential: None,
             request: RequestMeta::default(),
         }
     }
@@ -229,6 +257,25 @@ impl TenantScope {
     /// The acting user, or [`DomainError::Unauthorized`] for a system scope.
     pub fn require_user(&self) -> DomainResult<UserId> {
         self.user_id().ok_or(DomainError::Unauthorized)
+    }
+
+    /// How the acting user was authenticated (none for system tasks).
+    pub fn credential(&self) -> Option<Credential> {
+        self.credential
+    }
+
+    /// The session whose access token made this scope, if any.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.credential {
+            Some(Credential::Session(id)) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The session of this scope, or [`DomainError::Unauthorized`] when it was not made from
+    /// a session's access token.
+    pub fn require_session(&self) -> DomainResult<SessionId> {
+        self.session_id().ok_or(DomainError::Unauthorized)
     }
 
     /// The acting user's current role in the organization (none for system tasks).

@@ -56,6 +56,7 @@ impl OrganizationRepository for SqlOrganizationRepository {
             user,
             password_hash,
             membership,
+            session,
         } = registration;
         if scope.organization_id() != organization.id {
             return Err(DomainError::Internal(
@@ -93,6 +94,7 @@ impl OrganizationRepository for SqlOrganizationRepository {
         .insert(&*tx)
         .await
         .map_err(to_domain)?;
+        crate::sessions::insert(&tx, session).await?;
         let details = serde_json::json!({
             "after": organization.audit_fields(),
             "owner": { "user_id": user.id.to_string(), "role": membership.role.as_str() },

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bulkhead_domain::auth::{AccessToken, TokenCodec, TokenSubject};
-use bulkhead_domain::{DomainError, DomainResult, OrganizationId, UserId};
+use bulkhead_domain::{DomainError, DomainResult, OrganizationId, SessionId, UserId};
 use std::collections::HashMap;
 
 use jsonwebtoken::{
@@ -53,6 +53,8 @@ struct Claims {
     sub: Uuid,
     org: Uuid,
     role: String,
+    /// The session; revoking it stops the token at the next request.
+    sid: Uuid,
     iat: u64,
     nbf: u64,
     exp: u64,
@@ -125,6 +127,7 @@ impl TokenCodec for JwtCodec {
             sub: subject.user_id.as_uuid(),
             org: subject.organization_id.as_uuid(),
             role: subject.role.as_str().to_owned(),
+            sid: subject.session_id.as_uuid(),
             iat: now,
             nbf: now,
             exp: now + ttl,
@@ -161,6 +164,7 @@ impl TokenCodec for JwtCodec {
             user_id: UserId::from_uuid(claims.sub),
             organization_id: OrganizationId::from_uuid(claims.org),
             role: claims.role.parse().map_err(|_| DomainError::Unauthorized)?,
+            session_id: SessionId::from_uuid(claims.sid),
         })
     }
 }
@@ -193,6 +197,7 @@ mod tests {
             user_id: UserId::new(),
             organization_id: OrganizationId::new(),
             role: Role::Member,
+            session_id: SessionId::new(),
         }
     }
 
@@ -203,7 +208,7 @@ mod tests {
     fn claims(now: u64) -> serde_json::Value {
         serde_json::json!({
             "iss": "bulkhead", "aud": "bulkhead-api", "sub": Uuid::now_v7(), "org": Uuid::now_v7(),
-            "role": "owner", "iat": now, "nbf": now, "exp": now + 600,
+            "role": "owner", "sid": Uuid::now_v7(), "iat": now, "nbf": now, "exp": now + 600,
         })
     }
 
@@ -346,6 +351,10 @@ mod tests {
             (
                 "missing sub",
                 with(&|c| drop(c.as_object_mut().and_then(|o| o.remove("sub")))),
+            ),
+            (
+                "missing session",
+                with(&|c| drop(c.as_object_mut().and_then(|o| o.remove("sid")))),
             ),
             ("unknown role", with(&|c| c["role"] = "superuser".into())),
             ("garbage", "not.a.jwt".into()),

@@ -3,13 +3,9 @@
 use std::ops::Deref;
 
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, Role, TenantScope, UserId};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, Statement, TransactionTrait};
 
 use crate::error::{corrupt, to_domain};
-use crate::memberships::entity as membership;
 use crate::store::Store;
 
 /// A transaction whose first statement sets the tenant for PostgreSQL's row-level security.
@@ -22,10 +18,11 @@ pub(crate) struct OrgTx(DatabaseTransaction);
 
 impl OrgTx {
     /// A transaction confined to `scope`'s organization. For a user's scope it also confirms,
-    /// in the same first statement on PostgreSQL, that the user still holds the scope's role
-    /// there; a removed or demoted member gets [`DomainError::Unauthorized`] and nothing runs.
-    /// This is where the membership behind a token is checked, once per unit of work, at no
-    /// extra round trip.
+    /// in the same first statement on PostgreSQL, that the scope's session (if it came from an
+    /// access token) is live and still in this organization, and that the user still holds the
+    /// scope's role there; otherwise [`DomainError::Unauthorized`] and nothing runs.
+    /// This is where the session and membership behind a token are checked, once per unit of
+    /// work, at no extra round trip.
     pub(crate) async fn begin(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
         let txn = store.connection().begin().await.map_err(to_domain)?;
         let org = scope.organization_id();
@@ -33,10 +30,11 @@ impl OrgTx {
             let row = txn
                 .query_one_raw(Statement::from_sql_and_values(
                     DatabaseBackend::Postgres,
-                    "SELECT bulkhead_enter_tenant($1, $2) AS role",
+                    "SELECT bulkhead_enter_tenant($1, $2, $3) AS role",
                     [
                         org.as_uuid().into(),
                         scope.user_id().map(|u| u.as_uuid()).into(),
+                        scope.session_id().map(|s| s.as_uuid()).into(),
                     ],
                 ))
                 .await
@@ -45,27 +43,23 @@ impl OrgTx {
                 .transpose()
                 .map_err(to_domain)?
                 .flatten()
+                .map(|r| r.parse::<Role>())
+                .transpose()
+                .map_err(corrupt("membership role"))?
         } else if let Some(user) = scope.user_id() {
-            membership::Entity::find()
-                .select_only()
-                .column(membership::Column::Role)
-                .filter(membership::Column::OrganizationId.eq(org.as_uuid()))
-                .filter(membership::Column::UserId.eq(user.as_uuid()))
-                .into_tuple::<String>()
-                .one(&txn)
-                .await
-                .map_err(to_domain)?
+            if let Some(session) = scope.session_id()
+                && !crate::sessions::is_live_in(&txn, session, user, org).await?
+            {
+                return Err(DomainError::Unauthorized);
+            }
+            crate::memberships::role_of(&txn, org, user).await?
         } else {
             None
         };
-        if let Some(expected) = scope.role() {
-            let current = current_role
-                .map(|r| r.parse::<Role>())
-                .transpose()
-                .map_err(corrupt("membership role"))?;
-            if current != Some(expected) {
-                return Err(DomainError::Unauthorized);
-            }
+        if let Some(expected) = scope.role()
+            && current_role != Some(expected)
+        {
+            return Err(DomainError::Unauthorized);
         }
         Ok(Self(txn))
     }

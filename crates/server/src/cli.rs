@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use bulkhead_domain::sessions::SessionPolicy;
+
 use crate::config::Config;
 
 /// The default store: a SQLite file in the working directory, created on first start.
@@ -72,6 +74,12 @@ pub struct ServeArgs {
     /// Access token lifetime in seconds.
     #[arg(long, env = "BULKHEAD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u64,
+    /// A session not refreshed for this many seconds ends (default 7 days).
+    #[arg(long, env = "BULKHEAD_SESSION_IDLE_TIMEOUT_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_idle_timeout_secs: u32,
+    /// A session ends this many seconds after sign-in, however active (default 30 days).
+    #[arg(long, env = "BULKHEAD_SESSION_LIFETIME_SECS", default_value_t = 30 * 24 * 3600)]
+    pub session_lifetime_secs: u32,
     /// Largest database pool (PostgreSQL).
     #[arg(long, env = "BULKHEAD_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
@@ -97,6 +105,10 @@ impl ServeArgs {
         config.ephemeral_jwt_secret = self.ephemeral_jwt_secret;
         config.bcrypt_cost = self.bcrypt_cost;
         config.access_token_ttl = Duration::from_secs(self.access_token_ttl_secs);
+        config.sessions = SessionPolicy {
+            idle_timeout: chrono::Duration::seconds(self.session_idle_timeout_secs.into()),
+            lifetime: chrono::Duration::seconds(self.session_lifetime_secs.into()),
+        };
         config.store.max_connections = self.db_max_connections;
         config.store.acquire_timeout = Duration::from_secs(self.db_acquire_timeout_secs);
         config.http.body_limit = self.body_limit_bytes;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bulkhead_api::HttpSettings;
+use bulkhead_domain::sessions::SessionPolicy;
 use bulkhead_infra::StoreOptions;
 
 /// Everything `serve` needs.
@@ -24,6 +25,8 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// Lifetime of sessions (refresh tokens).
+    pub sessions: SessionPolicy,
     /// Pool settings.
     pub store: StoreOptions,
     /// HTTP limits.
@@ -42,6 +45,7 @@ impl Config {
             ephemeral_jwt_secret: false,
             bcrypt_cost: 12,
             access_token_ttl: Duration::from_secs(15 * 60),
+            sessions: SessionPolicy::default(),
             store: StoreOptions::default(),
             http: HttpSettings::default(),
         }

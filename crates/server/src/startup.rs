@@ -13,7 +13,7 @@ use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
     BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, SqlAuditRepository,
     SqlIdempotencyRepository, SqlMembershipRepository, SqlOrganizationRepository,
-    SqlProjectRepository, SqlUserRepository, Store, StoreOptions,
+    SqlProjectRepository, SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -119,6 +119,8 @@ impl Application {
                 hasher: Arc::new(hasher),
                 tokens: Arc::new(tokens),
                 audit: audit.clone(),
+                sessions: Arc::new(SqlSessionRepository::new(store.clone())),
+                policy: config.sessions,
             }),
             projects: ProjectService::new(
                 Arc::new(SqlProjectRepository::new(store.clone())),

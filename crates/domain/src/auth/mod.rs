@@ -3,8 +3,9 @@
 pub mod model;
 pub mod port;
 pub mod service;
+mod sessions;
 
-pub use model::{AccessToken, CurrentUser, Registered, TokenSubject};
+pub use model::{AccessToken, CurrentUser, OrganizationMembership, Registered, TokenSubject};
 #[cfg(any(test, feature = "mock"))]
 pub use port::{MockPasswordHasher, MockTokenCodec};
 pub use port::{PasswordHasher, TokenCodec};

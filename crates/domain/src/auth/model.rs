@@ -1,6 +1,6 @@
 //! Values produced by authentication.
 
-use crate::ids::{OrganizationId, UserId};
+use crate::ids::{OrganizationId, SessionId, UserId};
 use crate::organizations::Organization;
 use crate::scope::Role;
 use crate::users::User;
@@ -15,6 +15,8 @@ pub struct TokenSubject {
     pub organization_id: OrganizationId,
     /// The role when the token was issued.
     pub role: Role,
+    /// The session the token belongs to; revoking it stops the token at once.
+    pub session_id: SessionId,
 }
 
 /// A signed access token, ready for the client.
@@ -44,8 +46,8 @@ pub struct Registered {
     pub organization: Organization,
     /// The new user's role (owner).
     pub role: Role,
-    /// An access token for the new organization.
-    pub token: AccessToken,
+    /// Tokens of the new user's first session, in the new organization.
+    pub tokens: crate::sessions::TokenPair,
 }
 
 /// The acting user, organization and role of a scope.
@@ -57,4 +59,15 @@ pub struct CurrentUser {
     pub organization: Organization,
     /// The user's current role there.
     pub role: Role,
+}
+
+/// One organization the user belongs to, with the role held there.
+#[derive(Debug, Clone)]
+pub struct OrganizationMembership {
+    /// The organization.
+    pub organization: Organization,
+    /// The user's role there.
+    pub role: Role,
+    /// When the user joined.
+    pub joined_at: chrono::DateTime<chrono::Utc>,
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::model::{AccessToken, CurrentUser, Registered, TokenSubject};
+use super::model::{CurrentUser, Registered, TokenSubject};
 use super::port::{PasswordHasher, TokenCodec};
 use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult, Validator};
@@ -10,6 +10,10 @@ use crate::ids::{OrganizationId, UserId};
 use crate::memberships::{Membership, MembershipRepository};
 use crate::organizations::{Organization, OrganizationName, OrganizationRepository, Registration};
 use crate::scope::{RequestMeta, Role, TenantScope};
+use crate::secret::Secret;
+use crate::sessions::{
+    NewSession, REFRESH_TOKEN_PREFIX, Session, SessionPolicy, SessionRepository, TokenPair,
+};
 use crate::users::{Email, Password, User, UserName, UserRepository};
 
 /// Raw sign-up input, as a client sent it.
@@ -32,6 +36,8 @@ pub struct Login {
     pub email: String,
     /// The password attempt.
     pub password: String,
+    /// The organization to sign in to; by default the one last used, else the oldest.
+    pub organization_id: Option<OrganizationId>,
 }
 
 /// The repositories and adapters the auth use cases need.
@@ -39,10 +45,12 @@ pub struct Login {
 pub struct AuthService {
     organizations: Arc<dyn OrganizationRepository>,
     users: Arc<dyn UserRepository>,
-    memberships: Arc<dyn MembershipRepository>,
+    pub(super) memberships: Arc<dyn MembershipRepository>,
     hasher: Arc<dyn PasswordHasher>,
-    tokens: Arc<dyn TokenCodec>,
-    audit: Arc<dyn AuditRepository>,
+    pub(super) tokens: Arc<dyn TokenCodec>,
+    pub(super) audit: Arc<dyn AuditRepository>,
+    pub(super) sessions: Arc<dyn SessionRepository>,
+    pub(super) policy: SessionPolicy,
 }
 
 /// The adapters [`AuthService`] needs.
@@ -59,6 +67,10 @@ pub struct AuthPorts {
     pub tokens: Arc<dyn TokenCodec>,
     /// The audit trail, for logins.
     pub audit: Arc<dyn AuditRepository>,
+    /// Sessions and refresh tokens.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// How long sessions live.
+    pub policy: SessionPolicy,
 }
 
 impl AuthService {
@@ -71,6 +83,8 @@ impl AuthService {
             hasher: ports.hasher,
             tokens: ports.tokens,
             audit: ports.audit,
+            sessions: ports.sessions,
+            policy: ports.policy,
         }
     }
 
@@ -124,11 +138,17 @@ impl AuthService {
             role: Role::Owner,
             created_at: now,
         };
+        let session = Session::start(user.id, organization.id, self.policy, &request);
+        let refresh = Secret::generate(REFRESH_TOKEN_PREFIX);
         let registration = Registration {
             organization,
             user,
             password_hash,
             membership,
+            session: NewSession {
+                session,
+                refresh: refresh.digest(),
+            },
         };
         let scope = TenantScope::authenticated(
             registration.organization.id,
@@ -137,25 +157,23 @@ impl AuthService {
         )
         .with_request(request);
         self.organizations.register(&scope, &registration).await?;
-        let token = self.tokens.issue(&TokenSubject {
-            user_id: registration.user.id,
-            organization_id: registration.organization.id,
-            role: Role::Owner,
-        })?;
+        let tokens = self.issue(&registration.session.session, Role::Owner, refresh)?;
         Ok(Registered {
             user: registration.user,
             organization: registration.organization,
             role: Role::Owner,
-            token,
+            tokens,
         })
     }
 
-    /// Checks credentials and issues an access token for the user's oldest organization.
-    /// A wrong password, an unknown or malformed email and an account without organization
-    /// all fail the same way ([`DomainError::Unauthorized`]) after the same amount of hashing.
+    /// Checks credentials and starts a session in the chosen organization: the one named in
+    /// the input, else the one the user last used, else the oldest membership.
+    /// A wrong password, an unknown or malformed email, an account without organization and
+    /// an organization the user does not belong to all fail the same way
+    /// ([`DomainError::Unauthorized`]) after the same amount of hashing.
     /// Successes and wrong passwords of existing accounts are audited in the account's
     /// organization; an unknown email belongs to no tenant and is not.
-    pub async fn login(&self, input: Login, request: RequestMeta) -> DomainResult<AccessToken> {
+    pub async fn login(&self, input: Login, request: RequestMeta) -> DomainResult<TokenPair> {
         let credentials = match Email::parse(&input.email) {
             Ok(email) => self.users.find_credentials_by_email(&email).await?,
             Err(_) => None,
@@ -171,58 +189,98 @@ impl AuthService {
             return Err(DomainError::Unauthorized);
         };
         let user = credentials.user;
-        let membership = self
-            .memberships
-            .list_for_user(user.id)
-            .await?
-            .into_iter()
-            .next();
+        let memberships = self.memberships.list_for_user(user.id).await?;
+        let membership = match input.organization_id {
+            Some(org) => memberships.iter().find(|m| m.organization_id == org),
+            None => {
+                let last = if matches {
+                    self.sessions.last_used_organization(user.id).await?
+                } else {
+                    None
+                };
+                last.and_then(|org| memberships.iter().find(|m| m.organization_id == org))
+                    .or(memberships.first())
+            }
+        };
         let Some(membership) = membership else {
             return Err(DomainError::Unauthorized);
         };
         let scope =
             TenantScope::authenticated(membership.organization_id, user.id, membership.role)
-                .with_request(request);
-        let action = if matches {
-            "auth.login_succeeded"
-        } else {
-            "auth.login_failed"
-        };
-        self.audit
-            .record(
-                &scope,
-                AuditEntry::event(
-                    action,
-                    "user",
-                    Some(user.id.to_string()),
-                    serde_json::Value::Null,
-                ),
-            )
-            .await?;
+                .with_request(request.clone());
         if !matches {
+            self.audit
+                .record(
+                    &scope,
+                    AuditEntry::event(
+                        "auth.login_failed",
+                        "user",
+                        Some(user.id.to_string()),
+                        serde_json::Value::Null,
+                    ),
+                )
+                .await?;
             return Err(DomainError::Unauthorized);
         }
-        self.tokens.issue(&TokenSubject {
-            user_id: user.id,
-            organization_id: membership.organization_id,
-            role: membership.role,
+        let session = Session::start(user.id, membership.organization_id, self.policy, &request);
+        let refresh = Secret::generate(REFRESH_TOKEN_PREFIX);
+        let entry = AuditEntry::event(
+            "auth.login_succeeded",
+            "user",
+            Some(user.id.to_string()),
+            serde_json::json!({ "session_id": session.id.to_string() }),
+        );
+        self.sessions
+            .create(
+                &scope,
+                &NewSession {
+                    session: session.clone(),
+                    refresh: refresh.digest(),
+                },
+                entry,
+            )
+            .await?;
+        self.issue(&session, membership.role, refresh)
+    }
+
+    /// Signs an access token for `session` and pairs it with its live refresh token.
+    pub(super) fn issue(
+        &self,
+        session: &Session,
+        role: Role,
+        refresh_token: Secret,
+    ) -> DomainResult<TokenPair> {
+        let access = self.tokens.issue(&TokenSubject {
+            user_id: session.user_id,
+            organization_id: session.organization_id,
+            role,
+            session_id: session.id,
+        })?;
+        Ok(TokenPair {
+            session_id: session.id,
+            access,
+            refresh_token,
         })
     }
 
-    /// Turns an access token into a [`TenantScope`] for the token's organization, user and
-    /// role, without a round trip: adapters confirm in the first statement of every unit of
-    /// work made with the scope that the user still holds that role there (see
-    /// [`TenantScope`]), so a removed or demoted member is refused at once.
+    /// Turns an access token into a [`TenantScope`] for the token's organization, user, role
+    /// and session, without a round trip: adapters confirm in the first statement of every
+    /// unit of work made with the scope that the session is live and the user still holds that
+    /// role there (see [`TenantScope`]), so a logged-out session or a removed or demoted member
+    /// is refused at once.
     pub async fn authenticate(
         &self,
         token: &str,
         request: RequestMeta,
     ) -> DomainResult<TenantScope> {
         let subject = self.tokens.verify(token)?;
-        Ok(
-            TenantScope::authenticated(subject.organization_id, subject.user_id, subject.role)
-                .with_request(request),
+        Ok(TenantScope::for_session(
+            subject.organization_id,
+            subject.user_id,
+            subject.role,
+            subject.session_id,
         )
+        .with_request(request))
     }
 
     /// The acting user, organization and role.
@@ -242,8 +300,10 @@ mod tests {
     use super::*;
     use crate::audit::MockAuditRepository;
     use crate::auth::port::{MockPasswordHasher, MockTokenCodec};
+    use crate::ids::SessionId;
     use crate::memberships::MockMembershipRepository;
     use crate::organizations::MockOrganizationRepository;
+    use crate::sessions::MockSessionRepository;
     use crate::users::{MockUserRepository, PasswordHash, UserCredentials};
 
     #[derive(Default)]
@@ -254,6 +314,7 @@ mod tests {
         hasher: MockPasswordHasher,
         tokens: MockTokenCodec,
         audit: MockAuditRepository,
+        sessions: MockSessionRepository,
     }
 
     impl Mocks {
@@ -265,12 +326,14 @@ mod tests {
                 hasher: Arc::new(self.hasher),
                 tokens: Arc::new(self.tokens),
                 audit: Arc::new(self.audit),
+                sessions: Arc::new(self.sessions),
+                policy: SessionPolicy::default(),
             })
         }
     }
 
-    fn token() -> AccessToken {
-        AccessToken {
+    fn token() -> crate::auth::AccessToken {
+        crate::auth::AccessToken {
             token: "signed".into(),
             expires_in: 900,
         }
@@ -318,6 +381,8 @@ mod tests {
                     && r.membership.organization_id == r.organization.id
                     && r.membership.user_id == r.user.id
                     && r.user.email.as_str() == "ada@example.com"
+                    && r.session.session.user_id == r.user.id
+                    && r.session.session.organization_id == r.organization.id
             })
             .times(1)
             .returning(|_, _| Ok(()));
@@ -389,6 +454,7 @@ mod tests {
                 Login {
                     email: "ghost@example.com".into(),
                     password: "whatever1".into(),
+                    organization_id: None,
                 },
                 RequestMeta::default(),
             )
@@ -430,6 +496,7 @@ mod tests {
                 Login {
                     email: "ada@example.com".into(),
                     password: "wrong password".into(),
+                    organization_id: None,
                 },
                 RequestMeta::default(),
             )
@@ -456,39 +523,232 @@ mod tests {
         m.memberships
             .expect_list_for_user()
             .returning(move |_| Ok(vec![first.clone(), membership(UserId::new(), Role::Viewer)]));
+        m.sessions
+            .expect_last_used_organization()
+            .returning(|_| Ok(None));
+        m.sessions
+            .expect_create()
+            .withf(move |scope, new, e| {
+                e.action == "auth.login_succeeded"
+                    && scope.organization_id() == org
+                    && new.session.organization_id == org
+                    && new.refresh.as_str().len() == 64
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
         m.tokens
             .expect_issue()
             .withf(move |s| s.organization_id == org && s.role == Role::Admin)
             .times(1)
             .returning(|_| Ok(token()));
-        m.audit
-            .expect_record()
-            .withf(move |scope, e| {
-                e.action == "auth.login_succeeded" && scope.organization_id() == org
-            })
-            .times(1)
-            .returning(|_, _| Ok(()));
-        m.service()
+        let pair = m
+            .service()
             .login(
                 Login {
                     email: "ada@example.com".into(),
                     password: "correct horse".into(),
+                    organization_id: None,
                 },
                 RequestMeta::default(),
             )
             .await
             .expect("logged in");
+        assert!(
+            pair.refresh_token
+                .expose()
+                .starts_with(REFRESH_TOKEN_PREFIX)
+        );
+    }
+
+    fn credentials_of(user: User) -> impl Fn(&Email) -> DomainResult<Option<UserCredentials>> {
+        move |_| {
+            Ok(Some(UserCredentials {
+                user: user.clone(),
+                password_hash: PasswordHash::new("$2b$hash".into()),
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn login_prefers_the_named_then_the_last_used_organization() {
+        let user = ada();
+        let (first, second) = (
+            membership(user.id, Role::Admin),
+            membership(user.id, Role::Viewer),
+        );
+        let (first_org, second_org) = (first.organization_id, second.organization_id);
+        for (named, last_used, expected) in [
+            (Some(first_org), Some(second_org), first_org),
+            (None, Some(second_org), second_org),
+            (None, Some(OrganizationId::new()), first_org),
+            (None, None, first_org),
+        ] {
+            let mut m = Mocks::default();
+            m.users
+                .expect_find_credentials_by_email()
+                .returning(credentials_of(user.clone()));
+            m.hasher.expect_verify().returning(|_, _| Ok(true));
+            let all = vec![first.clone(), second.clone()];
+            m.memberships
+                .expect_list_for_user()
+                .returning(move |_| Ok(all.clone()));
+            m.sessions
+                .expect_last_used_organization()
+                .returning(move |_| Ok(last_used));
+            m.sessions
+                .expect_create()
+                .withf(move |scope, _, _| scope.organization_id() == expected)
+                .times(1)
+                .returning(|_, _, _| Ok(()));
+            m.tokens.expect_issue().returning(|_| Ok(token()));
+            let login = Login {
+                email: "ada@example.com".into(),
+                password: "correct horse".into(),
+                organization_id: named,
+            };
+            m.service()
+                .login(login, RequestMeta::default())
+                .await
+                .expect("logged in");
+        }
+    }
+
+    #[tokio::test]
+    async fn login_to_an_organization_of_which_one_is_not_a_member_fails_like_a_wrong_password() {
+        let mut m = Mocks::default();
+        let user = ada();
+        let first = membership(user.id, Role::Admin);
+        m.users
+            .expect_find_credentials_by_email()
+            .returning(credentials_of(user));
+        m.hasher.expect_verify().returning(|_, _| Ok(true));
+        m.memberships
+            .expect_list_for_user()
+            .returning(move |_| Ok(vec![first.clone()]));
+        m.sessions.expect_create().never();
+        m.tokens.expect_issue().never();
+        let login = Login {
+            email: "ada@example.com".into(),
+            password: "correct horse".into(),
+            organization_id: Some(OrganizationId::new()),
+        };
+        assert!(matches!(
+            m.service().login(login, RequestMeta::default()).await,
+            Err(DomainError::Unauthorized)
+        ));
+    }
+
+    fn live_session() -> Session {
+        Session::start(
+            UserId::new(),
+            OrganizationId::new(),
+            SessionPolicy::default(),
+            &RequestMeta::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_and_issues_a_pair_for_the_same_session() {
+        let mut m = Mocks::default();
+        let session = live_session();
+        let (sid, presented) = (session.id, Secret::generate(REFRESH_TOKEN_PREFIX));
+        let digest = presented.digest();
+        m.sessions
+            .expect_rotate()
+            .withf(move |old, new, _, _| *old == digest && *new != digest)
+            .times(1)
+            .returning(move |_, _, _, _| {
+                Ok(crate::sessions::Rotation::Rotated {
+                    session: session.clone(),
+                    role: Role::Member,
+                })
+            });
+        m.tokens
+            .expect_issue()
+            .withf(move |s| s.session_id == sid && s.role == Role::Member)
+            .times(1)
+            .returning(|_| Ok(token()));
+        let pair = m
+            .service()
+            .refresh(presented.expose(), RequestMeta::default())
+            .await
+            .expect("refreshed");
+        assert_eq!(pair.session_id, sid);
+        assert_ne!(pair.refresh_token, presented);
+    }
+
+    #[tokio::test]
+    async fn a_reused_refresh_token_is_unauthorized_and_audited() {
+        let mut m = Mocks::default();
+        let session = live_session();
+        m.sessions.expect_rotate().returning(move |_, _, _, _| {
+            Ok(crate::sessions::Rotation::Reused {
+                session: session.clone(),
+                role: Some(Role::Member),
+            })
+        });
+        m.audit
+            .expect_record()
+            .withf(|_, e| e.action == "auth.refresh_token_reused")
+            .times(1)
+            .returning(|_, _| Ok(()));
+        m.tokens.expect_issue().never();
+        let presented = Secret::generate(REFRESH_TOKEN_PREFIX);
+        assert!(matches!(
+            m.service()
+                .refresh(presented.expose(), RequestMeta::default())
+                .await,
+            Err(DomainError::Unauthorized)
+        ));
+    }
+
+    #[tokio::test]
+    async fn malformed_refresh_tokens_never_reach_storage() {
+        let mut m = Mocks::default();
+        m.sessions.expect_rotate().never();
+        let service = m.service();
+        let wrong_kind = Secret::generate("bhk_");
+        for bad in [
+            "",
+            "bhr_",
+            "not-a-token",
+            wrong_kind.expose(),
+            "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+        ] {
+            assert!(matches!(
+                service.refresh(bad, RequestMeta::default()).await,
+                Err(DomainError::Unauthorized)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn session_operations_need_a_session_scope() {
+        let m = Mocks::default();
+        let scope = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Owner);
+        let service = m.service();
+        assert!(matches!(
+            service.logout(&scope).await,
+            Err(DomainError::Unauthorized)
+        ));
+        assert!(matches!(
+            service
+                .switch_organization(&scope, OrganizationId::new())
+                .await,
+            Err(DomainError::Unauthorized)
+        ));
     }
 
     #[tokio::test]
     async fn authenticate_builds_the_scope_from_a_verified_token_alone() {
         let mut m = Mocks::default();
-        let (user_id, org) = (UserId::new(), OrganizationId::new());
+        let (user_id, org, sid) = (UserId::new(), OrganizationId::new(), SessionId::new());
         m.tokens.expect_verify().returning(move |_| {
             Ok(TokenSubject {
                 user_id,
                 organization_id: org,
                 role: Role::Member,
+                session_id: sid,
             })
         });
         m.memberships.expect_list_for_user().never();
@@ -507,6 +767,7 @@ mod tests {
             (org, Some(user_id))
         );
         assert_eq!(scope.request().request_id.as_deref(), Some("r1"));
+        assert_eq!(scope.session_id(), Some(sid));
     }
 
     #[tokio::test]

@@ -66,4 +66,6 @@ pub struct Registration {
     pub password_hash: PasswordHash,
     /// The owner membership linking the two.
     pub membership: Membership,
+    /// The new owner's first session.
+    pub session: crate::sessions::NewSession,
 }

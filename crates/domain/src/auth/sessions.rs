@@ -1,0 +1,123 @@
+//! Session use cases: refresh-token rotation, logout, listing and revoking sessions, and
+//! moving a session to another organization.
+
+use super::model::OrganizationMembership;
+use super::service::AuthService;
+use crate::audit::AuditEntry;
+use crate::error::{DomainError, DomainResult};
+use crate::ids::{OrganizationId, SessionId};
+use crate::scope::{RequestMeta, TenantScope};
+use crate::secret::Secret;
+use crate::sessions::{REFRESH_TOKEN_PREFIX, Rotation, Session, TokenPair};
+
+fn session_entry(action: &str, session: SessionId, details: serde_json::Value) -> AuditEntry {
+    AuditEntry::event(action, "session", Some(session.to_string()), details)
+}
+
+impl AuthService {
+    /// Spends a refresh token and issues a new pair for the same session. A token that was
+    /// spent already revokes the whole session (it was replayed or stolen) and is audited; any
+    /// failure is [`DomainError::Unauthorized`].
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        request: RequestMeta,
+    ) -> DomainResult<TokenPair> {
+        let presented =
+            Secret::parse(REFRESH_TOKEN_PREFIX, refresh_token).ok_or(DomainError::Unauthorized)?;
+        let replacement = Secret::generate(REFRESH_TOKEN_PREFIX);
+        let rotation = self
+            .sessions
+            .rotate(
+                &presented.digest(),
+                &replacement.digest(),
+                self.policy,
+                &request,
+            )
+            .await?;
+        match rotation {
+            Rotation::Rotated { session, role } => self.issue(&session, role, replacement),
+            Rotation::Reused { session, role } => {
+                if let Some(role) = role {
+                    let scope =
+                        TenantScope::authenticated(session.organization_id, session.user_id, role)
+                            .with_request(request);
+                    let entry = session_entry(
+                        "auth.refresh_token_reused",
+                        session.id,
+                        serde_json::json!({ "session_revoked": true }),
+                    );
+                    self.audit.record(&scope, entry).await?;
+                }
+                Err(DomainError::Unauthorized)
+            }
+            Rotation::Invalid => Err(DomainError::Unauthorized),
+        }
+    }
+
+    /// Ends the session whose access token made `scope`.
+    pub async fn logout(&self, scope: &TenantScope) -> DomainResult<()> {
+        let session = scope.require_session()?;
+        let entry = session_entry("auth.logout", session, serde_json::Value::Null);
+        self.sessions.revoke(scope, session, entry).await
+    }
+
+    /// Ends every session of the user, in every organization, including the current one.
+    /// Answers how many were ended.
+    pub async fn logout_all(&self, scope: &TenantScope) -> DomainResult<u64> {
+        scope.require_session()?;
+        let user = scope.require_user()?;
+        let entry = AuditEntry::event(
+            "auth.logout_all",
+            "user",
+            Some(user.to_string()),
+            serde_json::Value::Null,
+        );
+        self.sessions.revoke_all(scope, None, entry).await
+    }
+
+    /// The user's live sessions, most recently used first.
+    pub async fn sessions(&self, scope: &TenantScope) -> DomainResult<Vec<Session>> {
+        scope.require_session()?;
+        self.sessions.list(scope, self.policy).await
+    }
+
+    /// Ends one of the user's own sessions; any other id is [`DomainError::NotFound`].
+    pub async fn revoke_session(&self, scope: &TenantScope, id: SessionId) -> DomainResult<()> {
+        scope.require_session()?;
+        let entry = session_entry("auth.session_revoked", id, serde_json::Value::Null);
+        self.sessions.revoke(scope, id, entry).await
+    }
+
+    /// Moves the current session to another organization the user belongs to and issues a
+    /// new pair for it; the previous tokens of the session stop working. Naming the current
+    /// organization just renews the pair.
+    /// [`DomainError::NotFound`] when the user is not a member there.
+    pub async fn switch_organization(
+        &self,
+        scope: &TenantScope,
+        target: OrganizationId,
+    ) -> DomainResult<TokenPair> {
+        let session = scope.require_session()?;
+        let replacement = Secret::generate(REFRESH_TOKEN_PREFIX);
+        let entry = session_entry(
+            "auth.organization_switched",
+            session,
+            serde_json::json!({ "to_organization_id": target.to_string() }),
+        );
+        let (session, role) = self
+            .sessions
+            .switch_organization(scope, target, &replacement.digest(), entry)
+            .await?;
+        self.issue(&session, role, replacement)
+    }
+
+    /// The organizations the user belongs to, with the role in each.
+    pub async fn organizations(
+        &self,
+        scope: &TenantScope,
+    ) -> DomainResult<Vec<OrganizationMembership>> {
+        scope.require_user()?;
+        self.memberships.organizations_of(scope).await
+    }
+}
