@@ -11,6 +11,7 @@ mod m20261123_000002_lifecycle;
 mod m20261123_000003_enter_tenant;
 mod m20261123_000004_list_indexes;
 mod m20261123_000005_sessions;
+mod m20261123_000006_api_keys;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -23,6 +24,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "audit_events",
     "audit_heads",
     "idempotency_keys",
+    "api_keys",
 ];
 
 /// The ordered list of migrations.
@@ -37,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_enter_tenant::Migration),
             Box::new(m20261123_000004_list_indexes::Migration),
             Box::new(m20261123_000005_sessions::Migration),
+            Box::new(m20261123_000006_api_keys::Migration),
         ]
     }
 }

@@ -27,6 +27,12 @@ pub fn sorted_statuses(replies: &[Reply]) -> Vec<u16> {
     statuses
 }
 
+/// SHA-256 of `text`, in hex: how the server stores secrets.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
 /// The signing secret of test servers (32+ bytes).
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
@@ -331,6 +337,18 @@ impl TestApp {
             Store::Postgres => format!("'{id}'::uuid"),
             Store::Sqlite => format!("X'{}'", id.replace('-', "")),
         }
+    }
+
+    /// Makes `member` a member of `owner`'s organization with `role`, behind the server's back
+    /// (invitations are not built yet).
+    pub async fn add_member(&self, owner: &Tenant, member: &Tenant, role: &str) {
+        self.as_owner(&format!(
+            "INSERT INTO memberships (organization_id, user_id, role, created_at) \
+             VALUES ({}, {}, '{role}', CURRENT_TIMESTAMP)",
+            self.uuid_literal(&owner.organization_id),
+            self.uuid_literal(&member.user_id)
+        ))
+        .await;
     }
 
     /// Runs SQL as the owner, behind the server's back.

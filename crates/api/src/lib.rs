@@ -4,6 +4,7 @@
 //! This crate cannot write a query: it depends on the domain crate only, never on sea-orm or
 //! sqlx, so every data access goes through a service and a [`bulkhead_domain::TenantScope`].
 
+mod api_keys;
 mod audit;
 mod auth;
 mod extract;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
+use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::AuthService;
 use bulkhead_domain::health::HealthProbe;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub projects: ProjectService,
     /// The audit trail.
     pub audit: AuditService,
+    /// The organization's API keys.
+    pub api_keys: ApiKeyService,
     /// Idempotency keys of creating POSTs.
     pub idempotency: IdempotencyService,
     /// Readiness of the store.
@@ -84,7 +88,8 @@ pub fn configure(
                 .configure(auth::routes)
                 .configure(sessions::routes)
                 .configure(projects::routes)
-                .configure(audit::routes),
+                .configure(audit::routes)
+                .configure(api_keys::routes),
         )
         .configure(health::routes)
         .route(

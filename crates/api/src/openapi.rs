@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, auth, health, problem, projects, sessions};
+use crate::{api_keys, audit, auth, health, problem, projects, sessions};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -20,6 +20,7 @@ use crate::{audit, auth, health, problem, projects, sessions};
         sessions::organizations, sessions::switch_organization,
         projects::list, projects::create, projects::get, projects::update, projects::delete, projects::restore,
         audit::list, audit::verify, audit::export,
+        api_keys::create, api_keys::list, api_keys::revoke,
         health::live, health::ready,
     ),
     components(
@@ -41,6 +42,7 @@ use crate::{audit, auth, health, problem, projects, sessions};
         (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
         (name = "audit", description = "The organization's tamper-evident audit trail"),
+        (name = "api-keys", description = "Credentials for machines: `Authorization: Bearer bhk_…` acts in the key's organization with the key's scopes only"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -56,7 +58,7 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 Http::builder()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
+                    .bearer_format("JWT access token, or an API key (bhk_…)")
                     .build(),
             ),
         );

@@ -97,6 +97,12 @@ impl ApiError {
                     format!("this action needs the {permission} permission"),
                     &[],
                 ),
+                DomainError::UserOnly => (
+                    StatusCode::FORBIDDEN,
+                    "user_only",
+                    "only a signed-in user may do this, not an API key".into(),
+                    &[],
+                ),
                 DomainError::Unauthorized => (
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",

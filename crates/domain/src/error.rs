@@ -43,6 +43,9 @@ pub enum DomainError {
     /// The caller is authenticated for the organization but lacks a permission.
     #[error("missing permission {0}")]
     Forbidden(Permission),
+    /// Only a signed-in user may do this; the caller is an API key.
+    #[error("only a signed-in user may do this")]
+    UserOnly,
     /// Credentials or token are missing, wrong, expired or no longer backed by a membership.
     #[error("unauthorized")]
     Unauthorized,

@@ -78,3 +78,7 @@ id_type!(
     /// Identifies a sign-in session (one device's chain of refresh tokens).
     SessionId
 );
+id_type!(
+    /// Identifies an API key of an organization.
+    ApiKeyId
+);

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod error;
@@ -28,7 +29,7 @@ mod text;
 pub mod users;
 
 pub use error::{DomainError, DomainResult, FieldError};
-pub use ids::{AuditEventId, OrganizationId, ProjectId, SessionId, UserId};
+pub use ids::{ApiKeyId, AuditEventId, OrganizationId, ProjectId, SessionId, UserId};
 pub use scope::{Actor, Credential, Permission, RequestMeta, Role, SystemTask, TenantScope};
 
 /// The current time at the precision every store keeps (microseconds), so that what a

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
-use crate::ids::{OrganizationId, SessionId, UserId};
+use crate::ids::{ApiKeyId, OrganizationId, SessionId, UserId};
 
 /// A member's role inside one organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,6 +40,9 @@ pub enum Permission {
     /// Read, export and verify the audit trail.
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// Create, list and revoke the organization's API keys.
+    #[serde(rename = "api_keys:manage")]
+    ApiKeysManage,
 }
 
 impl Permission {
@@ -51,7 +54,23 @@ impl Permission {
             Self::ProjectsWrite => "projects:write",
             Self::ProjectsDelete => "projects:delete",
             Self::AuditRead => "audit:read",
+            Self::ApiKeysManage => "api_keys:manage",
         }
+    }
+
+    /// Every permission, in catalogue order.
+    pub const ALL: [Permission; 6] = [
+        Permission::OrganizationRead,
+        Permission::ProjectsRead,
+        Permission::ProjectsWrite,
+        Permission::ProjectsDelete,
+        Permission::AuditRead,
+        Permission::ApiKeysManage,
+    ];
+
+    /// The permission named `resource:action`, if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
     }
 }
 
@@ -85,6 +104,7 @@ impl Role {
                 ProjectsWrite,
                 ProjectsDelete,
                 AuditRead,
+                ApiKeysManage,
             ],
             Self::Member => &[OrganizationRead, ProjectsRead, ProjectsWrite],
             Self::Viewer => &[OrganizationRead, ProjectsRead],
@@ -114,11 +134,18 @@ impl FromStr for Role {
     }
 }
 
-/// Who acts: a user, or a named background task of the system.
+/// Who acts: a user, an API key, or a named background task of the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     /// A signed-in member.
     User(UserId),
+    /// A machine holding one of the organization's API keys.
+    ApiKey {
+        /// The key.
+        id: ApiKeyId,
+        /// The member who created it, recorded as the author of what the key creates.
+        created_by: UserId,
+    },
     /// Background work of the server itself, always audited under this name.
     System(SystemTask),
 }
@@ -188,6 +215,8 @@ pub struct TenantScope {
     actor: Actor,
     role: Option<Role>,
     credential: Option<Credential>,
+    /// The permissions of an API key (empty for other actors).
+    key_scopes: Vec<Permission>,
     request: RequestMeta,
 }
 
@@ -202,6 +231,23 @@ impl TenantScope {
             actor: Actor::User(user_id),
             role: Some(role),
             credential: Some(Credential::Request),
+            key_scopes: Vec::new(),
+            request: RequestMeta::default(),
+        }
+    }
+
+    pub(crate) fn for_api_key(
+        organization_id: OrganizationId,
+        id: ApiKeyId,
+        created_by: UserId,
+        scopes: Vec<Permission>,
+    ) -> Self {
+        Self {
+            organization_id,
+            actor: Actor::ApiKey { id, created_by },
+            role: None,
+            credential: None,
+            key_scopes: scopes,
             request: RequestMeta::default(),
         }
     }
@@ -226,6 +272,7 @@ impl TenantScope {
             actor: Actor::System(task),
             role: None,
             credential: None,
+            key_scopes: Vec::new(),
             request: RequestMeta::default(),
         }
     }
@@ -250,13 +297,28 @@ impl TenantScope {
     pub fn user_id(&self) -> Option<UserId> {
         match self.actor {
             Actor::User(id) => Some(id),
-            Actor::System(_) => None,
+            Actor::ApiKey { .. } | Actor::System(_) => None,
         }
     }
 
-    /// The acting user, or [`DomainError::Unauthorized`] for a system scope.
+    /// The acting user, or [`DomainError::UserOnly`] for an API key and
+    /// [`DomainError::Unauthorized`] for a system scope: for operations only a signed-in
+    /// person may do (their sessions, their password, managing API keys).
     pub fn require_user(&self) -> DomainResult<UserId> {
-        self.user_id().ok_or(DomainError::Unauthorized)
+        match self.actor {
+            Actor::User(id) => Ok(id),
+            Actor::ApiKey { .. } => Err(DomainError::UserOnly),
+            Actor::System(_) => Err(DomainError::Unauthorized),
+        }
+    }
+
+    /// The user recorded as the author of what this scope creates: the acting user, or the
+    /// creator of the acting API key. None for system tasks.
+    pub fn author(&self) -> Option<UserId> {
+        match self.actor {
+            Actor::User(id) | Actor::ApiKey { created_by: id, .. } => Some(id),
+            Actor::System(_) => None,
+        }
     }
 
     /// How the acting user was authenticated (none for system tasks).
@@ -292,6 +354,7 @@ impl TenantScope {
     pub fn has(&self, permission: Permission) -> bool {
         match self.actor {
             Actor::User(_) => self.role.is_some_and(|role| role.grants(permission)),
+            Actor::ApiKey { .. } => self.key_scopes.contains(&permission),
             Actor::System(task) => task.permissions().contains(&permission),
         }
     }
@@ -335,6 +398,32 @@ mod tests {
         assert!(Role::Owner.grants(Permission::AuditRead));
         assert!(Role::Admin.grants(Permission::AuditRead));
         assert!(!Role::Member.grants(Permission::AuditRead));
+    }
+
+    #[test]
+    fn api_keys_hold_exactly_their_scopes_and_are_no_user() {
+        let creator = UserId::new();
+        let scope = TenantScope::for_api_key(
+            OrganizationId::new(),
+            ApiKeyId::new(),
+            creator,
+            vec![Permission::ProjectsRead],
+        );
+        assert!(scope.has(Permission::ProjectsRead));
+        assert!(!scope.has(Permission::ProjectsWrite));
+        assert!(!scope.has(Permission::OrganizationRead));
+        assert_eq!(scope.user_id(), None);
+        assert!(matches!(scope.require_user(), Err(DomainError::UserOnly)));
+        assert_eq!(scope.author(), Some(creator));
+        assert_eq!(scope.session_id(), None);
+    }
+
+    #[test]
+    fn permissions_round_trip_through_their_names() {
+        for permission in Permission::ALL {
+            assert_eq!(Permission::parse(permission.as_str()), Some(permission));
+        }
+        assert_eq!(Permission::parse("projects:*"), None);
     }
 
     #[test]

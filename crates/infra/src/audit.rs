@@ -8,8 +8,7 @@ use bulkhead_domain::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::error::to_domain;
@@ -218,23 +217,11 @@ impl AuditRepository for SqlAuditRepository {
         if let Some(until) = query.until {
             select = select.filter(Column::CreatedAt.lt(until));
         }
-        let total = select.clone().count(&*tx).await.map_err(to_domain)?;
-        let rows = select
-            .order_by_desc(Column::Seq)
-            .limit(query.page.limit())
-            .offset(query.page.offset())
-            .all(&*tx)
-            .await
-            .map_err(to_domain)?;
+        let page =
+            crate::paging::page_of(&tx, select, |s| s.order_by_desc(Column::Seq), query.page)
+                .await?;
         tx.commit().await?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(AuditEvent::try_from)
-                .collect::<DomainResult<_>>()?,
-            total,
-            request: query.page,
-        })
+        Ok(page)
     }
 
     async fn chain_after(

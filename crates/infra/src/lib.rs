@@ -1,6 +1,7 @@
 //! Bulkhead's adapters: sea-orm repositories for PostgreSQL and SQLite, the row-level-security
 //! transaction every tenant unit of work runs in, bcrypt password hashing and JWT access tokens.
 
+pub mod api_keys;
 pub mod audit;
 mod error;
 pub mod health;
@@ -8,6 +9,7 @@ pub mod idempotency;
 mod lifecycle;
 pub mod memberships;
 pub mod organizations;
+mod paging;
 pub mod password;
 pub mod projects;
 pub mod sessions;
@@ -16,6 +18,7 @@ pub mod tokens;
 mod tx;
 pub mod users;
 
+pub use api_keys::SqlApiKeyRepository;
 pub use audit::SqlAuditRepository;
 pub use error::InfraError;
 pub use idempotency::SqlIdempotencyRepository;

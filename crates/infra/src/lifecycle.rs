@@ -144,7 +144,7 @@ where
     let mut active = row.clone().into_active_model();
     E::set_deleted(
         &mut active,
-        Some((now, scope.user_id().map(|u| u.as_uuid()))),
+        Some((now, scope.author().map(|u| u.as_uuid()))),
     );
     save::<E>(tx, scope, row, active, Change::Deleted, now).await
 }

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use bulkhead_api::AppState;
+use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::{AuthPorts, AuthService};
 use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
-    BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, SqlAuditRepository,
-    SqlIdempotencyRepository, SqlMembershipRepository, SqlOrganizationRepository,
-    SqlProjectRepository, SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
+    BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, SqlApiKeyRepository,
+    SqlAuditRepository, SqlIdempotencyRepository, SqlMembershipRepository,
+    SqlOrganizationRepository, SqlProjectRepository, SqlSessionRepository, SqlUserRepository,
+    Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -111,6 +113,7 @@ impl Application {
             .map_err(|e| StartupError::Config(format!("hasher set-up failed: {e}")))??;
 
         let audit = Arc::new(SqlAuditRepository::new(store.clone()));
+        let api_keys = Arc::new(SqlApiKeyRepository::new(store.clone()));
         let state = AppState {
             auth: AuthService::new(AuthPorts {
                 organizations: Arc::new(SqlOrganizationRepository::new(store.clone())),
@@ -121,12 +124,14 @@ impl Application {
                 audit: audit.clone(),
                 sessions: Arc::new(SqlSessionRepository::new(store.clone())),
                 policy: config.sessions,
+                api_keys: api_keys.clone(),
             }),
             projects: ProjectService::new(
                 Arc::new(SqlProjectRepository::new(store.clone())),
                 audit.clone(),
             ),
             audit: AuditService::new(audit),
+            api_keys: ApiKeyService::new(api_keys),
             idempotency: IdempotencyService::new(Arc::new(SqlIdempotencyRepository::new(
                 store.clone(),
             ))),

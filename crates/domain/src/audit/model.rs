@@ -157,6 +157,7 @@ impl AuditEvent {
     ) -> Self {
         let (actor_type, actor_id) = match scope.actor() {
             Actor::User(id) => ("user", id.to_string()),
+            Actor::ApiKey { id, .. } => ("api_key", id.to_string()),
             Actor::System(task) => ("system", task.as_str().to_owned()),
         };
         let request = scope.request();

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::model::{CurrentUser, Registered, TokenSubject};
 use super::port::{PasswordHasher, TokenCodec};
+use crate::api_keys::{API_KEY_PREFIX, ApiKeyRepository, ApiKeyService};
 use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::{OrganizationId, UserId};
@@ -51,6 +52,7 @@ pub struct AuthService {
     pub(super) audit: Arc<dyn AuditRepository>,
     pub(super) sessions: Arc<dyn SessionRepository>,
     pub(super) policy: SessionPolicy,
+    api_keys: ApiKeyService,
 }
 
 /// The adapters [`AuthService`] needs.
@@ -71,6 +73,8 @@ pub struct AuthPorts {
     pub sessions: Arc<dyn SessionRepository>,
     /// How long sessions live.
     pub policy: SessionPolicy,
+    /// API keys, which authenticate like access tokens.
+    pub api_keys: Arc<dyn ApiKeyRepository>,
 }
 
 impl AuthService {
@@ -85,6 +89,7 @@ impl AuthService {
             audit: ports.audit,
             sessions: ports.sessions,
             policy: ports.policy,
+            api_keys: ApiKeyService::new(ports.api_keys),
         }
     }
 
@@ -263,8 +268,10 @@ impl AuthService {
         })
     }
 
-    /// Turns an access token into a [`TenantScope`] for the token's organization, user, role
-    /// and session, without a round trip: adapters confirm in the first statement of every
+    /// Turns a bearer credential into a [`TenantScope`]. An API key (`bhk_…`) is looked up and
+    /// gives its organization's scope with the key's scopes as permissions (see
+    /// [`ApiKeyService::authenticate`]). An access token gives the scope of its organization,
+    /// user, role and session, without a round trip: adapters confirm in the first statement of every
     /// unit of work made with the scope that the session is live and the user still holds that
     /// role there (see [`TenantScope`]), so a logged-out session or a removed or demoted member
     /// is refused at once.
@@ -273,6 +280,9 @@ impl AuthService {
         token: &str,
         request: RequestMeta,
     ) -> DomainResult<TenantScope> {
+        if token.starts_with(API_KEY_PREFIX) {
+            return self.api_keys.authenticate(token, request).await;
+        }
         let subject = self.tokens.verify(token)?;
         Ok(TenantScope::for_session(
             subject.organization_id,
@@ -315,6 +325,7 @@ mod tests {
         tokens: MockTokenCodec,
         audit: MockAuditRepository,
         sessions: MockSessionRepository,
+        api_keys: crate::api_keys::MockApiKeyRepository,
     }
 
     impl Mocks {
@@ -328,6 +339,7 @@ mod tests {
                 audit: Arc::new(self.audit),
                 sessions: Arc::new(self.sessions),
                 policy: SessionPolicy::default(),
+                api_keys: Arc::new(self.api_keys),
             })
         }
     }

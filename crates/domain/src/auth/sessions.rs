@@ -10,6 +10,13 @@ use crate::scope::{RequestMeta, TenantScope};
 use crate::secret::Secret;
 use crate::sessions::{REFRESH_TOKEN_PREFIX, Rotation, Session, TokenPair};
 
+/// The session of a signed-in user's scope. An API key is [`DomainError::UserOnly`]; a scope
+/// not made from a session's access token is [`DomainError::Unauthorized`].
+fn own_session(scope: &TenantScope) -> DomainResult<SessionId> {
+    scope.require_user()?;
+    scope.require_session()
+}
+
 fn session_entry(action: &str, session: SessionId, details: serde_json::Value) -> AuditEntry {
     AuditEntry::event(action, "session", Some(session.to_string()), details)
 }
@@ -57,7 +64,7 @@ impl AuthService {
 
     /// Ends the session whose access token made `scope`.
     pub async fn logout(&self, scope: &TenantScope) -> DomainResult<()> {
-        let session = scope.require_session()?;
+        let session = own_session(scope)?;
         let entry = session_entry("auth.logout", session, serde_json::Value::Null);
         self.sessions.revoke(scope, session, entry).await
     }
@@ -65,7 +72,7 @@ impl AuthService {
     /// Ends every session of the user, in every organization, including the current one.
     /// Answers how many were ended.
     pub async fn logout_all(&self, scope: &TenantScope) -> DomainResult<u64> {
-        scope.require_session()?;
+        own_session(scope)?;
         let user = scope.require_user()?;
         let entry = AuditEntry::event(
             "auth.logout_all",
@@ -78,13 +85,13 @@ impl AuthService {
 
     /// The user's live sessions, most recently used first.
     pub async fn sessions(&self, scope: &TenantScope) -> DomainResult<Vec<Session>> {
-        scope.require_session()?;
+        own_session(scope)?;
         self.sessions.list(scope, self.policy).await
     }
 
     /// Ends one of the user's own sessions; any other id is [`DomainError::NotFound`].
     pub async fn revoke_session(&self, scope: &TenantScope, id: SessionId) -> DomainResult<()> {
-        scope.require_session()?;
+        own_session(scope)?;
         let entry = session_entry("auth.session_revoked", id, serde_json::Value::Null);
         self.sessions.revoke(scope, id, entry).await
     }
@@ -98,7 +105,7 @@ impl AuthService {
         scope: &TenantScope,
         target: OrganizationId,
     ) -> DomainResult<TokenPair> {
-        let session = scope.require_session()?;
+        let session = own_session(scope)?;
         let replacement = Secret::generate(REFRESH_TOKEN_PREFIX);
         let entry = session_entry(
             "auth.organization_switched",

@@ -1,6 +1,7 @@
 // A TenantScope cannot be written as a struct literal: its fields are private.
 use bulkhead_domain::{
-    Actor, Credential, OrganizationId, RequestMeta, Role, SessionId, TenantScope, UserId,
+    Actor, Credential, OrganizationId, Permission, RequestMeta, Role, SessionId, TenantScope,
+    UserId,
 };
 
 fn main() {
@@ -9,6 +10,7 @@ fn main() {
         actor: Actor::User(UserId::new()),
         role: Some(Role::Owner),
         credential: Some(Credential::Session(SessionId::new())),
+        key_scopes: vec![Permission::ProjectsDelete],
         request: RequestMeta::default(),
     };
 }

@@ -1,0 +1,219 @@
+//! `/api-keys`: the organization's API keys (api_keys:manage, signed-in users only).
+
+use actix_web::{HttpResponse, web};
+use bulkhead_domain::api_keys::{ApiKey, CreateApiKey, IssuedApiKey};
+use bulkhead_domain::page::PageRequest;
+use bulkhead_domain::{ApiKeyId, Permission};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::extract::{Auth, Json, int_param};
+use crate::pagination::PageBody;
+use crate::problem::{ApiError, responses};
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api-keys")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource("/api-keys/{api_key_id}").route(web::delete().to(revoke)));
+}
+
+/// A permission an API key can hold (`api_keys:manage` cannot be given to a key).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum KeyScope {
+    #[serde(rename = "organization:read")]
+    OrganizationRead,
+    #[serde(rename = "projects:read")]
+    ProjectsRead,
+    #[serde(rename = "projects:write")]
+    ProjectsWrite,
+    #[serde(rename = "projects:delete")]
+    ProjectsDelete,
+    #[serde(rename = "audit:read")]
+    AuditRead,
+}
+
+impl KeyScope {
+    fn permission(self) -> Permission {
+        match self {
+            Self::OrganizationRead => Permission::OrganizationRead,
+            Self::ProjectsRead => Permission::ProjectsRead,
+            Self::ProjectsWrite => Permission::ProjectsWrite,
+            Self::ProjectsDelete => Permission::ProjectsDelete,
+            Self::AuditRead => Permission::AuditRead,
+        }
+    }
+}
+
+/// A new key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    #[schema(
+        example = "CI deploys",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub name: String,
+    /// What the key may do; only permissions you hold yourself.
+    #[schema(min_items = 1)]
+    pub scopes: Vec<KeyScope>,
+    /// When the key stops working (must be in the future); never, if absent.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An API key, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyBody {
+    pub id: Uuid,
+    #[schema(example = "CI deploys")]
+    pub name: String,
+    /// The public start of the secret, `bhk_<prefix>_…`, to recognise the key.
+    #[schema(example = "3f1c0a9b7d2e4f60")]
+    pub prefix: String,
+    #[schema(value_type = Vec<String>, example = json!(["projects:read"]))]
+    pub scopes: Vec<&'static str>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for ApiKeyBody {
+    fn from(key: ApiKey) -> Self {
+        Self {
+            id: key.id.as_uuid(),
+            name: key.name.as_str().to_owned(),
+            prefix: key.prefix,
+            scopes: key.scopes.iter().map(|p| p.as_str()).collect(),
+            created_by: key.created_by.as_uuid(),
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            expires_at: key.expires_at,
+        }
+    }
+}
+
+/// A key just created, with its secret: shown this once, stored only as a digest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKeyBody {
+    #[serde(flatten)]
+    pub key: ApiKeyBody,
+    /// Send it as `Authorization: Bearer <secret>`.
+    #[schema(example = "bhk_3f1c0a9b7d2e4f60_9c…")]
+    pub secret: String,
+}
+
+impl From<IssuedApiKey> for CreatedApiKeyBody {
+    fn from(issued: IssuedApiKey) -> Self {
+        Self {
+            secret: issued.secret.expose().to_owned(),
+            key: issued.key.into(),
+        }
+    }
+}
+
+/// Paging of the key list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListApiKeysQuery {
+    /// Page size, 1 to 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<String>,
+    /// Items to skip.
+    #[param(value_type = Option<i64>, minimum = 0, default = 0)]
+    pub offset: Option<String>,
+}
+
+/// The key's id in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ApiKeyPath {
+    pub api_key_id: Uuid,
+}
+
+/// Create an API key (api_keys:manage; users only). The secret is in this response only.
+#[utoipa::path(
+    post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = CreatedApiKeyBody),
+        (status = 400, response = responses::MalformedJson),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Invalid),
+    )
+)]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    Json(body): Json<CreateApiKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let input = CreateApiKey {
+        name: body.name,
+        scopes: body
+            .scopes
+            .into_iter()
+            .map(|s| s.permission().as_str().to_owned())
+            .collect(),
+        expires_at: body.expires_at,
+    };
+    let issued = state.api_keys.create(&scope, input).await?;
+    Ok(HttpResponse::Created().json(CreatedApiKeyBody::from(issued)))
+}
+
+/// The organization's live API keys, newest first (api_keys:manage; users only).
+#[utoipa::path(
+    get, path = "/api/v1/api-keys", tag = "api-keys", params(ListApiKeysQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of keys", body = PageBody<ApiKeyBody>),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 422, response = responses::Invalid),
+    )
+)]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    query: web::Query<ListApiKeysQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(
+        int_param("limit", query.limit.as_deref())?,
+        int_param("offset", query.offset.as_deref())?,
+    )?;
+    let keys = state.api_keys.list(&scope, page).await?;
+    Ok(HttpResponse::Ok().json(PageBody::<ApiKeyBody>::from_page(keys)))
+}
+
+/// Revoke an API key: it stops working at once (api_keys:manage; users only).
+#[utoipa::path(
+    delete, path = "/api/v1/api-keys/{api_key_id}", tag = "api-keys", params(ApiKeyPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+    )
+)]
+pub(crate) async fn revoke(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    path: web::Path<ApiKeyPath>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .api_keys
+        .revoke(&scope, ApiKeyId::from_uuid(path.api_key_id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
