@@ -12,6 +12,7 @@ mod m20261123_000003_enter_tenant;
 mod m20261123_000004_list_indexes;
 mod m20261123_000005_sessions;
 mod m20261123_000006_api_keys;
+mod m20261123_000007_accounts;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_list_indexes::Migration),
             Box::new(m20261123_000005_sessions::Migration),
             Box::new(m20261123_000006_api_keys::Migration),
+            Box::new(m20261123_000007_accounts::Migration),
         ]
     }
 }

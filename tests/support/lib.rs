@@ -150,6 +150,7 @@ pub fn test_config(database_url: String) -> Config {
     config.bcrypt_cost = 4;
     config.http.workers = 1;
     config.store.acquire_timeout = Duration::from_secs(2);
+    config.outbox_interval = Duration::from_millis(100);
     config
 }
 
@@ -356,6 +357,54 @@ impl TestApp {
         let conn = connect_admin(&self.owner_url()).await;
         conn.execute_unprepared(sql).await.unwrap();
         conn.close().await.unwrap();
+    }
+
+    /// The emails queued for `to`, oldest first, as `{subject, body, sent}`: what the log
+    /// mailer of a test server "sent".
+    pub async fn emails_to(&self, to: &str) -> Vec<Value> {
+        let conn = connect_admin(&self.owner_url()).await;
+        let backend = conn.get_database_backend();
+        let sql = match backend {
+            sea_orm::DatabaseBackend::Postgres => {
+                "SELECT subject, body, sent_at IS NOT NULL AS sent FROM outbox_emails \
+                 WHERE to_address = $1 ORDER BY created_at, id"
+            }
+            _ => {
+                "SELECT subject, body, sent_at IS NOT NULL AS sent FROM outbox_emails \
+                 WHERE to_address = ? ORDER BY created_at, id"
+            }
+        };
+        let rows = conn
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [to.into()],
+            ))
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        rows.iter()
+            .map(|row| {
+                json!({
+                    "subject": row.try_get::<String>("", "subject").unwrap(),
+                    "body": row.try_get::<String>("", "body").unwrap(),
+                    "sent": row.try_get::<bool>("", "sent").unwrap(),
+                })
+            })
+            .collect()
+    }
+
+    /// The token with `prefix` in the newest email to `to` whose subject contains `subject`.
+    pub async fn token_from_email(&self, to: &str, subject: &str, prefix: &str) -> String {
+        let emails = self.emails_to(to).await;
+        let email = emails
+            .iter()
+            .rev()
+            .find(|e| e["subject"].as_str().unwrap().contains(subject))
+            .unwrap_or_else(|| panic!("no email about {subject:?} to {to}: {emails:?}"));
+        let body = email["body"].as_str().unwrap();
+        let start = body.find(prefix).unwrap();
+        body[start..start + prefix.len() + 64].to_owned()
     }
 
     /// Everything stored in `tables`, as text, to search for values that must not be there.

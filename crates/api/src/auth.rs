@@ -97,6 +97,8 @@ pub struct UserBody {
     #[schema(example = "Ada Lovelace")]
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Whether the user confirmed the email (`POST /auth/verify-email`).
+    pub email_verified: bool,
 }
 
 impl From<User> for UserBody {
@@ -106,6 +108,7 @@ impl From<User> for UserBody {
             email: user.email.as_str().to_owned(),
             name: user.name.as_str().to_owned(),
             created_at: user.created_at,
+            email_verified: user.email_verified_at.is_some(),
         }
     }
 }
@@ -215,13 +218,15 @@ pub(crate) async fn register(
 }
 
 /// Exchange email and password for a new session's tokens. Wrong password, unknown email, or
-/// an organization you do not belong to: same answer.
+/// an organization you do not belong to: same answer (401). With
+/// `BULKHEAD_REQUIRE_VERIFIED_EMAIL`, a right password for an unverified email is 403.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, response = responses::MalformedJson),
         (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
         (status = 415, response = responses::UnsupportedMediaType),
         (status = 422, response = responses::Invalid),
     )

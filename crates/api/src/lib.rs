@@ -4,6 +4,7 @@
 //! This crate cannot write a query: it depends on the domain crate only, never on sea-orm or
 //! sqlx, so every data access goes through a service and a [`bulkhead_domain::TenantScope`].
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod auth;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
+use bulkhead_domain::accounts::AccountService;
 use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::AuthService;
@@ -40,6 +42,8 @@ pub use problem::{ApiError, Problem};
 pub struct AppState {
     /// Registration, login, authentication.
     pub auth: AuthService,
+    /// Password change and reset, email verification.
+    pub accounts: AccountService,
     /// Project use cases.
     pub projects: ProjectService,
     /// The audit trail.
@@ -87,6 +91,7 @@ pub fn configure(
             web::scope("/api/v1")
                 .configure(auth::routes)
                 .configure(sessions::routes)
+                .configure(accounts::routes)
                 .configure(projects::routes)
                 .configure(audit::routes)
                 .configure(api_keys::routes),

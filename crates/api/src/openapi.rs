@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api_keys, audit, auth, health, problem, projects, sessions};
+use crate::{accounts, api_keys, audit, auth, health, problem, projects, sessions};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -18,6 +18,8 @@ use crate::{api_keys, audit, auth, health, problem, projects, sessions};
         auth::register, auth::login, auth::me,
         sessions::refresh, sessions::logout, sessions::logout_all, sessions::list, sessions::revoke,
         sessions::organizations, sessions::switch_organization,
+        accounts::change_password, accounts::forgot_password, accounts::reset_password,
+        accounts::verify_email, accounts::resend_verification,
         projects::list, projects::create, projects::get, projects::update, projects::delete, projects::restore,
         audit::list, audit::verify, audit::export,
         api_keys::create, api_keys::list, api_keys::revoke,

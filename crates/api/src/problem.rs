@@ -97,6 +97,13 @@ impl ApiError {
                     format!("this action needs the {permission} permission"),
                     &[],
                 ),
+                DomainError::EmailUnverified => (
+                    StatusCode::FORBIDDEN,
+                    "email_unverified",
+                    "verify your email first (POST /api/v1/auth/resend-verification sends a new link)"
+                        .into(),
+                    &[],
+                ),
                 DomainError::UserOnly => (
                     StatusCode::FORBIDDEN,
                     "user_only",

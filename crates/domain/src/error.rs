@@ -43,6 +43,10 @@ pub enum DomainError {
     /// The caller is authenticated for the organization but lacks a permission.
     #[error("missing permission {0}")]
     Forbidden(Permission),
+    /// The password was right, but the account's email is not verified and the server
+    /// requires it.
+    #[error("email not verified")]
+    EmailUnverified,
     /// Only a signed-in user may do this; the caller is an API key.
     #[error("only a signed-in user may do this")]
     UserOnly,

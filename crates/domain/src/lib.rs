@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod memberships;
 pub mod organizations;
+pub mod outbox;
 pub mod page;
 pub mod projects;
 pub mod scope;

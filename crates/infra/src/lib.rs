@@ -1,6 +1,7 @@
 //! Bulkhead's adapters: sea-orm repositories for PostgreSQL and SQLite, the row-level-security
 //! transaction every tenant unit of work runs in, bcrypt password hashing and JWT access tokens.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 mod error;
@@ -9,6 +10,7 @@ pub mod idempotency;
 mod lifecycle;
 pub mod memberships;
 pub mod organizations;
+pub mod outbox;
 mod paging;
 pub mod password;
 pub mod projects;
@@ -18,12 +20,14 @@ pub mod tokens;
 mod tx;
 pub mod users;
 
+pub use accounts::SqlAccountRepository;
 pub use api_keys::SqlApiKeyRepository;
 pub use audit::SqlAuditRepository;
 pub use error::InfraError;
 pub use idempotency::SqlIdempotencyRepository;
 pub use memberships::SqlMembershipRepository;
 pub use organizations::SqlOrganizationRepository;
+pub use outbox::{LogMailer, SmtpMailer, SmtpSettings, SqlOutboxRepository};
 pub use password::BcryptHasher;
 pub use projects::SqlProjectRepository;
 pub use sessions::SqlSessionRepository;

@@ -57,6 +57,7 @@ impl OrganizationRepository for SqlOrganizationRepository {
             password_hash,
             membership,
             session,
+            verification,
         } = registration;
         if scope.organization_id() != organization.id {
             return Err(DomainError::Internal(
@@ -79,6 +80,7 @@ impl OrganizationRepository for SqlOrganizationRepository {
             name: Set(user.name.as_str().to_owned()),
             password_hash: Set(password_hash.as_str().to_owned()),
             created_at: Set(user.created_at),
+            email_verified_at: Set(user.email_verified_at),
         }
         .insert(&*tx)
         .await
@@ -95,6 +97,7 @@ impl OrganizationRepository for SqlOrganizationRepository {
         .await
         .map_err(to_domain)?;
         crate::sessions::insert(&tx, session).await?;
+        crate::accounts::insert_token(&*tx, &verification.0, &verification.1).await?;
         let details = serde_json::json!({
             "after": organization.audit_fields(),
             "owner": { "user_id": user.id.to_string(), "role": membership.role.as_str() },

@@ -391,6 +391,26 @@ impl SessionRepository for SqlSessionRepository {
     }
 }
 
+/// Ends every live session of `user` but `keep`, inside `txn`, giving `reason`. Answers how
+/// many ended.
+pub(crate) async fn end_all_of(
+    txn: &DatabaseTransaction,
+    user: UserId,
+    keep: Option<SessionId>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<u64> {
+    let mut update = entity::Entity::update_many()
+        .col_expr(entity::Column::RevokedAt, Expr::value(now))
+        .col_expr(entity::Column::RevokedReason, Expr::value(reason))
+        .filter(entity::Column::UserId.eq(user.as_uuid()))
+        .filter(entity::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        update = update.filter(entity::Column::Id.ne(keep.as_uuid()));
+    }
+    Ok(update.exec(txn).await.map_err(to_domain)?.rows_affected)
+}
+
 /// Stores a session and its first refresh token inside `txn` (also used by sign-up).
 pub(crate) async fn insert(txn: &DatabaseTransaction, new: &NewSession) -> DomainResult<()> {
     let s = &new.session;

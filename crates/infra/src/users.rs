@@ -22,6 +22,7 @@ pub(crate) mod entity {
         pub name: String,
         pub password_hash: String,
         pub created_at: DateTimeUtc,
+        pub email_verified_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -31,12 +32,13 @@ pub(crate) mod entity {
 }
 
 impl entity::Model {
-    fn into_credentials(self) -> DomainResult<UserCredentials> {
+    pub(crate) fn into_credentials(self) -> DomainResult<UserCredentials> {
         let user = User {
             id: UserId::from_uuid(self.id),
             email: Email::parse(&self.email).map_err(corrupt("user email"))?,
             name: UserName::parse(&self.name).map_err(corrupt("user name"))?,
             created_at: self.created_at,
+            email_verified_at: self.email_verified_at,
         };
         Ok(UserCredentials {
             user,

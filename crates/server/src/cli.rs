@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use bulkhead_domain::accounts::AccountSettings;
 use bulkhead_domain::sessions::SessionPolicy;
+use bulkhead_infra::SmtpSettings;
 
 use crate::config::Config;
 
@@ -80,6 +82,27 @@ pub struct ServeArgs {
     /// A session ends this many seconds after sign-in, however active (default 30 days).
     #[arg(long, env = "BULKHEAD_SESSION_LIFETIME_SECS", default_value_t = 30 * 24 * 3600)]
     pub session_lifetime_secs: u32,
+    /// Where the client application lives; links in emails point there.
+    #[arg(
+        long,
+        env = "BULKHEAD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+    /// Refuse logins of users whose email is not verified.
+    #[arg(long, env = "BULKHEAD_REQUIRE_VERIFIED_EMAIL", default_value_t = false)]
+    pub require_verified_email: bool,
+    /// SMTP server as a lettre URL (`smtps://user:pass@host`, `smtp://host:587?tls=required`);
+    /// without it, emails are written to the log.
+    #[arg(long, env = "BULKHEAD_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The `From` address of emails.
+    #[arg(
+        long,
+        env = "BULKHEAD_MAIL_FROM",
+        default_value = "Bulkhead <no-reply@localhost>"
+    )]
+    pub mail_from: String,
     /// Largest database pool (PostgreSQL).
     #[arg(long, env = "BULKHEAD_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
@@ -109,6 +132,14 @@ impl ServeArgs {
             idle_timeout: chrono::Duration::seconds(self.session_idle_timeout_secs.into()),
             lifetime: chrono::Duration::seconds(self.session_lifetime_secs.into()),
         };
+        config.accounts = AccountSettings {
+            public_url: self.public_url,
+            require_verified_email: self.require_verified_email,
+        };
+        config.smtp = self.smtp_url.map(|url| SmtpSettings {
+            url,
+            from: self.mail_from,
+        });
         config.store.max_connections = self.db_max_connections;
         config.store.acquire_timeout = Duration::from_secs(self.db_acquire_timeout_secs);
         config.http.body_limit = self.body_limit_bytes;

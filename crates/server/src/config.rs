@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use bulkhead_api::HttpSettings;
+use bulkhead_domain::accounts::AccountSettings;
 use bulkhead_domain::sessions::SessionPolicy;
+use bulkhead_infra::SmtpSettings;
 use bulkhead_infra::StoreOptions;
 
 /// Everything `serve` needs.
@@ -27,6 +29,12 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// Lifetime of sessions (refresh tokens).
     pub sessions: SessionPolicy,
+    /// Links in emails, and whether logins need a verified email.
+    pub accounts: AccountSettings,
+    /// SMTP delivery; `None` writes emails to the log instead.
+    pub smtp: Option<SmtpSettings>,
+    /// How often the outbox is delivered.
+    pub outbox_interval: Duration,
     /// Pool settings.
     pub store: StoreOptions,
     /// HTTP limits.
@@ -46,6 +54,9 @@ impl Config {
             bcrypt_cost: 12,
             access_token_ttl: Duration::from_secs(15 * 60),
             sessions: SessionPolicy::default(),
+            accounts: AccountSettings::default(),
+            smtp: None,
+            outbox_interval: Duration::from_secs(1),
             store: StoreOptions::default(),
             http: HttpSettings::default(),
         }
@@ -63,6 +74,8 @@ impl std::fmt::Debug for Config {
             )
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("access_token_ttl", &self.access_token_ttl)
+            .field("accounts", &self.accounts)
+            .field("smtp", &self.smtp.as_ref().map(|s| redact_url(&s.url)))
             .field("store", &self.store)
             .field("http", &self.http)
             .finish()

@@ -5,17 +5,19 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use bulkhead_api::AppState;
+use bulkhead_domain::accounts::{AccountPorts, AccountService};
 use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::{AuthPorts, AuthService};
 use bulkhead_domain::idempotency::IdempotencyService;
+use bulkhead_domain::outbox::{Mailer, OutboxService};
 use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
-    BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, SqlApiKeyRepository,
-    SqlAuditRepository, SqlIdempotencyRepository, SqlMembershipRepository,
-    SqlOrganizationRepository, SqlProjectRepository, SqlSessionRepository, SqlUserRepository,
-    Store, StoreOptions,
+    BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer, SmtpMailer,
+    SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository, SqlIdempotencyRepository,
+    SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlProjectRepository,
+    SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -50,6 +52,41 @@ pub struct Application {
     port: u16,
     host: String,
     server: Server,
+    /// The outbox delivery loop; it stops with the application.
+    outbox: OutboxWorker,
+}
+
+/// Aborts the outbox delivery task when dropped.
+struct OutboxWorker(tokio::task::JoinHandle<()>);
+
+impl Drop for OutboxWorker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts delivering the outbox every `config.outbox_interval`, by SMTP when configured, else
+/// to the log. Delivery is at least once: an email is marked sent after the mailer accepted it.
+fn spawn_outbox(config: &Config, store: &Store) -> Result<OutboxWorker, StartupError> {
+    let mailer: Arc<dyn Mailer> = match &config.smtp {
+        Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
+        None => {
+            tracing::warn!(
+                "BULKHEAD_SMTP_URL is not set: emails (password resets, verifications) are written                  to the log, not sent"
+            );
+            Arc::new(LogMailer)
+        }
+    };
+    let service = OutboxService::new(Arc::new(SqlOutboxRepository::new(store.clone())), mailer);
+    let interval = config.outbox_interval;
+    Ok(OutboxWorker(tokio::spawn(async move {
+        loop {
+            if let Err(err) = service.deliver_pending(50).await {
+                tracing::warn!(error = %err, "outbox delivery failed; retrying");
+            }
+            tokio::time::sleep(interval).await;
+        }
+    })))
 }
 
 impl Application {
@@ -114,17 +151,30 @@ impl Application {
 
         let audit = Arc::new(SqlAuditRepository::new(store.clone()));
         let api_keys = Arc::new(SqlApiKeyRepository::new(store.clone()));
+        let hasher: Arc<BcryptHasher> = Arc::new(hasher);
+        let users = Arc::new(SqlUserRepository::new(store.clone()));
+        let memberships = Arc::new(SqlMembershipRepository::new(store.clone()));
+        let outbox = spawn_outbox(&config, &store)?;
         let state = AppState {
             auth: AuthService::new(AuthPorts {
                 organizations: Arc::new(SqlOrganizationRepository::new(store.clone())),
-                users: Arc::new(SqlUserRepository::new(store.clone())),
-                memberships: Arc::new(SqlMembershipRepository::new(store.clone())),
-                hasher: Arc::new(hasher),
+                users: users.clone(),
+                memberships: memberships.clone(),
+                hasher: hasher.clone(),
                 tokens: Arc::new(tokens),
                 audit: audit.clone(),
                 sessions: Arc::new(SqlSessionRepository::new(store.clone())),
                 policy: config.sessions,
                 api_keys: api_keys.clone(),
+                settings: config.accounts.clone(),
+            }),
+            accounts: AccountService::new(AccountPorts {
+                accounts: Arc::new(SqlAccountRepository::new(store.clone())),
+                users,
+                memberships,
+                hasher,
+                audit: audit.clone(),
+                settings: config.accounts.clone(),
             }),
             projects: ProjectService::new(
                 Arc::new(SqlProjectRepository::new(store.clone())),
@@ -157,6 +207,7 @@ impl Application {
             port: address.port(),
             host: address.ip().to_string(),
             server,
+            outbox,
         })
     }
 
@@ -172,6 +223,7 @@ impl Application {
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _outbox = self.outbox;
         self.server.await
     }
 }

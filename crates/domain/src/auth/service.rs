@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use super::model::{CurrentUser, Registered, TokenSubject};
 use super::port::{PasswordHasher, TokenCodec};
+use crate::accounts::model::token_email;
+use crate::accounts::{AccountSettings, TokenPurpose};
 use crate::api_keys::{API_KEY_PREFIX, ApiKeyRepository, ApiKeyService};
 use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult, Validator};
@@ -53,6 +55,7 @@ pub struct AuthService {
     pub(super) sessions: Arc<dyn SessionRepository>,
     pub(super) policy: SessionPolicy,
     api_keys: ApiKeyService,
+    settings: AccountSettings,
 }
 
 /// The adapters [`AuthService`] needs.
@@ -75,6 +78,8 @@ pub struct AuthPorts {
     pub policy: SessionPolicy,
     /// API keys, which authenticate like access tokens.
     pub api_keys: Arc<dyn ApiKeyRepository>,
+    /// Links in verification emails, and whether logins need a verified email.
+    pub settings: AccountSettings,
 }
 
 impl AuthService {
@@ -90,6 +95,7 @@ impl AuthService {
             sessions: ports.sessions,
             policy: ports.policy,
             api_keys: ApiKeyService::new(ports.api_keys),
+            settings: ports.settings,
         }
     }
 
@@ -102,21 +108,15 @@ impl AuthService {
     ) -> DomainResult<Registered> {
         let mut v = Validator::new();
         let email = v.check(Email::parse(&input.email));
-        let password = v.check(Password::parse("password", &input.password));
+        let password = match &email {
+            Some(email) => v.check(Password::parse_new("password", &input.password, email)),
+            None => v.check(Password::parse("password", &input.password)),
+        };
         let name = v.check(UserName::parse(&input.name));
         let organization_name = v.check(OrganizationName::parse(
             "organization_name",
             &input.organization_name,
         ));
-        if let (Some(email), Some(_)) = (&email, &password)
-            && input.password.trim().eq_ignore_ascii_case(email.as_str())
-        {
-            v.check::<()>(Err(DomainError::invalid(
-                "password",
-                "equals_email",
-                "password must not be the email",
-            )));
-        }
         v.finish()?;
         let (Some(email), Some(password), Some(name), Some(organization_name)) =
             (email, password, name, organization_name)
@@ -136,6 +136,7 @@ impl AuthService {
             email,
             name,
             created_at: now,
+            email_verified_at: None,
         };
         let membership = Membership {
             organization_id: organization.id,
@@ -145,6 +146,7 @@ impl AuthService {
         };
         let session = Session::start(user.id, organization.id, self.policy, &request);
         let refresh = Secret::generate(REFRESH_TOKEN_PREFIX);
+        let verification = token_email(&user, TokenPurpose::EmailVerification, &self.settings);
         let registration = Registration {
             organization,
             user,
@@ -154,6 +156,7 @@ impl AuthService {
                 session,
                 refresh: refresh.digest(),
             },
+            verification,
         };
         let scope = TenantScope::authenticated(
             registration.organization.id,
@@ -226,6 +229,9 @@ impl AuthService {
                 )
                 .await?;
             return Err(DomainError::Unauthorized);
+        }
+        if self.settings.require_verified_email && user.email_verified_at.is_none() {
+            return Err(DomainError::EmailUnverified);
         }
         let session = Session::start(user.id, membership.organization_id, self.policy, &request);
         let refresh = Secret::generate(REFRESH_TOKEN_PREFIX);
@@ -340,6 +346,7 @@ mod tests {
                 sessions: Arc::new(self.sessions),
                 policy: SessionPolicy::default(),
                 api_keys: Arc::new(self.api_keys),
+                settings: AccountSettings::default(),
             })
         }
     }
@@ -357,6 +364,7 @@ mod tests {
             email: Email::parse("ada@example.com").expect("valid"),
             name: UserName::parse("Ada").expect("valid"),
             created_at: crate::now(),
+            email_verified_at: None,
         }
     }
 

@@ -68,4 +68,6 @@ pub struct Registration {
     pub membership: Membership,
     /// The new owner's first session.
     pub session: crate::sessions::NewSession,
+    /// The token that verifies the new owner's email, and the email that carries it.
+    pub verification: (crate::accounts::AccountToken, crate::outbox::OutgoingEmail),
 }

@@ -98,6 +98,20 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Validates a new password for the account with `email`: the rules of [`Password::parse`],
+    /// and not the email itself (ignoring case and surrounding spaces).
+    pub fn parse_new(field: &str, raw: &str, email: &Email) -> DomainResult<Self> {
+        let password = Self::parse(field, raw)?;
+        if raw.trim().eq_ignore_ascii_case(email.as_str()) {
+            return Err(DomainError::invalid(
+                field,
+                "equals_email",
+                format!("{field} must not be the email"),
+            ));
+        }
+        Ok(password)
+    }
 }
 
 impl fmt::Debug for Password {
@@ -139,6 +153,8 @@ pub struct User {
     pub name: UserName,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// When the user proved they read mail at `email`, if they have.
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 /// A user with the password hash, as needed to check a login.
