@@ -13,6 +13,7 @@ mod m20261123_000004_list_indexes;
 mod m20261123_000005_sessions;
 mod m20261123_000006_api_keys;
 mod m20261123_000007_accounts;
+mod m20261123_000008_rate_limits;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_sessions::Migration),
             Box::new(m20261123_000006_api_keys::Migration),
             Box::new(m20261123_000007_accounts::Migration),
+            Box::new(m20261123_000008_rate_limits::Migration),
         ]
     }
 }

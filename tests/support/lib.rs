@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use bulkhead_domain::limits::Limit;
 use bulkhead_server::{Application, Config};
 use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -151,6 +152,14 @@ pub fn test_config(database_url: String) -> Config {
     config.http.workers = 1;
     config.store.acquire_timeout = Duration::from_secs(2);
     config.outbox_interval = Duration::from_millis(100);
+    // Tests send bursts from one address; tests/limits.rs sets the limits it checks.
+    config.limits = bulkhead_domain::limits::RateLimits {
+        auth_per_address: Limit::per_minute(10_000),
+        login_failures_per_account: Limit::per_minute(10_000),
+        email_per_address: Limit::per_minute(10_000),
+        email_per_account: Limit::per_minute(10_000),
+        requests_per_principal: Limit::per_minute(100_000),
+    };
     config
 }
 
@@ -160,6 +169,17 @@ pub async fn spawn_app(store: Store) -> TestApp {
 }
 
 /// Like [`spawn_app`], with a chance to change the configuration.
+/// Starts a server on `url` with the test configuration as `adjust` changes it; answers its
+/// base URL.
+async fn start(url: String, adjust: impl FnOnce(&mut Config)) -> String {
+    let mut config = test_config(url);
+    adjust(&mut config);
+    let app = Application::build(config).await.unwrap();
+    let address = app.base_url();
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
 pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (url, database, dir) = match store {
         Store::Sqlite => {
@@ -175,11 +195,7 @@ pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> T
             (database.app_url.clone(), Some(database), None)
         }
     };
-    let mut config = test_config(url.clone());
-    adjust(&mut config);
-    let app = Application::build(config).await.unwrap();
-    let address = app.base_url();
-    tokio::spawn(app.run_until_stopped());
+    let address = start(url.clone(), adjust).await;
     TestApp {
         address,
         database_url: url,
@@ -190,6 +206,22 @@ pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> T
         store,
         database,
         _sqlite_dir: dir,
+    }
+}
+
+impl TestApp {
+    /// A second server on this one's database, as another instance behind a load balancer
+    /// would be. It does not own the database: use `self` for owner access.
+    pub async fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let address = start(self.database_url.clone(), adjust).await;
+        TestApp {
+            address,
+            database_url: self.database_url.clone(),
+            client: self.client.clone(),
+            store: self.store,
+            database: None,
+            _sqlite_dir: None,
+        }
     }
 }
 
@@ -454,6 +486,15 @@ impl TestApp {
         events
     }
 
+    /// The actions of the organization's audit events, oldest first.
+    pub async fn audit_actions(&self, tenant: &Tenant) -> Vec<String> {
+        self.audit_events(tenant)
+            .await
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Signs in as `email` (registered by [`TestApp::register`]) and returns the access token.
     pub async fn login(&self, email: &str) -> String {
         self.login_session(email).await["access_token"]
@@ -525,6 +566,30 @@ impl TestApp {
         );
         reply.body
     }
+}
+
+/// Runs each named `async fn(Store)` of the calling file against both stores, as tests in
+/// modules `sqlite` and `postgres`: for tests that start their servers themselves.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident;)+) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::Store::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::Store::Postgres).await;
+                }
+            )+
+        }
+    };
 }
 
 /// Runs each named `async fn(TestApp)` of the calling file against both stores, as tests in

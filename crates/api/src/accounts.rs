@@ -161,8 +161,12 @@ pub(crate) async fn verify_email(
 )]
 pub(crate) async fn resend_verification(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Json(body): Json<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.accounts.resend_verification(&body.email).await?;
+    state
+        .accounts
+        .resend_verification(&body.email, request_meta(&req))
+        .await?;
     Ok(HttpResponse::Accepted().finish())
 }

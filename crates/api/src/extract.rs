@@ -1,6 +1,8 @@
 //! Extractors that turn requests into typed input or into a clear problem: JSON bodies,
 //! query strings, path ids and the bearer token.
 
+use std::net::IpAddr;
+
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
@@ -156,11 +158,47 @@ impl FromRequest for Auth {
     }
 }
 
+/// The proxies whose `X-Forwarded-For` header is believed.
+pub(crate) struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, in which case the
+/// nearest address in `X-Forwarded-For` that is not itself a trusted proxy. A client can write
+/// anything into the header, so only what trusted proxies appended (the right end) counts.
+pub(crate) fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = req
+        .app_data::<web::Data<TrustedProxies>>()
+        .map(|t| t.0.as_slice())
+        .unwrap_or_default();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    // From the right: each trusted proxy appended the address it received from. The first
+    // address that is not a trusted proxy is the client; anything further left, or anything
+    // that does not parse, was written by the client and proves nothing.
+    for entry in entries.into_iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            Err(_) => break,
+        }
+    }
+    Some(peer)
+}
+
 /// Where the request came from, for the audit trail.
 pub(crate) fn request_meta(req: &HttpRequest) -> RequestMeta {
     RequestMeta {
         request_id: crate::request_id::current(),
-        client_ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        client_ip: client_ip(req).map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)

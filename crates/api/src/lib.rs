@@ -65,6 +65,9 @@ pub struct HttpSettings {
     pub client_request_timeout: Duration,
     /// Number of worker threads.
     pub workers: usize,
+    /// Proxies whose `X-Forwarded-For` is believed; from anyone else the peer address is the
+    /// client's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpSettings {
@@ -73,6 +76,7 @@ impl Default for HttpSettings {
             body_limit: 1024 * 1024,
             client_request_timeout: Duration::from_secs(5),
             workers: 2,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -85,6 +89,9 @@ pub fn configure(
 ) {
     cfg.app_data(state)
         .app_data(web::PayloadConfig::new(settings.body_limit))
+        .app_data(web::Data::new(extract::TrustedProxies(
+            settings.trusted_proxies.clone(),
+        )))
         .app_data(extract::path_config())
         .app_data(extract::query_config())
         .service(

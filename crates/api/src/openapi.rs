@@ -37,9 +37,10 @@ use crate::{accounts, api_keys, audit, auth, health, problem, projects, sessions
             problem::responses::PayloadTooLarge,
             problem::responses::UnsupportedMediaType,
             problem::responses::Invalid,
+            problem::responses::TooManyRequests,
         )
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RateLimited),
     tags(
         (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
@@ -64,6 +65,46 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation that is rate limited may answer 429: those behind a bearer credential (the
+/// per-principal limit) and the sign-in, refresh and email operations (per address).
+struct RateLimited;
+
+const LIMITED_WITHOUT_BEARER: &[&str] = &[
+    "/api/v1/auth/register",
+    "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/forgot-password",
+    "/api/v1/auth/reset-password",
+    "/api/v1/auth/verify-email",
+    "/api/v1/auth/resend-verification",
+];
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Ref, RefOr};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let by_address = LIMITED_WITHOUT_BEARER.contains(&path.as_str());
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if by_address || operation.security.is_some() {
+                    operation.responses.responses.insert(
+                        "429".into(),
+                        RefOr::Ref(Ref::from_response_name("TooManyRequests")),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -97,6 +97,12 @@ impl ApiError {
                     format!("this action needs the {permission} permission"),
                     &[],
                 ),
+                DomainError::RateLimited { retry_after_secs } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    format!("too many requests; retry in {retry_after_secs} s"),
+                    &[],
+                ),
                 DomainError::EmailUnverified => (
                     StatusCode::FORBIDDEN,
                     "email_unverified",
@@ -218,6 +224,11 @@ impl ResponseError for ApiError {
             StatusCode::SERVICE_UNAVAILABLE => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
+            StatusCode::TOO_MANY_REQUESTS => {
+                if let Self::Domain(DomainError::RateLimited { retry_after_secs }) = self {
+                    response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+                }
+            }
             _ => {}
         }
         response.json(problem)
@@ -295,5 +306,8 @@ pub(crate) mod responses {
         UnsupportedMediaType;
         /// Invalid, missing or unknown fields or parameters, each named in `errors`.
         Invalid;
+        /// Too many requests from this address, for this account or by this principal; nothing
+        /// was done. `Retry-After` says how many seconds to wait.
+        TooManyRequests;
     }
 }

@@ -43,6 +43,13 @@ pub enum DomainError {
     /// The caller is authenticated for the organization but lacks a permission.
     #[error("missing permission {0}")]
     Forbidden(Permission),
+    /// Too many requests of this kind from this client, account or principal; nothing was
+    /// done. Retry after the given number of seconds.
+    #[error("rate limited for {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the limit's window ends.
+        retry_after_secs: u64,
+    },
     /// The password was right, but the account's email is not verified and the server
     /// requires it.
     #[error("email not verified")]

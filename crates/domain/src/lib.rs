@@ -19,6 +19,7 @@ pub mod error;
 pub mod health;
 pub mod idempotency;
 pub mod ids;
+pub mod limits;
 pub mod memberships;
 pub mod organizations;
 pub mod outbox;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use bulkhead_domain::accounts::AccountSettings;
+use bulkhead_domain::limits::{Limit, RateLimits};
 use bulkhead_domain::sessions::SessionPolicy;
 use bulkhead_infra::SmtpSettings;
 
@@ -25,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending migrations (as the tables' owner on PostgreSQL).
     Migrate(MigrateArgs),
     /// Remove for good what was soft-deleted longer ago than the retention period.
@@ -103,6 +104,28 @@ pub struct ServeArgs {
         default_value = "Bulkhead <no-reply@localhost>"
     )]
     pub mail_from: String,
+    /// Login, sign-up and refresh attempts per client address and minute (0: no limit).
+    #[arg(long, env = "BULKHEAD_AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 30)]
+    pub auth_attempts_per_minute: u32,
+    /// Failed logins per account before it is locked for 15 minutes (0: never locked).
+    #[arg(long, env = "BULKHEAD_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    pub login_failures_per_account: u32,
+    /// Password-reset and verification requests per client address and 15 minutes.
+    #[arg(
+        long,
+        env = "BULKHEAD_EMAIL_REQUESTS_PER_ADDRESS",
+        default_value_t = 10
+    )]
+    pub email_requests_per_address: u32,
+    /// Reset and verification emails per recipient and hour.
+    #[arg(long, env = "BULKHEAD_EMAILS_PER_ACCOUNT", default_value_t = 3)]
+    pub emails_per_account: u32,
+    /// Requests per authenticated user or API key and minute (0: no limit).
+    #[arg(long, env = "BULKHEAD_REQUESTS_PER_MINUTE", default_value_t = 1200)]
+    pub requests_per_minute: u32,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "BULKHEAD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest database pool (PostgreSQL).
     #[arg(long, env = "BULKHEAD_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
@@ -140,6 +163,24 @@ impl ServeArgs {
             url,
             from: self.mail_from,
         });
+        let defaults = RateLimits::default();
+        config.limits = RateLimits {
+            auth_per_address: Limit::per_minute(self.auth_attempts_per_minute),
+            login_failures_per_account: Limit {
+                max: self.login_failures_per_account,
+                ..defaults.login_failures_per_account
+            },
+            email_per_address: Limit {
+                max: self.email_requests_per_address,
+                ..defaults.email_per_address
+            },
+            email_per_account: Limit {
+                max: self.emails_per_account,
+                ..defaults.email_per_account
+            },
+            requests_per_principal: Limit::per_minute(self.requests_per_minute),
+        };
+        config.http.trusted_proxies = self.trusted_proxies;
         config.store.max_connections = self.db_max_connections;
         config.store.acquire_timeout = Duration::from_secs(self.db_acquire_timeout_secs);
         config.http.body_limit = self.body_limit_bytes;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bulkhead_api::HttpSettings;
 use bulkhead_domain::accounts::AccountSettings;
+use bulkhead_domain::limits::RateLimits;
 use bulkhead_domain::sessions::SessionPolicy;
 use bulkhead_infra::SmtpSettings;
 use bulkhead_infra::StoreOptions;
@@ -35,6 +36,8 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// How often the outbox is delivered.
     pub outbox_interval: Duration,
+    /// Rate limits.
+    pub limits: RateLimits,
     /// Pool settings.
     pub store: StoreOptions,
     /// HTTP limits.
@@ -57,6 +60,7 @@ impl Config {
             accounts: AccountSettings::default(),
             smtp: None,
             outbox_interval: Duration::from_secs(1),
+            limits: RateLimits::default(),
             store: StoreOptions::default(),
             http: HttpSettings::default(),
         }
@@ -76,6 +80,7 @@ impl std::fmt::Debug for Config {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("accounts", &self.accounts)
             .field("smtp", &self.smtp.as_ref().map(|s| redact_url(&s.url)))
+            .field("limits", &self.limits)
             .field("store", &self.store)
             .field("http", &self.http)
             .finish()

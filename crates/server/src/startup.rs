@@ -14,10 +14,11 @@ use bulkhead_domain::outbox::{Mailer, OutboxService};
 use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
-    BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer, SmtpMailer,
-    SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository, SqlIdempotencyRepository,
-    SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlProjectRepository,
-    SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
+    BatchedRateLimiter, BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer,
+    SmtpMailer, SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository,
+    SqlIdempotencyRepository, SqlMembershipRepository, SqlOrganizationRepository,
+    SqlOutboxRepository, SqlProjectRepository, SqlRateLimiter, SqlSessionRepository,
+    SqlUserRepository, Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -52,22 +53,34 @@ pub struct Application {
     port: u16,
     host: String,
     server: Server,
-    /// The outbox delivery loop; it stops with the application.
-    outbox: OutboxWorker,
+    /// The outbox delivery and rate-limit flushing loops; they stop with the application.
+    background: [Background; 2],
 }
 
-/// Aborts the outbox delivery task when dropped.
-struct OutboxWorker(tokio::task::JoinHandle<()>);
+/// A background task, aborted when dropped.
+struct Background(tokio::task::JoinHandle<()>);
 
-impl Drop for OutboxWorker {
+impl Drop for Background {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
+/// Adds the per-principal request counts to the shared counters twice a second.
+fn spawn_flusher(budget: Arc<BatchedRateLimiter>) -> Background {
+    Background(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if let Err(err) = budget.flush().await {
+                tracing::warn!(error = %err, "rate-limit counters not flushed; retrying");
+            }
+        }
+    }))
+}
+
 /// Starts delivering the outbox every `config.outbox_interval`, by SMTP when configured, else
 /// to the log. Delivery is at least once: an email is marked sent after the mailer accepted it.
-fn spawn_outbox(config: &Config, store: &Store) -> Result<OutboxWorker, StartupError> {
+fn spawn_outbox(config: &Config, store: &Store) -> Result<Background, StartupError> {
     let mailer: Arc<dyn Mailer> = match &config.smtp {
         Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
         None => {
@@ -79,7 +92,7 @@ fn spawn_outbox(config: &Config, store: &Store) -> Result<OutboxWorker, StartupE
     };
     let service = OutboxService::new(Arc::new(SqlOutboxRepository::new(store.clone())), mailer);
     let interval = config.outbox_interval;
-    Ok(OutboxWorker(tokio::spawn(async move {
+    Ok(Background(tokio::spawn(async move {
         loop {
             if let Err(err) = service.deliver_pending(50).await {
                 tracing::warn!(error = %err, "outbox delivery failed; retrying");
@@ -155,6 +168,9 @@ impl Application {
         let users = Arc::new(SqlUserRepository::new(store.clone()));
         let memberships = Arc::new(SqlMembershipRepository::new(store.clone()));
         let outbox = spawn_outbox(&config, &store)?;
+        let limiter = Arc::new(SqlRateLimiter::new(store.clone()));
+        let budget = Arc::new(BatchedRateLimiter::new(store.clone()));
+        let flusher = spawn_flusher(budget.clone());
         let state = AppState {
             auth: AuthService::new(AuthPorts {
                 organizations: Arc::new(SqlOrganizationRepository::new(store.clone())),
@@ -167,6 +183,9 @@ impl Application {
                 policy: config.sessions,
                 api_keys: api_keys.clone(),
                 settings: config.accounts.clone(),
+                limiter: limiter.clone(),
+                budget,
+                limits: config.limits,
             }),
             accounts: AccountService::new(AccountPorts {
                 accounts: Arc::new(SqlAccountRepository::new(store.clone())),
@@ -175,6 +194,8 @@ impl Application {
                 hasher,
                 audit: audit.clone(),
                 settings: config.accounts.clone(),
+                limiter,
+                limits: config.limits,
             }),
             projects: ProjectService::new(
                 Arc::new(SqlProjectRepository::new(store.clone())),
@@ -207,7 +228,7 @@ impl Application {
             port: address.port(),
             host: address.ip().to_string(),
             server,
-            outbox,
+            background: [outbox, flusher],
         })
     }
 
@@ -223,7 +244,7 @@ impl Application {
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let _outbox = self.outbox;
+        let _background = self.background;
         self.server.await
     }
 }

@@ -8,6 +8,7 @@ use crate::audit::{AuditEntry, AuditRepository};
 use crate::auth::PasswordHasher;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::UserId;
+use crate::limits::{RateLimiter, RateLimits, address_key, enforce};
 use crate::memberships::MembershipRepository;
 use crate::scope::{RequestMeta, TenantScope};
 use crate::secret::Secret;
@@ -27,6 +28,10 @@ pub struct AccountPorts {
     pub audit: Arc<dyn AuditRepository>,
     /// Links in emails, and the verified-email switch.
     pub settings: AccountSettings,
+    /// Counters for the per-address and per-account limits.
+    pub limiter: Arc<dyn RateLimiter>,
+    /// The limits.
+    pub limits: RateLimits,
 }
 
 /// Account use cases. Requests naming an email answer the same whether or not an account
@@ -39,6 +44,8 @@ pub struct AccountService {
     hasher: Arc<dyn PasswordHasher>,
     audit: Arc<dyn AuditRepository>,
     settings: AccountSettings,
+    limiter: Arc<dyn RateLimiter>,
+    limits: RateLimits,
 }
 
 fn invalid_token() -> DomainError {
@@ -55,6 +62,8 @@ impl AccountService {
             hasher: ports.hasher,
             audit: ports.audit,
             settings: ports.settings,
+            limiter: ports.limiter,
+            limits: ports.limits,
         }
     }
 
@@ -66,7 +75,7 @@ impl AccountService {
     /// Emails a reset link (valid 30 minutes) if an account has this address. Succeeds the
     /// same either way; only a malformed address is an error.
     pub async fn forgot_password(&self, email: &str, request: RequestMeta) -> DomainResult<()> {
-        let email = Email::parse(email)?;
+        let email = self.email_request(email, &request).await?;
         if let Some(credentials) = self.users.find_credentials_by_email(&email).await? {
             let user = credentials.user;
             let (token, message) = token_email(&user, TokenPurpose::PasswordReset, &self.settings);
@@ -86,6 +95,7 @@ impl AccountService {
         new_password: &str,
         request: RequestMeta,
     ) -> DomainResult<()> {
+        self.limit_address(&request).await?;
         let secret =
             Secret::parse(TokenPurpose::PasswordReset.prefix(), token).ok_or_else(invalid_token)?;
         let digest = secret.digest();
@@ -107,6 +117,7 @@ impl AccountService {
 
     /// Marks the account's email verified with a verification token.
     pub async fn verify_email(&self, token: &str, request: RequestMeta) -> DomainResult<()> {
+        self.limit_address(&request).await?;
         let secret = Secret::parse(TokenPurpose::EmailVerification.prefix(), token)
             .ok_or_else(invalid_token)?;
         let user = self
@@ -120,8 +131,8 @@ impl AccountService {
 
     /// Emails a new verification link if an account with this address is still unverified.
     /// Succeeds the same either way.
-    pub async fn resend_verification(&self, email: &str) -> DomainResult<()> {
-        let email = Email::parse(email)?;
+    pub async fn resend_verification(&self, email: &str, request: RequestMeta) -> DomainResult<()> {
+        let email = self.email_request(email, &request).await?;
         if let Some(credentials) = self.users.find_credentials_by_email(&email).await?
             && credentials.user.email_verified_at.is_none()
         {
@@ -174,6 +185,22 @@ impl AccountService {
         Ok(())
     }
 
+    /// Counts a request of the email endpoints against the client's address.
+    async fn limit_address(&self, request: &RequestMeta) -> DomainResult<()> {
+        let address = address_key("email", request.client_ip.as_deref());
+        enforce(&*self.limiter, &address, self.limits.email_per_address).await
+    }
+
+    /// Validates the address of a request that sends email, and counts it against the client's
+    /// address and against the recipient (so nobody's inbox can be flooded).
+    async fn email_request(&self, raw: &str, request: &RequestMeta) -> DomainResult<Email> {
+        self.limit_address(request).await?;
+        let email = Email::parse(raw)?;
+        let recipient = format!("email:to:{}", email.as_str());
+        enforce(&*self.limiter, &recipient, self.limits.email_per_account).await?;
+        Ok(email)
+    }
+
     /// Records an account event in the audit trail of every organization the user belongs to:
     /// an account is not a tenant's, but each of its tenants should see what happened to it.
     async fn record_everywhere(
@@ -204,6 +231,7 @@ mod tests {
     use crate::accounts::port::MockAccountRepository;
     use crate::audit::MockAuditRepository;
     use crate::auth::MockPasswordHasher;
+    use crate::limits::MockRateLimiter;
     use crate::memberships::MockMembershipRepository;
     use crate::users::{MockUserRepository, PasswordHash, UserCredentials, UserName};
 
@@ -216,6 +244,14 @@ mod tests {
         audit: MockAuditRepository,
     }
 
+    fn unlimited() -> Arc<MockRateLimiter> {
+        let mut limiter = MockRateLimiter::new();
+        limiter
+            .expect_hit()
+            .returning(|_, _| Ok(crate::limits::RateDecision::Allowed { count: 1 }));
+        Arc::new(limiter)
+    }
+
     impl Mocks {
         fn service(self) -> AccountService {
             AccountService::new(AccountPorts {
@@ -225,6 +261,8 @@ mod tests {
                 hasher: Arc::new(self.hasher),
                 audit: Arc::new(self.audit),
                 settings: AccountSettings::default(),
+                limiter: unlimited(),
+                limits: RateLimits::default(),
             })
         }
     }

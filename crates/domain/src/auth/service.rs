@@ -10,9 +10,10 @@ use crate::api_keys::{API_KEY_PREFIX, ApiKeyRepository, ApiKeyService};
 use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::{OrganizationId, UserId};
+use crate::limits::{RateDecision, RateLimiter, RateLimits, address_key, enforce};
 use crate::memberships::{Membership, MembershipRepository};
 use crate::organizations::{Organization, OrganizationName, OrganizationRepository, Registration};
-use crate::scope::{RequestMeta, Role, TenantScope};
+use crate::scope::{Actor, RequestMeta, Role, TenantScope};
 use crate::secret::Secret;
 use crate::sessions::{
     NewSession, REFRESH_TOKEN_PREFIX, Session, SessionPolicy, SessionRepository, TokenPair,
@@ -56,6 +57,9 @@ pub struct AuthService {
     pub(super) policy: SessionPolicy,
     api_keys: ApiKeyService,
     settings: AccountSettings,
+    pub(super) limiter: Arc<dyn RateLimiter>,
+    budget: Arc<dyn RateLimiter>,
+    pub(super) limits: RateLimits,
 }
 
 /// The adapters [`AuthService`] needs.
@@ -80,6 +84,13 @@ pub struct AuthPorts {
     pub api_keys: Arc<dyn ApiKeyRepository>,
     /// Links in verification emails, and whether logins need a verified email.
     pub settings: AccountSettings,
+    /// Exact counters for the authentication endpoints' limits.
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Counters for the per-principal request limit, consulted on every authenticated
+    /// request (an adapter may batch them; see the infra crate).
+    pub budget: Arc<dyn RateLimiter>,
+    /// The limits.
+    pub limits: RateLimits,
 }
 
 impl AuthService {
@@ -96,6 +107,9 @@ impl AuthService {
             policy: ports.policy,
             api_keys: ApiKeyService::new(ports.api_keys),
             settings: ports.settings,
+            limiter: ports.limiter,
+            budget: ports.budget,
+            limits: ports.limits,
         }
     }
 
@@ -106,6 +120,8 @@ impl AuthService {
         input: Register,
         request: RequestMeta,
     ) -> DomainResult<Registered> {
+        let address = address_key("auth", request.client_ip.as_deref());
+        enforce(&*self.limiter, &address, self.limits.auth_per_address).await?;
         let mut v = Validator::new();
         let email = v.check(Email::parse(&input.email));
         let password = match &email {
@@ -182,9 +198,25 @@ impl AuthService {
     /// Successes and wrong passwords of existing accounts are audited in the account's
     /// organization; an unknown email belongs to no tenant and is not.
     pub async fn login(&self, input: Login, request: RequestMeta) -> DomainResult<TokenPair> {
-        let credentials = match Email::parse(&input.email) {
-            Ok(email) => self.users.find_credentials_by_email(&email).await?,
-            Err(_) => None,
+        let address = address_key("auth", request.client_ip.as_deref());
+        enforce(&*self.limiter, &address, self.limits.auth_per_address).await?;
+        let email = Email::parse(&input.email).ok();
+        // Failures are counted per email whether or not an account has it, so that a lockout
+        // says nothing about which accounts exist.
+        let lockout = self.limits.login_failures_per_account;
+        let failures = email
+            .as_ref()
+            .filter(|_| lockout.max > 0)
+            .map(|e| format!("login:fail:{}", e.as_str()));
+        if let Some(key) = &failures
+            && let RateDecision::Limited { retry_after_secs } =
+                self.limiter.peek(key, lockout).await?
+        {
+            return Err(DomainError::RateLimited { retry_after_secs });
+        }
+        let credentials = match &email {
+            Some(email) => self.users.find_credentials_by_email(email).await?,
+            None => None,
         };
         let matches = self
             .hasher
@@ -193,6 +225,13 @@ impl AuthService {
                 credentials.as_ref().map(|c| c.password_hash.clone()),
             )
             .await?;
+        let locks_now = match (&failures, matches) {
+            (Some(key), false) => matches!(
+                self.limiter.hit(key, lockout).await?,
+                RateDecision::Allowed { count } if count >= lockout.max
+            ),
+            _ => false,
+        };
         let Some(credentials) = credentials else {
             return Err(DomainError::Unauthorized);
         };
@@ -217,17 +256,24 @@ impl AuthService {
             TenantScope::authenticated(membership.organization_id, user.id, membership.role)
                 .with_request(request.clone());
         if !matches {
+            let user_entry = |action: &str, details| {
+                AuditEntry::event(action, "user", Some(user.id.to_string()), details)
+            };
             self.audit
                 .record(
                     &scope,
-                    AuditEntry::event(
-                        "auth.login_failed",
-                        "user",
-                        Some(user.id.to_string()),
-                        serde_json::Value::Null,
-                    ),
+                    user_entry("auth.login_failed", serde_json::Value::Null),
                 )
                 .await?;
+            if locks_now {
+                let details = serde_json::json!({
+                    "failures": lockout.max,
+                    "locked_for_secs": lockout.window_secs,
+                });
+                self.audit
+                    .record(&scope, user_entry("auth.login_locked", details))
+                    .await?;
+            }
             return Err(DomainError::Unauthorized);
         }
         if self.settings.require_verified_email && user.email_verified_at.is_none() {
@@ -286,17 +332,30 @@ impl AuthService {
         token: &str,
         request: RequestMeta,
     ) -> DomainResult<TenantScope> {
-        if token.starts_with(API_KEY_PREFIX) {
-            return self.api_keys.authenticate(token, request).await;
-        }
-        let subject = self.tokens.verify(token)?;
-        Ok(TenantScope::for_session(
-            subject.organization_id,
-            subject.user_id,
-            subject.role,
-            subject.session_id,
+        let scope = if token.starts_with(API_KEY_PREFIX) {
+            self.api_keys.authenticate(token, request).await?
+        } else {
+            let subject = self.tokens.verify(token)?;
+            TenantScope::for_session(
+                subject.organization_id,
+                subject.user_id,
+                subject.role,
+                subject.session_id,
+            )
+            .with_request(request)
+        };
+        let principal = match scope.actor() {
+            Actor::User(id) => format!("principal:user:{id}"),
+            Actor::ApiKey { id, .. } => format!("principal:key:{id}"),
+            Actor::System(task) => format!("principal:system:{}", task.as_str()),
+        };
+        enforce(
+            &*self.budget,
+            &principal,
+            self.limits.requests_per_principal,
         )
-        .with_request(request))
+        .await?;
+        Ok(scope)
     }
 
     /// The acting user, organization and role.
@@ -322,7 +381,6 @@ mod tests {
     use crate::sessions::MockSessionRepository;
     use crate::users::{MockUserRepository, PasswordHash, UserCredentials};
 
-    #[derive(Default)]
     struct Mocks {
         organizations: MockOrganizationRepository,
         users: MockUserRepository,
@@ -332,6 +390,36 @@ mod tests {
         audit: MockAuditRepository,
         sessions: MockSessionRepository,
         api_keys: crate::api_keys::MockApiKeyRepository,
+        limiter: crate::limits::MockRateLimiter,
+        budget: crate::limits::MockRateLimiter,
+    }
+
+    impl Default for Mocks {
+        fn default() -> Self {
+            let mut limiter = crate::limits::MockRateLimiter::new();
+            limiter
+                .expect_hit()
+                .returning(|_, _| Ok(RateDecision::Allowed { count: 1 }));
+            limiter
+                .expect_peek()
+                .returning(|_, _| Ok(RateDecision::Allowed { count: 0 }));
+            let mut budget = crate::limits::MockRateLimiter::new();
+            budget
+                .expect_hit()
+                .returning(|_, _| Ok(RateDecision::Allowed { count: 1 }));
+            Self {
+                organizations: Default::default(),
+                users: Default::default(),
+                memberships: Default::default(),
+                hasher: Default::default(),
+                tokens: Default::default(),
+                audit: Default::default(),
+                sessions: Default::default(),
+                api_keys: Default::default(),
+                limiter,
+                budget,
+            }
+        }
     }
 
     impl Mocks {
@@ -347,6 +435,9 @@ mod tests {
                 policy: SessionPolicy::default(),
                 api_keys: Arc::new(self.api_keys),
                 settings: AccountSettings::default(),
+                limiter: Arc::new(self.limiter),
+                budget: Arc::new(self.budget),
+                limits: RateLimits::default(),
             })
         }
     }
@@ -651,6 +742,86 @@ mod tests {
             email: "ada@example.com".into(),
             password: "correct horse".into(),
             organization_id: Some(OrganizationId::new()),
+        };
+        assert!(matches!(
+            m.service().login(login, RequestMeta::default()).await,
+            Err(DomainError::Unauthorized)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_locked_account_is_refused_before_any_hashing() {
+        let mut m = Mocks {
+            limiter: crate::limits::MockRateLimiter::new(),
+            ..Mocks::default()
+        };
+        m.limiter
+            .expect_hit()
+            .returning(|_, _| Ok(RateDecision::Allowed { count: 1 }));
+        m.limiter
+            .expect_peek()
+            .withf(|key, _| key == "login:fail:ada@example.com")
+            .returning(|_, _| {
+                Ok(RateDecision::Limited {
+                    retry_after_secs: 42,
+                })
+            });
+        m.hasher.expect_verify().never();
+        m.users.expect_find_credentials_by_email().never();
+        let login = Login {
+            email: "Ada@example.com".into(),
+            password: "correct horse".into(),
+            organization_id: None,
+        };
+        assert!(matches!(
+            m.service().login(login, RequestMeta::default()).await,
+            Err(DomainError::RateLimited {
+                retry_after_secs: 42
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_failure_that_reaches_the_limit_locks_the_account_and_is_audited() {
+        let mut m = Mocks {
+            limiter: crate::limits::MockRateLimiter::new(),
+            ..Mocks::default()
+        };
+        let user = ada();
+        let user_id = user.id;
+        m.limiter
+            .expect_peek()
+            .returning(|_, _| Ok(RateDecision::Allowed { count: 4 }));
+        m.limiter.expect_hit().returning(|key, limit| {
+            Ok(RateDecision::Allowed {
+                count: if key.starts_with("login:fail:") {
+                    limit.max
+                } else {
+                    1
+                },
+            })
+        });
+        m.users
+            .expect_find_credentials_by_email()
+            .returning(credentials_of(user));
+        m.hasher.expect_verify().returning(|_, _| Ok(false));
+        m.memberships
+            .expect_list_for_user()
+            .returning(move |_| Ok(vec![membership(user_id, Role::Member)]));
+        m.audit
+            .expect_record()
+            .withf(|_, e| e.action == "auth.login_failed")
+            .times(1)
+            .returning(|_, _| Ok(()));
+        m.audit
+            .expect_record()
+            .withf(|_, e| e.action == "auth.login_locked")
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let login = Login {
+            email: "ada@example.com".into(),
+            password: "wrong password".into(),
+            organization_id: None,
         };
         assert!(matches!(
             m.service().login(login, RequestMeta::default()).await,

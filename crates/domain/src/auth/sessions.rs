@@ -6,6 +6,7 @@ use super::service::AuthService;
 use crate::audit::AuditEntry;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{OrganizationId, SessionId};
+use crate::limits::{address_key, enforce};
 use crate::scope::{RequestMeta, TenantScope};
 use crate::secret::Secret;
 use crate::sessions::{REFRESH_TOKEN_PREFIX, Rotation, Session, TokenPair};
@@ -30,6 +31,8 @@ impl AuthService {
         refresh_token: &str,
         request: RequestMeta,
     ) -> DomainResult<TokenPair> {
+        let address = address_key("auth", request.client_ip.as_deref());
+        enforce(&*self.limiter, &address, self.limits.auth_per_address).await?;
         let presented =
             Secret::parse(REFRESH_TOKEN_PREFIX, refresh_token).ok_or(DomainError::Unauthorized)?;
         let replacement = Secret::generate(REFRESH_TOKEN_PREFIX);

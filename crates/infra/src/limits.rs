@@ -1,0 +1,233 @@
+//! Rate-limit counters in SQL: exact for the authentication endpoints, batched for the
+//! per-request principal limit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bulkhead_domain::limits::{Limit, RateDecision, RateLimiter};
+use bulkhead_domain::{DomainError, DomainResult};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+
+use crate::error::to_domain;
+use crate::store::Store;
+
+/// Windows older than this are deleted by [`BatchedRateLimiter::flush`].
+const KEEP_WINDOWS_SECS: i64 = 24 * 3600;
+
+fn now_secs() -> u64 {
+    bulkhead_domain::now().timestamp().max(0) as u64
+}
+
+/// The start of the fixed window `now` falls in, and the seconds left in it.
+fn window(limit: Limit, now: u64) -> (i64, u64) {
+    let length = limit.window_secs.max(1);
+    let start = now - now % length;
+    (start as i64, start + length - now)
+}
+
+fn decide(count: u32, limit: Limit, retry_after_secs: u64) -> RateDecision {
+    if count > limit.max {
+        RateDecision::Limited { retry_after_secs }
+    } else {
+        RateDecision::Allowed { count }
+    }
+}
+
+/// Adds `hits` to the counter of `key` in the window starting at `start`; answers the total.
+async fn add(store: &Store, key: &str, start: i64, hits: u32) -> DomainResult<u32> {
+    let db = store.connection();
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            "INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, $3) \
+             ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + EXCLUDED.hits \
+             RETURNING hits"
+        }
+        _ => {
+            "INSERT INTO rate_limits (key, window_start, hits) VALUES (?, ?, ?) \
+             ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + excluded.hits \
+             RETURNING hits"
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [key.into(), start.into(), (hits as i32).into()],
+        ))
+        .await
+        .map_err(to_domain)?
+        .ok_or_else(|| DomainError::Internal("rate limit upsert returned nothing".into()))?;
+    let total: i32 = row.try_get("", "hits").map_err(to_domain)?;
+    Ok(total.max(0) as u32)
+}
+
+/// Exact counters: every event is one upsert, so every instance sees every event at once.
+/// For the authentication endpoints, which are rare and expensive anyway (bcrypt).
+#[derive(Debug, Clone)]
+pub struct SqlRateLimiter {
+    store: Store,
+}
+
+impl SqlRateLimiter {
+    /// Builds the limiter.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for SqlRateLimiter {
+    async fn hit(&self, key: &str, limit: Limit) -> DomainResult<RateDecision> {
+        let (start, retry_after) = window(limit, now_secs());
+        let count = add(&self.store, key, start, 1).await?;
+        Ok(decide(count, limit, retry_after))
+    }
+
+    async fn peek(&self, key: &str, limit: Limit) -> DomainResult<RateDecision> {
+        let (start, retry_after) = window(limit, now_secs());
+        let db = self.store.connection();
+        let backend = db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => {
+                "SELECT hits FROM rate_limits WHERE key = $1 AND window_start = $2"
+            }
+            _ => "SELECT hits FROM rate_limits WHERE key = ? AND window_start = ?",
+        };
+        let count = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [key.into(), start.into()],
+            ))
+            .await
+            .map_err(to_domain)?
+            .map(|row| row.try_get::<i32>("", "hits"))
+            .transpose()
+            .map_err(to_domain)?
+            .unwrap_or(0)
+            .max(0) as u32;
+        Ok(decide(count + 1, limit, retry_after))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    /// Events counted here and not yet added to the shared counter.
+    pending: u32,
+    /// The shared counter as of the last flush (every instance's events).
+    shared: u32,
+    limit: Option<Limit>,
+}
+
+/// Counters for the per-principal request limit, which is consulted on every request: events
+/// are counted in memory and added to the shared counters by [`BatchedRateLimiter::flush`]
+/// (every half second in the server), so a request costs no extra round trip. Across
+/// instances the limit is therefore approximate: each may admit up to one flush interval's
+/// worth of requests beyond it.
+#[derive(Debug)]
+pub struct BatchedRateLimiter {
+    store: Store,
+    tallies: Mutex<HashMap<(String, i64), Tally>>,
+}
+
+impl BatchedRateLimiter {
+    /// Builds the limiter.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            tallies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn tallies(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64), Tally>> {
+        // A panic while holding the lock leaves counts that are still usable.
+        self.tallies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds the pending counts to the shared counters, learns the other instances' counts,
+    /// forgets ended windows, and deletes windows older than a day from the store.
+    pub async fn flush(&self) -> DomainResult<()> {
+        let now = now_secs();
+        let live: Vec<((String, i64), u32)> = {
+            let mut tallies = self.tallies();
+            tallies.retain(|(_, start), tally| {
+                let length = tally.limit.map_or(60, |l| l.window_secs.max(1)) as i64;
+                start + length > now as i64 || tally.pending > 0
+            });
+            tallies
+                .iter_mut()
+                .map(|(k, t)| (k.clone(), std::mem::take(&mut t.pending)))
+                .collect()
+        };
+        for ((key, start), hits) in live {
+            // Adding nothing still answers the total, so keys quiet here learn what the
+            // other instances counted.
+            let shared = add(&self.store, &key, start, hits).await?;
+            if let Some(tally) = self.tallies().get_mut(&(key, start)) {
+                tally.shared = shared;
+            }
+        }
+        let db = self.store.connection();
+        let backend = db.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => "DELETE FROM rate_limits WHERE window_start < $1",
+            _ => "DELETE FROM rate_limits WHERE window_start < ?",
+        };
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [(now as i64 - KEEP_WINDOWS_SECS).into()],
+        ))
+        .await
+        .map_err(to_domain)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RateLimiter for BatchedRateLimiter {
+    async fn hit(&self, key: &str, limit: Limit) -> DomainResult<RateDecision> {
+        let (start, retry_after) = window(limit, now_secs());
+        let mut tallies = self.tallies();
+        let tally = tallies.entry((key.to_owned(), start)).or_default();
+        tally.limit = Some(limit);
+        let count = tally.shared + tally.pending + 1;
+        let decision = decide(count, limit, retry_after);
+        if let RateDecision::Allowed { .. } = decision {
+            tally.pending += 1;
+        }
+        Ok(decision)
+    }
+
+    async fn peek(&self, key: &str, limit: Limit) -> DomainResult<RateDecision> {
+        let (start, retry_after) = window(limit, now_secs());
+        let tallies = self.tallies();
+        let count = tallies
+            .get(&(key.to_owned(), start))
+            .map_or(0, |t| t.shared + t.pending);
+        Ok(decide(count + 1, limit, retry_after))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_fixed_and_say_how_long_is_left() {
+        let limit = Limit::per_minute(3);
+        assert_eq!(window(limit, 120), (120, 60));
+        assert_eq!(window(limit, 179), (120, 1));
+        assert_eq!(decide(3, limit, 5), RateDecision::Allowed { count: 3 });
+        assert_eq!(
+            decide(4, limit, 5),
+            RateDecision::Limited {
+                retry_after_secs: 5
+            }
+        );
+    }
+}
