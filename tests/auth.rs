@@ -95,12 +95,21 @@ async fn duplicate_email_conflicts_and_creates_nothing(app: TestApp) {
 
 async fn failed_logins_are_indistinguishable(app: TestApp) {
     app.register("ada@example.com").await;
+    // An account that belongs to no organization any more (removed everywhere) is as good as
+    // deactivated: even its right password fails like every other case.
+    let cy = app.register("cy@example.com").await;
+    app.as_owner(&format!(
+        "DELETE FROM memberships WHERE user_id = {}",
+        app.uuid_literal(&cy.user_id)
+    ))
+    .await;
     let mut bodies = Vec::new();
     for (email, password) in [
         ("ada@example.com", "wrong password"),
         ("nobody@example.com", "correct horse battery"),
         ("not an email", "correct horse battery"),
         ("ada@example.com", &"x".repeat(100)),
+        ("cy@example.com", bulkhead_tests::PASSWORD),
     ] {
         let reply = app
             .raw(
@@ -396,4 +405,48 @@ async fn rotated_signing_keys_keep_earlier_tokens_valid() {
     app.get("/api/v1/auth/me", &wrong_key_for_kid)
         .await
         .assert_problem(401);
+}
+
+#[tokio::test]
+async fn twenty_logins_at_once_do_not_stall_other_requests() {
+    // A cost high enough that twenty hashes take seconds on the hashing threads, with one HTTP
+    // worker: if hashing ran on the async executor, nothing else would be answered meanwhile.
+    let app = bulkhead_tests::spawn_app_with(bulkhead_tests::Store::Sqlite, |c| {
+        c.bcrypt_cost = 10;
+    })
+    .await;
+    let a = app.register("ada@example.com").await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let logins: Vec<_> = (0..20)
+        .map(|_| {
+            let (app_client, url, done) = (
+                app.client.clone(),
+                app.url("/api/v1/auth/login"),
+                done.clone(),
+            );
+            let email = a.email.clone();
+            tokio::spawn(async move {
+                let reply = app_client
+                    .post(url)
+                    .json(&json!({ "email": email, "password": bulkhead_tests::PASSWORD }))
+                    .send()
+                    .await
+                    .unwrap();
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                reply.status()
+            })
+        })
+        .collect();
+    // Let the logins reach the hasher, then ask for something else.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let listed = app.get("/api/v1/projects", &a.token).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        finished < 20,
+        "the list was answered only after all {finished} logins: hashing blocks the executor"
+    );
+    for login in logins {
+        assert_eq!(login.await.unwrap(), StatusCode::OK);
+    }
 }

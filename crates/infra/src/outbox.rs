@@ -39,6 +39,9 @@ pub(crate) mod entity {
 
 use entity::{Column, Entity};
 
+/// What a delivered email's body is replaced with.
+const DELIVERED_BODY: &str = "(delivered; the body is not kept)";
+
 /// Queues `email` inside the caller's transaction, so it is sent if and only if that commits.
 pub(crate) async fn enqueue(db: &impl ConnectionTrait, email: &OutgoingEmail) -> DomainResult<()> {
     entity::ActiveModel {
@@ -110,6 +113,14 @@ impl OutboxRepository for SqlOutboxRepository {
     }
 
     async fn mark_sent(&self, id: Uuid) -> DomainResult<()> {
+        // A delivered body is not needed any more, and it may carry a one-time token: only
+        // the digest of a token should stay in the database.
+        Entity::update_many()
+            .col_expr(Column::Body, Expr::value(DELIVERED_BODY))
+            .filter(Column::Id.eq(id))
+            .exec(self.store.connection())
+            .await
+            .map_err(to_domain)?;
         self.record_attempt(id, Column::SentAt, Expr::value(bulkhead_domain::now()))
             .await
     }
