@@ -101,17 +101,14 @@ async fn the_app_role_cannot_bypass_row_level_security() {
             &format!("SELECT count(*) FROM pg_policies WHERE tablename = '{table}' AND permissive = 'RESTRICTIVE'"),
         )
         .await;
-        assert_eq!(
-            restrictive, 1,
+        assert!(
+            restrictive >= 1,
             "{table} lacks its restrictive tenant policy"
         );
     }
-    // Grants are minimal: memberships and organizations cannot be deleted by the server yet.
-    for (table, privilege) in [
-        ("memberships", "DELETE"),
-        ("organizations", "DELETE"),
-        ("users", "DELETE"),
-    ] {
+    // Grants are minimal: organizations and accounts cannot be deleted by the server, and of
+    // an account it may change only the name, the password hash and the verification time.
+    for (table, privilege) in [("organizations", "DELETE"), ("users", "DELETE")] {
         let granted = count(
             &owner,
             &format!("SELECT count(*) FROM (SELECT has_table_privilege('{APP_ROLE}', '{table}', '{privilege}') AS p) t WHERE p"),
@@ -119,6 +116,54 @@ async fn the_app_role_cannot_bypass_row_level_security() {
         .await;
         assert_eq!(granted, 0, "{APP_ROLE} may {privilege} on {table}");
     }
+    for (column, updatable) in [
+        ("email", false),
+        ("id", false),
+        ("name", true),
+        ("password_hash", true),
+        ("email_verified_at", true),
+    ] {
+        let granted = count(
+            &owner,
+            &format!("SELECT count(*) FROM (SELECT has_column_privilege('{APP_ROLE}', 'users', '{column}', 'UPDATE') AS p) t WHERE p"),
+        )
+        .await;
+        assert_eq!(granted == 1, updatable, "UPDATE of users.{column}");
+    }
+}
+
+#[tokio::test]
+async fn a_user_reads_their_memberships_everywhere_but_deletes_only_in_the_tenant() {
+    let app = spawn_app(Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    app.add_member(&b, &a, "viewer").await;
+    let conn = app.database.as_ref().unwrap().connect_as_app().await;
+    let tx = conn.begin().await.unwrap();
+    tx.execute_raw(sql(
+        "SELECT set_config('app.current_org', $1, true), set_config('app.current_user', $2, true)",
+        vec![a.organization_id.clone().into(), a.user_id.clone().into()],
+    ))
+    .await
+    .unwrap();
+    let mine = format!(
+        "SELECT count(*) FROM memberships WHERE user_id = '{}'",
+        a.user_id
+    );
+    assert_eq!(count(&tx, &mine).await, 2, "the login path reads both");
+    // A careless delete by user alone still reaches only the current tenant's row.
+    let deleted = tx
+        .execute_raw(sql(
+            "DELETE FROM memberships WHERE user_id = $1::uuid",
+            vec![a.user_id.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(deleted, 1);
+    tx.rollback().await.unwrap();
+    let owner = app.database.as_ref().unwrap().connect_as_owner().await;
+    assert_eq!(count(&owner, &mine).await, 2);
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ mod m20261123_000005_sessions;
 mod m20261123_000006_api_keys;
 mod m20261123_000007_accounts;
 mod m20261123_000008_rate_limits;
+mod m20261123_000009_members;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -27,6 +28,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "audit_heads",
     "idempotency_keys",
     "api_keys",
+    "invitations",
 ];
 
 /// The ordered list of migrations.
@@ -44,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_api_keys::Migration),
             Box::new(m20261123_000007_accounts::Migration),
             Box::new(m20261123_000008_rate_limits::Migration),
+            Box::new(m20261123_000009_members::Migration),
         ]
     }
 }

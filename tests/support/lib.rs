@@ -386,6 +386,28 @@ impl TestApp {
         .await;
     }
 
+    /// Registers `email`, makes them a member of `owner`'s organization with `role`, and signs
+    /// them in there: their access token in that organization.
+    pub async fn member_token(&self, owner: &Tenant, email: &str, role: &str) -> Tenant {
+        let member = self.register(email).await;
+        self.add_member(owner, &member, role).await;
+        let reply = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": email, "password": PASSWORD, "organization_id": owner.organization_id }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
+        Tenant {
+            token: reply.body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: reply.body["refresh_token"].as_str().unwrap().to_owned(),
+            session_id: reply.body["session_id"].as_str().unwrap().to_owned(),
+            organization_id: owner.organization_id.clone(),
+            ..member
+        }
+    }
+
     /// Runs SQL as the owner, behind the server's back.
     pub async fn as_owner(&self, sql: &str) {
         let conn = connect_admin(&self.owner_url()).await;

@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, web};
 use bulkhead_domain::api_keys::{ApiKey, CreateApiKey, IssuedApiKey};
-use bulkhead_domain::page::PageRequest;
 use bulkhead_domain::{ApiKeyId, Permission};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,8 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::extract::{Auth, Json, int_param};
-use crate::pagination::PageBody;
+use crate::extract::{Auth, Json};
+use crate::pagination::{PageBody, PageQuery};
 use crate::problem::{ApiError, responses};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
@@ -120,19 +119,6 @@ impl From<IssuedApiKey> for CreatedApiKeyBody {
     }
 }
 
-/// Paging of the key list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListApiKeysQuery {
-    /// Page size, 1 to 100.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
-    pub limit: Option<String>,
-    /// Items to skip.
-    #[param(value_type = Option<i64>, minimum = 0, default = 0)]
-    pub offset: Option<String>,
-}
-
 /// The key's id in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -173,7 +159,7 @@ pub(crate) async fn create(
 
 /// The organization's live API keys, newest first (api_keys:manage; users only).
 #[utoipa::path(
-    get, path = "/api/v1/api-keys", tag = "api-keys", params(ListApiKeysQuery),
+    get, path = "/api/v1/api-keys", tag = "api-keys", params(PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of keys", body = PageBody<ApiKeyBody>),
@@ -185,12 +171,9 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     state: web::Data<AppState>,
     Auth(scope): Auth,
-    query: web::Query<ListApiKeysQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(
-        int_param("limit", query.limit.as_deref())?,
-        int_param("offset", query.offset.as_deref())?,
-    )?;
+    let page = query.page()?;
     let keys = state.api_keys.list(&scope, page).await?;
     Ok(HttpResponse::Ok().json(PageBody::<ApiKeyBody>::from_page(keys)))
 }

@@ -23,13 +23,24 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A member's role in an organization.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleBody {
     Owner,
     Admin,
     Member,
     Viewer,
+}
+
+impl From<RoleBody> for Role {
+    fn from(role: RoleBody) -> Self {
+        match role {
+            RoleBody::Owner => Self::Owner,
+            RoleBody::Admin => Self::Admin,
+            RoleBody::Member => Self::Member,
+            RoleBody::Viewer => Self::Viewer,
+        }
+    }
 }
 
 impl From<Role> for RoleBody {

@@ -11,8 +11,12 @@ mod auth;
 mod extract;
 mod health;
 mod idempotency;
+mod invitations;
+mod members;
 pub mod openapi;
+mod organizations;
 mod pagination;
+mod permissions;
 mod problem;
 mod projects;
 mod request_id;
@@ -31,7 +35,11 @@ use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::AuthService;
 use bulkhead_domain::health::HealthProbe;
 use bulkhead_domain::idempotency::IdempotencyService;
+use bulkhead_domain::invitations::InvitationService;
+use bulkhead_domain::members::MemberService;
+use bulkhead_domain::organizations::OrganizationService;
 use bulkhead_domain::projects::ProjectService;
+use bulkhead_domain::users::UserService;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -50,6 +58,14 @@ pub struct AppState {
     pub audit: AuditService,
     /// The organization's API keys.
     pub api_keys: ApiKeyService,
+    /// The caller's organization.
+    pub organizations: OrganizationService,
+    /// Its members.
+    pub members: MemberService,
+    /// Its invitations.
+    pub invitations: InvitationService,
+    /// The caller's own profile.
+    pub users: UserService,
     /// Idempotency keys of creating POSTs.
     pub idempotency: IdempotencyService,
     /// Readiness of the store.
@@ -101,7 +117,11 @@ pub fn configure(
                 .configure(accounts::routes)
                 .configure(projects::routes)
                 .configure(audit::routes)
-                .configure(api_keys::routes),
+                .configure(api_keys::routes)
+                .configure(organizations::routes)
+                .configure(permissions::routes)
+                .configure(members::routes)
+                .configure(invitations::routes),
         )
         .configure(health::routes)
         .route(

@@ -3,7 +3,10 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, api_keys, audit, auth, health, problem, projects, sessions};
+use crate::{
+    accounts, api_keys, audit, auth, health, invitations, members, organizations, permissions,
+    problem, projects, sessions,
+};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -23,6 +26,10 @@ use crate::{accounts, api_keys, audit, auth, health, problem, projects, sessions
         projects::list, projects::create, projects::get, projects::update, projects::delete, projects::restore,
         audit::list, audit::verify, audit::export,
         api_keys::create, api_keys::list, api_keys::revoke,
+        organizations::current, organizations::update, permissions::list, permissions::roles,
+        members::list, members::change_role, members::remove, members::leave,
+        members::get_user, members::update_me,
+        invitations::create, invitations::list, invitations::revoke, invitations::accept,
         health::live, health::ready,
     ),
     components(
@@ -45,6 +52,8 @@ use crate::{accounts, api_keys, audit, auth, health, problem, projects, sessions
         (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
         (name = "audit", description = "The organization's tamper-evident audit trail"),
+        (name = "organizations", description = "The caller's organization, its roles and the permission catalogue"),
+        (name = "members", description = "Members, their roles, invitations and profiles"),
         (name = "api-keys", description = "Credentials for machines: `Authorization: Bearer bhk_…` acts in the key's organization with the key's scopes only"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -80,6 +89,7 @@ const LIMITED_WITHOUT_BEARER: &[&str] = &[
     "/api/v1/auth/reset-password",
     "/api/v1/auth/verify-email",
     "/api/v1/auth/resend-verification",
+    "/api/v1/invitations/accept",
 ];
 
 impl Modify for RateLimited {

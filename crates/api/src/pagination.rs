@@ -1,8 +1,34 @@
 //! The list envelope every list answers with (DESIGN.md's HTTP conventions).
 
-use bulkhead_domain::page::Page;
-use serde::Serialize;
-use utoipa::ToSchema;
+use bulkhead_domain::page::{Page, PageRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::extract::int_param;
+use crate::problem::ApiError;
+
+/// The paging parameters of a list that has no filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<String>,
+    /// Items to skip.
+    #[param(value_type = Option<i64>, minimum = 0, default = 0)]
+    pub offset: Option<String>,
+}
+
+impl PageQuery {
+    /// The validated page (422 naming the parameter otherwise).
+    pub(crate) fn page(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::parse(
+            int_param("limit", self.limit.as_deref())?,
+            int_param("offset", self.offset.as_deref())?,
+        )?)
+    }
+}
 
 /// One page of a list: `{data, total, limit, offset, has_more}`.
 #[derive(Debug, Serialize, ToSchema)]

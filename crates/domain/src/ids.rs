@@ -82,3 +82,7 @@ id_type!(
     /// Identifies an API key of an organization.
     ApiKeyId
 );
+id_type!(
+    /// Identifies an invitation to join an organization.
+    InvitationId
+);

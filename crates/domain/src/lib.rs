@@ -19,7 +19,9 @@ pub mod error;
 pub mod health;
 pub mod idempotency;
 pub mod ids;
+pub mod invitations;
 pub mod limits;
+pub mod members;
 pub mod memberships;
 pub mod organizations;
 pub mod outbox;
@@ -32,7 +34,7 @@ mod text;
 pub mod users;
 
 pub use error::{DomainError, DomainResult, FieldError};
-pub use ids::{ApiKeyId, AuditEventId, OrganizationId, ProjectId, SessionId, UserId};
+pub use ids::{ApiKeyId, AuditEventId, InvitationId, OrganizationId, ProjectId, SessionId, UserId};
 pub use scope::{Actor, Credential, Permission, RequestMeta, Role, SystemTask, TenantScope};
 
 /// The current time at the precision every store keeps (microseconds), so that what a

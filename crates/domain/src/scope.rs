@@ -22,55 +22,56 @@ pub enum Role {
     Viewer,
 }
 
-/// One thing a member may do. Named `resource:action` when displayed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Permission {
-    /// Read the organization's own record.
-    #[serde(rename = "organization:read")]
-    OrganizationRead,
-    /// List and read projects.
-    #[serde(rename = "projects:read")]
-    ProjectsRead,
-    /// Create and edit projects.
-    #[serde(rename = "projects:write")]
-    ProjectsWrite,
-    /// Delete and restore projects.
-    #[serde(rename = "projects:delete")]
-    ProjectsDelete,
-    /// Read, export and verify the audit trail.
-    #[serde(rename = "audit:read")]
-    AuditRead,
-    /// Create, list and revoke the organization's API keys.
-    #[serde(rename = "api_keys:manage")]
-    ApiKeysManage,
+macro_rules! permissions {
+    ($($variant:ident => $name:literal, $description:literal;)+) => {
+        /// One thing a member may do. Named `resource:action` when displayed.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum Permission {
+            $(#[doc = $description] #[serde(rename = $name)] $variant,)+
+        }
+
+        impl Permission {
+            /// Every permission, in catalogue order.
+            pub const ALL: &'static [Permission] = &[$(Permission::$variant,)+];
+
+            /// The `resource:action` name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+
+            /// What it allows, for people.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $description,)+
+                }
+            }
+        }
+    };
+}
+
+permissions! {
+    OrganizationRead => "organization:read", "Read the organization's own record.";
+    OrganizationUpdate => "organization:update", "Rename the organization and change its settings.";
+    OrganizationDelete => "organization:delete", "Delete (and restore) the organization.";
+    MembersRead => "members:read", "List the members and read their profiles.";
+    MembersInvite => "members:invite", "Invite people and manage pending invitations.";
+    MembersManage => "members:manage", "Change members' roles and remove members.";
+    RolesRead => "roles:read", "Read the roles and their permissions.";
+    RolesManage => "roles:manage", "Create, change and delete custom roles.";
+    ProjectsRead => "projects:read", "List and read projects.";
+    ProjectsWrite => "projects:write", "Create and edit projects.";
+    ProjectsDelete => "projects:delete", "Delete and restore projects.";
+    ApiKeysManage => "api_keys:manage", "Create, list and revoke the organization's API keys.";
+    AuditRead => "audit:read", "Read, export and verify the audit trail.";
+    BillingManage => "billing:manage", "Manage the organization's billing.";
 }
 
 impl Permission {
-    /// The `resource:action` name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OrganizationRead => "organization:read",
-            Self::ProjectsRead => "projects:read",
-            Self::ProjectsWrite => "projects:write",
-            Self::ProjectsDelete => "projects:delete",
-            Self::AuditRead => "audit:read",
-            Self::ApiKeysManage => "api_keys:manage",
-        }
-    }
-
-    /// Every permission, in catalogue order.
-    pub const ALL: [Permission; 6] = [
-        Permission::OrganizationRead,
-        Permission::ProjectsRead,
-        Permission::ProjectsWrite,
-        Permission::ProjectsDelete,
-        Permission::AuditRead,
-        Permission::ApiKeysManage,
-    ];
-
     /// The permission named `resource:action`, if there is one.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == name)
+        Self::ALL.iter().copied().find(|p| p.as_str() == name)
     }
 }
 
@@ -98,16 +99,40 @@ impl Role {
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Self::Owner | Self::Admin => &[
+            Self::Owner => Permission::ALL,
+            // Everything but deleting the organization and its billing.
+            Self::Admin => &[
                 OrganizationRead,
+                OrganizationUpdate,
+                MembersRead,
+                MembersInvite,
+                MembersManage,
+                RolesRead,
+                RolesManage,
                 ProjectsRead,
                 ProjectsWrite,
                 ProjectsDelete,
-                AuditRead,
                 ApiKeysManage,
+                AuditRead,
             ],
-            Self::Member => &[OrganizationRead, ProjectsRead, ProjectsWrite],
-            Self::Viewer => &[OrganizationRead, ProjectsRead],
+            Self::Member => &[
+                OrganizationRead,
+                MembersRead,
+                RolesRead,
+                ProjectsRead,
+                ProjectsWrite,
+            ],
+            Self::Viewer => &[OrganizationRead, MembersRead, RolesRead, ProjectsRead],
+        }
+    }
+
+    /// Position in the hierarchy, owner highest: a member can grant only roles up to their own.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Owner => 3,
+            Self::Admin => 2,
+            Self::Member => 1,
+            Self::Viewer => 0,
         }
     }
 
@@ -420,8 +445,9 @@ mod tests {
 
     #[test]
     fn permissions_round_trip_through_their_names() {
-        for permission in Permission::ALL {
+        for &permission in Permission::ALL {
             assert_eq!(Permission::parse(permission.as_str()), Some(permission));
+            assert!(!permission.description().is_empty());
         }
         assert_eq!(Permission::parse("projects:*"), None);
     }

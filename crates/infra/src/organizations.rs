@@ -6,6 +6,7 @@ use bulkhead_domain::organizations::{
     Organization, OrganizationName, OrganizationRepository, Registration,
 };
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
@@ -33,6 +34,14 @@ pub(crate) mod entity {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) fn to_organization(row: entity::Model) -> DomainResult<Organization> {
+    Ok(Organization {
+        id: OrganizationId::from_uuid(row.id),
+        name: OrganizationName::parse("name", &row.name).map_err(corrupt("organization name"))?,
+        created_at: row.created_at,
+    })
 }
 
 /// [`OrganizationRepository`] on the shared store.
@@ -110,6 +119,27 @@ impl OrganizationRepository for SqlOrganizationRepository {
         tx.commit().await
     }
 
+    async fn rename(
+        &self,
+        scope: &TenantScope,
+        name: &OrganizationName,
+        entry: AuditEntry,
+    ) -> DomainResult<Organization> {
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let renamed = entity::Entity::update_many()
+            .col_expr(entity::Column::Name, Expr::value(name.as_str().to_owned()))
+            .filter(entity::Column::Id.eq(scope.organization_id().as_uuid()))
+            .exec_with_returning(&*tx)
+            .await
+            .map_err(to_domain)?
+            .into_iter()
+            .next()
+            .ok_or(DomainError::NotFound)?;
+        tx.audit(scope, entry).await?;
+        tx.commit().await?;
+        to_organization(renamed)
+    }
+
     async fn current(&self, scope: &TenantScope) -> DomainResult<Organization> {
         let tx = OrgTx::begin(&self.store, scope).await?;
         let row = entity::Entity::find()
@@ -119,11 +149,6 @@ impl OrganizationRepository for SqlOrganizationRepository {
             .map_err(to_domain)?
             .ok_or(DomainError::NotFound)?;
         tx.commit().await?;
-        Ok(Organization {
-            id: OrganizationId::from_uuid(row.id),
-            name: OrganizationName::parse("name", &row.name)
-                .map_err(corrupt("organization name"))?,
-            created_at: row.created_at,
-        })
+        to_organization(row)
     }
 }

@@ -1,11 +1,15 @@
 //! User accounts in SQL.
 
 use async_trait::async_trait;
+use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::users::{
     Email, PasswordHash, User, UserCredentials, UserName, UserRepository,
 };
 use bulkhead_domain::{DomainError, DomainResult, TenantScope, UserId};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::tx::OrgTx;
 
 use crate::error::{corrupt, to_domain};
 use crate::store::Store;
@@ -73,6 +77,28 @@ impl UserRepository for SqlUserRepository {
             .map_err(to_domain)?
             .map(entity::Model::into_credentials)
             .transpose()
+    }
+
+    async fn rename(
+        &self,
+        scope: &TenantScope,
+        name: &UserName,
+        entry: AuditEntry,
+    ) -> DomainResult<User> {
+        let user = scope.require_user()?;
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let row = entity::Entity::update_many()
+            .col_expr(entity::Column::Name, Expr::value(name.as_str().to_owned()))
+            .filter(entity::Column::Id.eq(user.as_uuid()))
+            .exec_with_returning(&*tx)
+            .await
+            .map_err(to_domain)?
+            .into_iter()
+            .next()
+            .ok_or(DomainError::Unauthorized)?;
+        tx.audit(scope, entry).await?;
+        tx.commit().await?;
+        row.into_credentials().map(|c| c.user)
     }
 
     async fn current(&self, scope: &TenantScope) -> DomainResult<User> {

@@ -10,15 +10,19 @@ use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::{AuthPorts, AuthService};
 use bulkhead_domain::idempotency::IdempotencyService;
+use bulkhead_domain::invitations::{InvitationPorts, InvitationService};
+use bulkhead_domain::members::MemberService;
+use bulkhead_domain::organizations::OrganizationService;
 use bulkhead_domain::outbox::{Mailer, OutboxService};
 use bulkhead_domain::projects::ProjectService;
+use bulkhead_domain::users::UserService;
 use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
     BatchedRateLimiter, BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer,
     SmtpMailer, SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository,
-    SqlIdempotencyRepository, SqlMembershipRepository, SqlOrganizationRepository,
-    SqlOutboxRepository, SqlProjectRepository, SqlRateLimiter, SqlSessionRepository,
-    SqlUserRepository, Store, StoreOptions,
+    SqlIdempotencyRepository, SqlInvitationRepository, SqlMemberRepository,
+    SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlProjectRepository,
+    SqlRateLimiter, SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -85,7 +89,8 @@ fn spawn_outbox(config: &Config, store: &Store) -> Result<Background, StartupErr
         Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
         None => {
             tracing::warn!(
-                "BULKHEAD_SMTP_URL is not set: emails (password resets, verifications) are written                  to the log, not sent"
+                "BULKHEAD_SMTP_URL is not set: emails (password resets, verifications, invitations) \
+                 are written to the log, not sent"
             );
             Arc::new(LogMailer)
         }
@@ -168,12 +173,13 @@ impl Application {
         let users = Arc::new(SqlUserRepository::new(store.clone()));
         let memberships = Arc::new(SqlMembershipRepository::new(store.clone()));
         let outbox = spawn_outbox(&config, &store)?;
+        let organizations = Arc::new(SqlOrganizationRepository::new(store.clone()));
         let limiter = Arc::new(SqlRateLimiter::new(store.clone()));
         let budget = Arc::new(BatchedRateLimiter::new(store.clone()));
         let flusher = spawn_flusher(budget.clone());
         let state = AppState {
             auth: AuthService::new(AuthPorts {
-                organizations: Arc::new(SqlOrganizationRepository::new(store.clone())),
+                organizations: organizations.clone(),
                 users: users.clone(),
                 memberships: memberships.clone(),
                 hasher: hasher.clone(),
@@ -189,12 +195,12 @@ impl Application {
             }),
             accounts: AccountService::new(AccountPorts {
                 accounts: Arc::new(SqlAccountRepository::new(store.clone())),
-                users,
+                users: users.clone(),
                 memberships,
-                hasher,
+                hasher: hasher.clone(),
                 audit: audit.clone(),
                 settings: config.accounts.clone(),
-                limiter,
+                limiter: limiter.clone(),
                 limits: config.limits,
             }),
             projects: ProjectService::new(
@@ -203,6 +209,18 @@ impl Application {
             ),
             audit: AuditService::new(audit),
             api_keys: ApiKeyService::new(api_keys),
+            organizations: OrganizationService::new(organizations.clone()),
+            members: MemberService::new(Arc::new(SqlMemberRepository::new(store.clone()))),
+            invitations: InvitationService::new(InvitationPorts {
+                invitations: Arc::new(SqlInvitationRepository::new(store.clone())),
+                organizations,
+                users: users.clone(),
+                hasher: hasher.clone(),
+                settings: config.accounts.clone(),
+                limiter: limiter.clone(),
+                limits: config.limits,
+            }),
+            users: UserService::new(users.clone()),
             idempotency: IdempotencyService::new(Arc::new(SqlIdempotencyRepository::new(
                 store.clone(),
             ))),

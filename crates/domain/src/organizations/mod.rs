@@ -2,8 +2,10 @@
 
 pub mod model;
 pub mod port;
+pub mod service;
 
 pub use model::{Organization, OrganizationName, Registration};
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockOrganizationRepository;
 pub use port::OrganizationRepository;
+pub use service::OrganizationService;

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::model::{Organization, Registration};
+use super::model::{Organization, OrganizationName, Registration};
+use crate::audit::AuditEntry;
 use crate::error::DomainResult;
 use crate::scope::TenantScope;
 
@@ -18,4 +19,12 @@ pub trait OrganizationRepository: Send + Sync {
 
     /// The organization `scope` is confined to.
     async fn current(&self, scope: &TenantScope) -> DomainResult<Organization>;
+
+    /// Renames the organization, recording `entry`; answers it renamed.
+    async fn rename(
+        &self,
+        scope: &TenantScope,
+        name: &OrganizationName,
+        entry: AuditEntry,
+    ) -> DomainResult<Organization>;
 }

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::model::{Email, User, UserCredentials};
+use super::model::{Email, User, UserCredentials, UserName};
+use crate::audit::AuditEntry;
 use crate::error::DomainResult;
 use crate::scope::TenantScope;
 
@@ -20,4 +21,13 @@ pub trait UserRepository: Send + Sync {
 
     /// The acting user of `scope`.
     async fn current(&self, scope: &TenantScope) -> DomainResult<User>;
+
+    /// Renames the acting user of `scope`, recording `entry` in the scope's organization;
+    /// answers the user renamed.
+    async fn rename(
+        &self,
+        scope: &TenantScope,
+        name: &UserName,
+        entry: AuditEntry,
+    ) -> DomainResult<User>;
 }

@@ -1,0 +1,70 @@
+//! `/organizations/current`: the caller's organization.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::OrganizationBody;
+use crate::extract::{Auth, Json};
+use crate::problem::{ApiError, responses};
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organizations/current")
+            .route(web::get().to(current))
+            .route(web::patch().to(update)),
+    );
+}
+
+/// Changes to the organization.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganizationRequest {
+    #[schema(
+        example = "Analytical Engines Ltd",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub name: String,
+}
+
+/// The organization of your token (organization:read).
+#[utoipa::path(
+    get, path = "/api/v1/organizations/current", tag = "organizations", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The organization", body = OrganizationBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+    )
+)]
+pub(crate) async fn current(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+) -> Result<HttpResponse, ApiError> {
+    let organization = state.organizations.current(&scope).await?;
+    Ok(HttpResponse::Ok().json(OrganizationBody::from(organization)))
+}
+
+/// Rename the organization (organization:update: admins and owners).
+#[utoipa::path(
+    patch, path = "/api/v1/organizations/current", tag = "organizations",
+    request_body = UpdateOrganizationRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Renamed", body = OrganizationBody),
+        (status = 400, response = responses::MalformedJson),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Invalid),
+    )
+)]
+pub(crate) async fn update(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    Json(body): Json<UpdateOrganizationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let organization = state.organizations.rename(&scope, &body.name).await?;
+    Ok(HttpResponse::Ok().json(OrganizationBody::from(organization)))
+}

@@ -1,0 +1,225 @@
+//! Inviting people and accepting invitations.
+
+use std::sync::Arc;
+
+use super::model::{AcceptInvitation, Accepted, INVITATION_PREFIX, Invitation, Joining, lifetime};
+use super::port::InvitationRepository;
+use crate::accounts::AccountSettings;
+use crate::audit::AuditEntry;
+use crate::auth::PasswordHasher;
+use crate::error::{DomainError, DomainResult, Validator};
+use crate::ids::{InvitationId, UserId};
+use crate::limits::{RateLimiter, RateLimits, address_key, enforce};
+use crate::organizations::OrganizationRepository;
+use crate::outbox::OutgoingEmail;
+use crate::page::{Page, PageRequest};
+use crate::scope::{Permission, RequestMeta, Role, TenantScope};
+use crate::secret::Secret;
+use crate::users::{Email, Password, User, UserName, UserRepository};
+
+/// The adapters [`InvitationService`] needs.
+pub struct InvitationPorts {
+    /// Invitations.
+    pub invitations: Arc<dyn InvitationRepository>,
+    /// The inviting organization's name, for the email.
+    pub organizations: Arc<dyn OrganizationRepository>,
+    /// Whether the invited address has an account.
+    pub users: Arc<dyn UserRepository>,
+    /// For new accounts' passwords.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Links in emails.
+    pub settings: AccountSettings,
+    /// Counters for the per-address limit on acceptance.
+    pub limiter: Arc<dyn RateLimiter>,
+    /// The limits.
+    pub limits: RateLimits,
+}
+
+/// Invitation use cases.
+#[derive(Clone)]
+pub struct InvitationService {
+    invitations: Arc<dyn InvitationRepository>,
+    organizations: Arc<dyn OrganizationRepository>,
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    settings: AccountSettings,
+    limiter: Arc<dyn RateLimiter>,
+    limits: RateLimits,
+}
+
+fn invalid_token() -> DomainError {
+    DomainError::invalid(
+        "token",
+        "invalid",
+        "the invitation is invalid, used or expired",
+    )
+}
+
+impl InvitationService {
+    /// Wires the service.
+    pub fn new(ports: InvitationPorts) -> Self {
+        Self {
+            invitations: ports.invitations,
+            organizations: ports.organizations,
+            users: ports.users,
+            hasher: ports.hasher,
+            settings: ports.settings,
+            limiter: ports.limiter,
+            limits: ports.limits,
+        }
+    }
+
+    /// Invites `email` with `role` (members:invite), emailing a single-use link valid 7 days.
+    /// Nobody invites to a role above their own, so only owners invite owners.
+    pub async fn invite(
+        &self,
+        scope: &TenantScope,
+        email: &str,
+        role: Role,
+    ) -> DomainResult<Invitation> {
+        scope.require(Permission::MembersInvite)?;
+        let invited_by = scope.require_user()?;
+        if scope.role().is_none_or(|own| role.rank() > own.rank()) {
+            return Err(DomainError::Forbidden(Permission::MembersManage));
+        }
+        let email = Email::parse(email)?;
+        let organization = self.organizations.current(scope).await?;
+        let now = crate::now();
+        let invitation = Invitation {
+            id: InvitationId::new(),
+            organization_id: scope.organization_id(),
+            email: email.clone(),
+            role,
+            invited_by,
+            created_at: now,
+            expires_at: now + lifetime(),
+        };
+        let secret = Secret::generate(INVITATION_PREFIX);
+        let base = self.settings.public_url.trim_end_matches('/');
+        let message = OutgoingEmail {
+            to: email,
+            subject: format!(
+                "You are invited to {} on Bulkhead",
+                organization.name.as_str()
+            ),
+            body: format!(
+                "Hello,\n\nYou are invited to join {} as {}. Accept within 7 days:\n\n\
+                 {base}/accept-invitation?token={}\n\n\
+                 Or send the token to POST /api/v1/invitations/accept:\n\n{}\n",
+                organization.name.as_str(),
+                role.as_str(),
+                secret.expose(),
+                secret.expose(),
+            ),
+        };
+        self.invitations
+            .create(
+                scope,
+                &invitation,
+                &secret.digest(),
+                &message,
+                AuditEntry::created("invitation.created", &invitation),
+            )
+            .await?;
+        Ok(invitation)
+    }
+
+    /// The pending invitations (members:invite).
+    pub async fn list(
+        &self,
+        scope: &TenantScope,
+        page: PageRequest,
+    ) -> DomainResult<Page<Invitation>> {
+        scope.require(Permission::MembersInvite)?;
+        self.invitations.list(scope, page).await
+    }
+
+    /// Revokes a pending invitation (members:invite); its token stops working.
+    pub async fn revoke(&self, scope: &TenantScope, id: InvitationId) -> DomainResult<()> {
+        scope.require(Permission::MembersInvite)?;
+        let entry = AuditEntry::event(
+            "invitation.revoked",
+            "invitation",
+            Some(id.to_string()),
+            serde_json::Value::Null,
+        );
+        self.invitations.revoke(scope, id, entry).await
+    }
+
+    /// Accepts an invitation. If the invited email has an account, it joins (no name or
+    /// password needed: the token came through that address); otherwise `name` and `password`
+    /// create the account, with its email verified. A token that is not a pending invitation's
+    /// is a validation error on `token`.
+    pub async fn accept(
+        &self,
+        input: AcceptInvitation,
+        request: RequestMeta,
+    ) -> DomainResult<Accepted> {
+        let address = address_key("email", request.client_ip.as_deref());
+        enforce(&*self.limiter, &address, self.limits.email_per_address).await?;
+        let secret = Secret::parse(INVITATION_PREFIX, &input.token).ok_or_else(invalid_token)?;
+        let digest = secret.digest();
+        let invitation = self
+            .invitations
+            .find_pending(&digest)
+            .await?
+            .ok_or_else(invalid_token)?;
+        let existing = self
+            .users
+            .find_credentials_by_email(&invitation.email)
+            .await?;
+        let joining = match existing {
+            Some(credentials) => Joining::Existing(credentials.user.id),
+            None => {
+                let mut v = Validator::new();
+                let name = v.check(UserName::parse(input.name.as_deref().unwrap_or_default()));
+                let password = v.check(Password::parse_new(
+                    "password",
+                    input.password.as_deref().unwrap_or_default(),
+                    &invitation.email,
+                ));
+                v.finish()?;
+                let (Some(name), Some(password)) = (name, password) else {
+                    unreachable!("Validator::finish fails when a check failed")
+                };
+                let now = crate::now();
+                Joining::New {
+                    user: User {
+                        id: UserId::new(),
+                        email: invitation.email.clone(),
+                        name,
+                        created_at: now,
+                        email_verified_at: Some(now),
+                    },
+                    password_hash: self.hasher.hash(&password).await?,
+                }
+            }
+        };
+        let (user_id, account_created) = match &joining {
+            Joining::Existing(id) => (*id, false),
+            Joining::New { user, .. } => (user.id, true),
+        };
+        let scope =
+            TenantScope::authenticated(invitation.organization_id, user_id, invitation.role)
+                .with_request(request);
+        let entry = AuditEntry::event(
+            "member.joined",
+            "member",
+            Some(user_id.to_string()),
+            serde_json::json!({
+                "invitation_id": invitation.id.to_string(),
+                "role": invitation.role.as_str(),
+                "account_created": account_created,
+            }),
+        );
+        self.invitations
+            .accept(&scope, &digest, &joining, entry)
+            .await?;
+        Ok(Accepted {
+            organization_id: invitation.organization_id,
+            user_id,
+            role: invitation.role,
+            account_created,
+        })
+    }
+}

@@ -1,0 +1,192 @@
+//! Member use cases, with every permission decision made here, so that services embedding
+//! the domain get the same rules as the HTTP API.
+
+use std::sync::Arc;
+
+use super::model::{Member, MemberQuery};
+use super::port::MemberRepository;
+use crate::audit::AuditEntry;
+use crate::error::{DomainError, DomainResult};
+use crate::ids::UserId;
+use crate::page::Page;
+use crate::scope::{Permission, Role, TenantScope};
+
+/// The members of the scope's organization.
+#[derive(Clone)]
+pub struct MemberService {
+    members: Arc<dyn MemberRepository>,
+}
+
+fn member_entry(action: &str, user: UserId, details: serde_json::Value) -> AuditEntry {
+    AuditEntry::event(action, "member", Some(user.to_string()), details)
+}
+
+impl MemberService {
+    /// Wires the service.
+    pub fn new(members: Arc<dyn MemberRepository>) -> Self {
+        Self { members }
+    }
+
+    /// A page of members (members:read).
+    pub async fn list(
+        &self,
+        scope: &TenantScope,
+        query: MemberQuery,
+    ) -> DomainResult<Page<Member>> {
+        scope.require(Permission::MembersRead)?;
+        self.members.list(scope, query).await
+    }
+
+    /// One member (members:read); anyone else is [`DomainError::NotFound`].
+    pub async fn get(&self, scope: &TenantScope, user: UserId) -> DomainResult<Member> {
+        scope.require(Permission::MembersRead)?;
+        self.members.get(scope, user).await
+    }
+
+    /// Changes a member's role (members:manage). Nobody changes their own role; only owners
+    /// grant ownership or change an owner's role; the last owner stays an owner (409).
+    pub async fn change_role(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        role: Role,
+    ) -> DomainResult<Member> {
+        scope.require(Permission::MembersManage)?;
+        let actor = scope.require_user()?;
+        if actor == user {
+            return Err(DomainError::invalid(
+                "role",
+                "own_role",
+                "you cannot change your own role",
+            ));
+        }
+        let target = self.members.get(scope, user).await?;
+        self.require_owner_for(scope, &[target.role, role])?;
+        let details = serde_json::json!({
+            "before": { "role": target.role.as_str() },
+            "after": { "role": role.as_str() },
+        });
+        let entry = member_entry("member.role_changed", user, details);
+        self.members
+            .change_role(scope, user, target.role, role, entry)
+            .await?;
+        Ok(Member { role, ..target })
+    }
+
+    /// Removes a member (members:manage); removing an owner takes an owner, and the last owner
+    /// cannot be removed (409). Use [`MemberService::leave`] for oneself.
+    pub async fn remove(&self, scope: &TenantScope, user: UserId) -> DomainResult<()> {
+        scope.require(Permission::MembersManage)?;
+        if scope.require_user()? == user {
+            return self.leave(scope).await;
+        }
+        let target = self.members.get(scope, user).await?;
+        self.require_owner_for(scope, &[target.role])?;
+        let details = serde_json::json!({ "role": target.role.as_str() });
+        self.members
+            .remove(
+                scope,
+                user,
+                target.role,
+                member_entry("member.removed", user, details),
+            )
+            .await
+    }
+
+    /// Leaves the organization; the last owner cannot (409).
+    pub async fn leave(&self, scope: &TenantScope) -> DomainResult<()> {
+        let user = scope.require_user()?;
+        let role = scope.role().ok_or(DomainError::Unauthorized)?;
+        let entry = member_entry("member.left", user, serde_json::Value::Null);
+        self.members.remove(scope, user, role, entry).await
+    }
+
+    /// Touching an owner, or granting ownership, takes an owner.
+    fn require_owner_for(&self, scope: &TenantScope, roles: &[Role]) -> DomainResult<()> {
+        if roles.contains(&Role::Owner) && scope.role() != Some(Role::Owner) {
+            return Err(DomainError::Forbidden(Permission::MembersManage));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::OrganizationId;
+    use crate::members::MockMemberRepository;
+    use crate::users::{Email, User, UserName};
+
+    fn scope(role: Role) -> TenantScope {
+        TenantScope::authenticated(OrganizationId::new(), UserId::new(), role)
+    }
+
+    fn member(role: Role) -> Member {
+        Member {
+            user: User {
+                id: UserId::new(),
+                email: Email::parse("m@example.com").expect("valid"),
+                name: UserName::parse("M").expect("valid"),
+                created_at: crate::now(),
+                email_verified_at: None,
+            },
+            role,
+            joined_at: crate::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn admins_cannot_touch_owners_or_grant_ownership() {
+        let mut members = MockMemberRepository::new();
+        let owner = member(Role::Owner);
+        let plain = member(Role::Member);
+        let (owner_id, plain_id) = (owner.user.id, plain.user.id);
+        members.expect_get().returning(move |_, id| {
+            Ok(if id == owner_id {
+                owner.clone()
+            } else {
+                plain.clone()
+            })
+        });
+        members.expect_change_role().never();
+        members.expect_remove().never();
+        let service = MemberService::new(Arc::new(members));
+        let admin = scope(Role::Admin);
+        for result in [
+            service
+                .change_role(&admin, owner_id, Role::Member)
+                .await
+                .map(|_| ()),
+            service
+                .change_role(&admin, plain_id, Role::Owner)
+                .await
+                .map(|_| ()),
+            service.remove(&admin, owner_id).await,
+        ] {
+            assert!(
+                matches!(result, Err(DomainError::Forbidden(_))),
+                "{result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn members_cannot_manage_and_nobody_changes_their_own_role() {
+        let mut members = MockMemberRepository::new();
+        members.expect_change_role().never();
+        let service = MemberService::new(Arc::new(members));
+        let plain = scope(Role::Member);
+        assert!(matches!(
+            service
+                .change_role(&plain, UserId::new(), Role::Viewer)
+                .await,
+            Err(DomainError::Forbidden(Permission::MembersManage))
+        ));
+        let owner = scope(Role::Owner);
+        let own = owner.user_id().expect("a user");
+        assert!(matches!(
+            service.change_role(&owner, own, Role::Admin).await,
+            Err(DomainError::Validation(_))
+        ));
+    }
+}

@@ -1,0 +1,283 @@
+//! Invitations in SQL.
+
+use async_trait::async_trait;
+use bulkhead_domain::audit::AuditEntry;
+use bulkhead_domain::invitations::{Invitation, InvitationRepository, Joining};
+use bulkhead_domain::outbox::OutgoingEmail;
+use bulkhead_domain::page::{Page, PageRequest};
+use bulkhead_domain::secret::SecretDigest;
+use bulkhead_domain::users::Email;
+use bulkhead_domain::{
+    DomainError, DomainResult, InvitationId, OrganizationId, TenantScope, UserId,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    Statement, TransactionTrait,
+};
+
+use crate::error::{conflict_or_domain, corrupt, to_domain};
+use crate::store::Store;
+use crate::tx::OrgTx;
+use crate::{memberships, users};
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invitations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub organization_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub email: String,
+        pub role: String,
+        pub token_digest: String,
+        pub invited_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub accepted_at: Option<DateTimeUtc>,
+        pub accepted_by: Option<Uuid>,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{Column, Entity};
+
+impl TryFrom<entity::Model> for Invitation {
+    type Error = DomainError;
+
+    fn try_from(row: entity::Model) -> DomainResult<Self> {
+        Ok(Invitation {
+            id: InvitationId::from_uuid(row.id),
+            organization_id: OrganizationId::from_uuid(row.organization_id),
+            email: Email::parse(&row.email).map_err(corrupt("invitation email"))?,
+            role: row.role.parse().map_err(corrupt("invitation role"))?,
+            invited_by: UserId::from_uuid(row.invited_by),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        })
+    }
+}
+
+/// Invitations still usable at `now`.
+fn pending(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(Column::AcceptedAt.is_null())
+        .add(Column::RevokedAt.is_null())
+        .add(Column::ExpiresAt.gt(now))
+}
+
+fn invalid_token() -> DomainError {
+    DomainError::invalid(
+        "token",
+        "invalid",
+        "the invitation is invalid, used or expired",
+    )
+}
+
+/// Opens the one invitation with this digest to reads in `txn` (PostgreSQL's policy checks the
+/// setting; SQLite has no policies).
+async fn name_digest(txn: &DatabaseTransaction, digest: &SecretDigest) -> DomainResult<()> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT set_config('app.invitation_digest', $1, true)",
+            [digest.as_str().into()],
+        ))
+        .await
+        .map_err(to_domain)?;
+    }
+    Ok(())
+}
+
+/// [`InvitationRepository`] on the shared store.
+#[derive(Debug, Clone)]
+pub struct SqlInvitationRepository {
+    store: Store,
+}
+
+impl SqlInvitationRepository {
+    /// Builds the repository.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl InvitationRepository for SqlInvitationRepository {
+    async fn create(
+        &self,
+        scope: &TenantScope,
+        invitation: &Invitation,
+        digest: &SecretDigest,
+        email: &OutgoingEmail,
+        entry: AuditEntry,
+    ) -> DomainResult<()> {
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let invitee = users::entity::Entity::find()
+            .filter(users::entity::Column::Email.eq(invitation.email.as_str()))
+            .one(&*tx)
+            .await
+            .map_err(to_domain)?;
+        if let Some(invitee) = invitee {
+            let already = memberships::entity::Entity::find()
+                .filter(
+                    memberships::entity::Column::OrganizationId
+                        .eq(scope.organization_id().as_uuid()),
+                )
+                .filter(memberships::entity::Column::UserId.eq(invitee.id))
+                .count(&*tx)
+                .await
+                .map_err(to_domain)?;
+            if already > 0 {
+                return Err(DomainError::Conflict(
+                    "this address already belongs to a member".into(),
+                ));
+            }
+        }
+        entity::ActiveModel {
+            organization_id: Set(scope.organization_id().as_uuid()),
+            id: Set(invitation.id.as_uuid()),
+            email: Set(invitation.email.as_str().to_owned()),
+            role: Set(invitation.role.as_str().to_owned()),
+            token_digest: Set(digest.as_str().to_owned()),
+            invited_by: Set(invitation.invited_by.as_uuid()),
+            created_at: Set(invitation.created_at),
+            expires_at: Set(invitation.expires_at),
+            accepted_at: Set(None),
+            accepted_by: Set(None),
+            revoked_at: Set(None),
+        }
+        .insert(&*tx)
+        .await
+        .map_err(to_domain)?;
+        crate::outbox::enqueue(&*tx, email).await?;
+        tx.audit(scope, entry).await?;
+        tx.commit().await
+    }
+
+    async fn list(&self, scope: &TenantScope, page: PageRequest) -> DomainResult<Page<Invitation>> {
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let select = Entity::find()
+            .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
+            .filter(pending(bulkhead_domain::now()));
+        let page = crate::paging::page_of(
+            &tx,
+            select,
+            |s| s.order_by_desc(Column::CreatedAt).order_by_desc(Column::Id),
+            page,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    async fn revoke(
+        &self,
+        scope: &TenantScope,
+        id: InvitationId,
+        entry: AuditEntry,
+    ) -> DomainResult<()> {
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let revoked = Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(bulkhead_domain::now()))
+            .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(pending(bulkhead_domain::now()))
+            .exec(&*tx)
+            .await
+            .map_err(to_domain)?
+            .rows_affected;
+        if revoked == 0 {
+            return Err(DomainError::NotFound);
+        }
+        tx.audit(scope, entry).await?;
+        tx.commit().await
+    }
+
+    async fn find_pending(&self, digest: &SecretDigest) -> DomainResult<Option<Invitation>> {
+        let txn = self.store.connection().begin().await.map_err(to_domain)?;
+        name_digest(&txn, digest).await?;
+        let row = Entity::find()
+            .filter(Column::TokenDigest.eq(digest.as_str()))
+            .filter(pending(bulkhead_domain::now()))
+            .one(&txn)
+            .await
+            .map_err(to_domain)?;
+        txn.commit().await.map_err(to_domain)?;
+        row.map(Invitation::try_from).transpose()
+    }
+
+    async fn accept(
+        &self,
+        scope: &TenantScope,
+        digest: &SecretDigest,
+        joining: &Joining,
+        entry: AuditEntry,
+    ) -> DomainResult<()> {
+        let org = scope.organization_id();
+        let user = scope.require_user()?;
+        // The joining user is not a member yet: enter the tenant without the membership check.
+        let tx = OrgTx::begin_for_new_tenant(&self.store, scope).await?;
+        name_digest(&tx, digest).await?;
+        let now = bulkhead_domain::now();
+        let invitation = Entity::find()
+            .filter(Column::OrganizationId.eq(org.as_uuid()))
+            .filter(Column::TokenDigest.eq(digest.as_str()))
+            .filter(pending(now))
+            .lock_exclusive()
+            .one(&*tx)
+            .await
+            .map_err(to_domain)?
+            .ok_or_else(invalid_token)?;
+        if let Joining::New {
+            user: new,
+            password_hash,
+        } = joining
+        {
+            users::entity::ActiveModel {
+                id: Set(new.id.as_uuid()),
+                email: Set(new.email.as_str().to_owned()),
+                name: Set(new.name.as_str().to_owned()),
+                password_hash: Set(password_hash.as_str().to_owned()),
+                created_at: Set(new.created_at),
+                email_verified_at: Set(new.email_verified_at),
+            }
+            .insert(&*tx)
+            .await
+            .map_err(conflict_or_domain(
+                "an account with this email already exists; accept again to join with it",
+            ))?;
+        }
+        memberships::entity::ActiveModel {
+            organization_id: Set(org.as_uuid()),
+            user_id: Set(user.as_uuid()),
+            role: Set(invitation.role.clone()),
+            created_at: Set(now),
+        }
+        .insert(&*tx)
+        .await
+        .map_err(conflict_or_domain(
+            "you are already a member of this organization",
+        ))?;
+        Entity::update_many()
+            .col_expr(Column::AcceptedAt, Expr::value(now))
+            .col_expr(Column::AcceptedBy, Expr::value(user.as_uuid()))
+            .filter(Column::OrganizationId.eq(org.as_uuid()))
+            .filter(Column::Id.eq(invitation.id))
+            .exec(&*tx)
+            .await
+            .map_err(to_domain)?;
+        tx.audit(scope, entry).await?;
+        tx.commit().await
+    }
+}

@@ -1,0 +1,556 @@
+//! Organizations, members, invitations and role-based access over HTTP, on SQLite and
+//! PostgreSQL (SECURITY-CASES 1, 5 and 6).
+
+#![allow(clippy::unwrap_used)]
+
+use bulkhead_tests::{PASSWORD, Reply, Tenant, TestApp, both_stores, sorted_statuses};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+both_stores! {
+    invitations_make_accounts_and_memberships_once;
+    existing_accounts_join_with_the_token_alone;
+    bad_invitations_change_nothing;
+    roles_change_and_take_effect_on_the_next_request;
+    the_last_owner_stays;
+    members_are_listed_searched_and_found_only_in_their_organization;
+    every_endpoint_allows_exactly_the_roles_that_hold_its_permission;
+    the_organization_is_read_and_renamed_by_its_admins;
+}
+
+async fn invite(app: &TestApp, by: &Tenant, email: &str, role: &str) -> Reply {
+    app.post(
+        "/api/v1/invitations",
+        Some(&by.token),
+        json!({ "email": email, "role": role }),
+    )
+    .await
+}
+
+async fn accept(app: &TestApp, token: &str, extra: Value) -> Reply {
+    let mut body = json!({ "token": token });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    app.post("/api/v1/invitations/accept", None, body).await
+}
+
+async fn invitations_make_accounts_and_memberships_once(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let invited = invite(&app, &a, "Grace@example.com", "member").await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    assert_eq!(invited.body["email"], "grace@example.com");
+    let listed = app.get("/api/v1/invitations", &a.token).await;
+    assert_eq!(listed.body["total"], 1);
+    assert!(
+        !listed.body.to_string().contains("bhi_"),
+        "no token is listed"
+    );
+
+    let token = app
+        .token_from_email("grace@example.com", "You are invited", "bhi_")
+        .await;
+    // A new account needs a name and an acceptable password; a failed attempt keeps the token.
+    accept(&app, &token, json!({})).await.assert_problem(422);
+    accept(
+        &app,
+        &token,
+        json!({ "name": "Grace", "password": "grace@example.com" }),
+    )
+    .await
+    .assert_problem(422);
+    let accepted = accept(
+        &app,
+        &token,
+        json!({ "name": "Grace", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!(accepted.body["account_created"], true);
+    assert_eq!(accepted.body["role"], "member");
+    accept(
+        &app,
+        &token,
+        json!({ "name": "Grace", "password": PASSWORD }),
+    )
+    .await
+    .assert_problem(422);
+
+    let login = app.login("grace@example.com").await;
+    let me = app.get("/api/v1/auth/me", &login).await;
+    assert_eq!(me.body["organization"]["id"], a.organization_id.as_str());
+    assert_eq!(me.body["role"], "member");
+    assert_eq!(me.body["user"]["email_verified"], true);
+    assert_eq!(
+        app.get("/api/v1/invitations", &a.token).await.body["total"],
+        0
+    );
+    let actions = app.audit_actions(&a).await;
+    for action in ["invitation.created", "member.joined"] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action}: {actions:?}"
+        );
+    }
+    // An invitation token is no access token.
+    app.get("/api/v1/auth/me", &token).await.assert_problem(401);
+}
+
+async fn existing_accounts_join_with_the_token_alone(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let b = app.register("bob@example.com").await;
+    invite(&app, &a, &b.email, "viewer").await;
+    let token = app
+        .token_from_email(&b.email, "You are invited", "bhi_")
+        .await;
+    let accepted = accept(&app, &token, json!({})).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!(accepted.body["account_created"], false);
+    let orgs = app.get("/api/v1/auth/organizations", &b.token).await;
+    assert_eq!(orgs.body["data"].as_array().unwrap().len(), 2);
+    // Inviting a member again is a conflict.
+    invite(&app, &a, &b.email, "member")
+        .await
+        .assert_problem(409);
+}
+
+async fn bad_invitations_change_nothing(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let admin = app.member_token(&a, "adam@example.com", "admin").await;
+    let member = app.member_token(&a, "mia@example.com", "member").await;
+    // Nobody invites above their own role; members do not invite at all.
+    invite(&app, &admin, "x@example.com", "owner")
+        .await
+        .assert_problem(403);
+    invite(&app, &member, "x@example.com", "viewer")
+        .await
+        .assert_problem(403);
+    assert_eq!(
+        invite(&app, &admin, "x@example.com", "admin").await.status,
+        StatusCode::CREATED
+    );
+    // A revoked invitation's token does nothing.
+    let revocable = invite(&app, &a, "rex@example.com", "viewer").await;
+    let token = app
+        .token_from_email("rex@example.com", "You are invited", "bhi_")
+        .await;
+    let path = format!(
+        "/api/v1/invitations/{}",
+        revocable.body["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.delete(&path, &a.token).await.status,
+        StatusCode::NO_CONTENT
+    );
+    accept(&app, &token, json!({ "name": "Rex", "password": PASSWORD }))
+        .await
+        .assert_problem(422);
+    app.delete(&path, &a.token).await.assert_problem(404);
+    // Strangers and garbage.
+    for token in [format!("bhi_{}", "0".repeat(64)), "nope".into()] {
+        accept(&app, &token, json!({ "name": "X", "password": PASSWORD }))
+            .await
+            .assert_problem(422);
+    }
+    // Mass assignment of a role on acceptance fails loudly.
+    let other = invite(&app, &a, "olga@example.com", "viewer").await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    let token = app
+        .token_from_email("olga@example.com", "You are invited", "bhi_")
+        .await;
+    accept(
+        &app,
+        &token,
+        json!({ "name": "Olga", "password": PASSWORD, "role": "owner" }),
+    )
+    .await
+    .assert_problem(422);
+    let members = app.get("/api/v1/members", &a.token).await;
+    assert_eq!(members.body["total"], 3, "{}", members.body);
+}
+
+async fn roles_change_and_take_effect_on_the_next_request(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let m = app.member_token(&a, "mia@example.com", "member").await;
+    app.get("/api/v1/audit-events", &m.token)
+        .await
+        .assert_problem(403);
+    let path = format!("/api/v1/members/{}", m.user_id);
+    let promoted = app.patch(&path, &a.token, json!({ "role": "admin" })).await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
+    assert_eq!(promoted.body["role"], "admin");
+    // The old token names the old role: refused at once. A refresh carries the new one.
+    app.get("/api/v1/projects", &m.token)
+        .await
+        .assert_problem(401);
+    let fresh = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": m.refresh_token }),
+        )
+        .await;
+    let token = fresh.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/api/v1/audit-events", token).await.status,
+        StatusCode::OK
+    );
+    // Nobody changes their own role, and admins cannot make owners.
+    app.patch(
+        &format!("/api/v1/members/{}", a.user_id),
+        &a.token,
+        json!({ "role": "admin" }),
+    )
+    .await
+    .assert_problem(422);
+    app.patch(&path, token, json!({ "role": "owner" }))
+        .await
+        .assert_problem(422);
+    let v = app.member_token(&a, "vic@example.com", "viewer").await;
+    app.patch(
+        &format!("/api/v1/members/{}", v.user_id),
+        token,
+        json!({ "role": "owner" }),
+    )
+    .await
+    .assert_problem(403);
+    // Removal: the removed member's tokens stop working.
+    let removed = app
+        .delete(&format!("/api/v1/members/{}", v.user_id), token)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    app.get("/api/v1/projects", &v.token)
+        .await
+        .assert_problem(401);
+    let actions = app.audit_actions(&a).await;
+    for action in ["member.role_changed", "member.removed"] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action}: {actions:?}"
+        );
+    }
+}
+
+async fn the_last_owner_stays(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let admin = app.member_token(&a, "adam@example.com", "admin").await;
+    // The only owner cannot leave; an admin cannot remove or demote an owner.
+    app.delete("/api/v1/members/me", &a.token)
+        .await
+        .assert_problem(409);
+    app.delete(&format!("/api/v1/members/{}", a.user_id), &admin.token)
+        .await
+        .assert_problem(403);
+    // With a second owner, the first may leave; then the second is the last.
+    let b = app.member_token(&a, "bea@example.com", "admin").await;
+    let promote = app
+        .patch(
+            &format!("/api/v1/members/{}", b.user_id),
+            &a.token,
+            json!({ "role": "owner" }),
+        )
+        .await;
+    assert_eq!(promote.status, StatusCode::OK, "{}", promote.body);
+    let b_token = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": b.refresh_token }),
+        )
+        .await
+        .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let left = app.delete("/api/v1/members/me", &a.token).await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT, "{}", left.body);
+    app.delete("/api/v1/members/me", &b_token)
+        .await
+        .assert_problem(409);
+    let admin_leaves = app.delete("/api/v1/members/me", &admin.token).await;
+    assert_eq!(admin_leaves.status, StatusCode::NO_CONTENT);
+}
+
+async fn members_are_listed_searched_and_found_only_in_their_organization(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let b = app.register("bob@example.com").await;
+    app.member_token(&a, "grace@example.com", "viewer").await;
+    app.member_token(&a, "linus@example.com", "member").await;
+    let all = app.get("/api/v1/members?limit=2", &a.token).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(
+        (all.body["total"].clone(), all.body["has_more"].clone()),
+        (json!(3), json!(true))
+    );
+    let found = app.get("/api/v1/members?q=GRACE", &a.token).await;
+    assert_eq!(found.body["total"], 1);
+    assert_eq!(found.body["data"][0]["user"]["email"], "grace@example.com");
+    let by_role = app.get("/api/v1/members?role=member", &a.token).await;
+    assert_eq!(
+        by_role.body["data"][0]["user"]["email"],
+        "linus@example.com"
+    );
+    let wildcard = app.get("/api/v1/members?q=%25", &a.token).await;
+    assert_eq!(wildcard.body["total"], 0, "LIKE wildcards are literal");
+    app.get("/api/v1/members?limit=101", &a.token)
+        .await
+        .assert_problem(422);
+    // Another organization's user: 404 everywhere, exactly like a stranger.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for id in [&b.user_id, &unknown] {
+        let user_path = format!("/api/v1/users/{id}");
+        let member_path = format!("/api/v1/members/{id}");
+        let replies = [
+            app.get(&user_path, &a.token).await,
+            app.patch(&member_path, &a.token, json!({ "role": "viewer" }))
+                .await,
+            app.delete(&member_path, &a.token).await,
+        ];
+        for reply in &replies {
+            reply.assert_problem(404);
+        }
+    }
+    let mine = app
+        .get(&format!("/api/v1/users/{}", a.user_id), &a.token)
+        .await;
+    assert_eq!(mine.body["role"], "owner");
+    // Bob's organization is untouched.
+    assert_eq!(app.get("/api/v1/members", &b.token).await.body["total"], 1);
+    let b_invite = invite(&app, &b, "z@example.com", "viewer").await;
+    let path = format!(
+        "/api/v1/invitations/{}",
+        b_invite.body["id"].as_str().unwrap()
+    );
+    app.delete(&path, &a.token).await.assert_problem(404);
+    assert_eq!(
+        app.get("/api/v1/invitations", &b.token).await.body["total"],
+        1
+    );
+}
+
+async fn the_organization_is_read_and_renamed_by_its_admins(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let current = app.get("/api/v1/organizations/current", &a.token).await;
+    assert_eq!(current.body["id"], a.organization_id.as_str());
+    let renamed = app
+        .patch(
+            "/api/v1/organizations/current",
+            &a.token,
+            json!({ "name": "  Engines Ltd " }),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "Engines Ltd");
+    for bad in [
+        json!({ "name": "" }),
+        json!({ "name": "x", "id": a.organization_id }),
+    ] {
+        app.patch("/api/v1/organizations/current", &a.token, bad)
+            .await
+            .assert_problem(422);
+    }
+    let events = app.audit_events(&a).await;
+    let update = events
+        .iter()
+        .find(|e| e["action"] == "organization.updated")
+        .unwrap();
+    assert_eq!(update["changes"]["after"]["name"], "Engines Ltd");
+    let me = app
+        .patch("/api/v1/users/me", &a.token, json!({ "name": "Ada King" }))
+        .await;
+    assert_eq!(me.body["name"], "Ada King");
+    let permissions = app.get("/api/v1/permissions", &a.token).await;
+    let names: Vec<_> = permissions.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "members:invite",
+        "roles:manage",
+        "billing:manage",
+        "api_keys:manage",
+    ] {
+        assert!(names.contains(&name), "{name}");
+    }
+}
+
+/// Who may call what: each row is an operation and the roles that hold its permission; every
+/// role outside the row must get 403 and change nothing.
+async fn every_endpoint_allows_exactly_the_roles_that_hold_its_permission(app: TestApp) {
+    let owner = app.register("owner@example.com").await;
+    let mut tokens = vec![("owner", owner.clone())];
+    for role in ["admin", "member", "viewer"] {
+        tokens.push((
+            role,
+            app.member_token(&owner, &format!("{role}@example.com"), role)
+                .await,
+        ));
+    }
+    let project = app.create_project(&owner, "Matrix").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let everyone: &[&str] = &["owner", "admin", "member", "viewer"];
+    let managers: &[&str] = &["owner", "admin"];
+    let writers: &[&str] = &["owner", "admin", "member"];
+    let mut counter = 0;
+    for (role, tenant) in &tokens {
+        // Operations that consume something get a fresh target per attempt.
+        counter += 1;
+        let target = app
+            .member_token(&owner, &format!("target{counter}@example.com"), "viewer")
+            .await;
+        let invitation = invite(&app, &owner, &format!("inv{counter}@example.com"), "viewer").await;
+        let invitation = invitation.body["id"].as_str().unwrap().to_owned();
+        let doomed = app
+            .create_project(&owner, &format!("Doomed {counter}"))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let cases: Vec<(Method, String, Option<Value>, &[&str])> = vec![
+            (
+                Method::GET,
+                "/api/v1/organizations/current".into(),
+                None,
+                everyone,
+            ),
+            (
+                Method::PATCH,
+                "/api/v1/organizations/current".into(),
+                Some(json!({ "name": "Org" })),
+                managers,
+            ),
+            (Method::GET, "/api/v1/permissions".into(), None, everyone),
+            (Method::GET, "/api/v1/roles".into(), None, everyone),
+            (Method::GET, "/api/v1/members".into(), None, everyone),
+            (
+                Method::GET,
+                format!("/api/v1/users/{}", target.user_id),
+                None,
+                everyone,
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/members/{}", target.user_id),
+                Some(json!({ "role": "viewer" })),
+                managers,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/members/{}", target.user_id),
+                None,
+                managers,
+            ),
+            (
+                Method::POST,
+                "/api/v1/invitations".into(),
+                Some(json!({ "email": format!("n{counter}@example.com"), "role": "viewer" })),
+                managers,
+            ),
+            (Method::GET, "/api/v1/invitations".into(), None, managers),
+            (
+                Method::DELETE,
+                format!("/api/v1/invitations/{invitation}"),
+                None,
+                managers,
+            ),
+            (Method::GET, "/api/v1/projects".into(), None, everyone),
+            (
+                Method::GET,
+                format!("/api/v1/projects/{project}"),
+                None,
+                everyone,
+            ),
+            (
+                Method::POST,
+                "/api/v1/projects".into(),
+                Some(json!({ "name": format!("New {counter}") })),
+                writers,
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/projects/{project}"),
+                Some(json!({ "description": "x" })),
+                writers,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/projects/{doomed}"),
+                None,
+                managers,
+            ),
+            (Method::GET, "/api/v1/audit-events".into(), None, managers),
+            (Method::GET, "/api/v1/api-keys".into(), None, managers),
+            (
+                Method::POST,
+                "/api/v1/api-keys".into(),
+                Some(json!({ "name": "k", "scopes": ["projects:read"] })),
+                managers,
+            ),
+            (
+                Method::PATCH,
+                "/api/v1/users/me".into(),
+                Some(json!({ "name": "Someone" })),
+                everyone,
+            ),
+        ];
+        for (method, path, body, allowed) in cases {
+            let reply = app
+                .send(method.clone(), &path, Some(&tenant.token), body)
+                .await;
+            if allowed.contains(role) {
+                assert!(
+                    reply.status.is_success(),
+                    "{role} {method} {path}: {} {}",
+                    reply.status,
+                    reply.body
+                );
+            } else {
+                assert_eq!(
+                    reply.status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path}: {}",
+                    reply.body
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
+    let app = bulkhead_tests::spawn_app(bulkhead_tests::Store::Postgres).await;
+    for round in 0..5 {
+        let a = app.register(&format!("a{round}@example.com")).await;
+        let b = app
+            .member_token(&a, &format!("b{round}@example.com"), "owner")
+            .await;
+        let (path_a, path_b) = (
+            format!("/api/v1/members/{}", a.user_id),
+            format!("/api/v1/members/{}", b.user_id),
+        );
+        let (by_a, by_b) = tokio::join!(
+            app.patch(&path_b, &a.token, json!({ "role": "admin" })),
+            app.patch(&path_a, &b.token, json!({ "role": "admin" })),
+        );
+        let statuses = sorted_statuses(&[by_a, by_b]);
+        assert_eq!(statuses[0], 200, "round {round}: {statuses:?}");
+        assert!(
+            statuses[1] == 409 || statuses[1] == 401,
+            "round {round}: {statuses:?}"
+        );
+        let owners = app
+            .get("/api/v1/members?role=owner", &app.login(&a.email).await)
+            .await;
+        let owners = if owners.status == StatusCode::OK {
+            owners
+        } else {
+            app.get("/api/v1/members?role=owner", &app.login(&b.email).await)
+                .await
+        };
+        assert_eq!(owners.body["total"], 1, "round {round}: {}", owners.body);
+    }
+}
