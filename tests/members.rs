@@ -16,6 +16,7 @@ both_stores! {
     members_are_listed_searched_and_found_only_in_their_organization;
     every_endpoint_allows_exactly_the_roles_that_hold_its_permission;
     the_organization_is_read_and_renamed_by_its_admins;
+    project_maintainers_edit_without_the_organization_permission;
 }
 
 async fn invite(app: &TestApp, by: &Tenant, email: &str, role: &str) -> Reply {
@@ -553,4 +554,90 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
         };
         assert_eq!(owners.body["total"], 1, "round {round}: {}", owners.body);
     }
+}
+
+async fn project_maintainers_edit_without_the_organization_permission(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let b = app.register("bob@example.com").await;
+    let project = app.create_project(&a, "Apollo").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let viewer = app.member_token(&a, "vic@example.com", "viewer").await;
+    let other = app.member_token(&a, "wes@example.com", "viewer").await;
+    let path = format!("/api/v1/projects/{project}");
+    let members = format!("{path}/members");
+    app.patch(&path, &viewer.token, json!({ "description": "mine" }))
+        .await
+        .assert_problem(403);
+    let added = app
+        .post(
+            &members,
+            Some(&a.token),
+            json!({ "user_id": viewer.user_id, "role": "maintainer" }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    // A maintaining viewer edits the project and manages its members.
+    let edited = app
+        .patch(&path, &viewer.token, json!({ "description": "mine" }))
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let contributor = app
+        .post(
+            &members,
+            Some(&viewer.token),
+            json!({ "user_id": other.user_id, "role": "contributor" }),
+        )
+        .await;
+    assert_eq!(
+        contributor.status,
+        StatusCode::CREATED,
+        "{}",
+        contributor.body
+    );
+    app.patch(&path, &other.token, json!({ "description": "theirs" }))
+        .await
+        .assert_problem(403);
+    let listed = app.get(&members, &other.token).await;
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 2);
+    // Only members of the organization can join, and ids of another organization are unknown.
+    app.post(
+        &members,
+        Some(&a.token),
+        json!({ "user_id": b.user_id, "role": "contributor" }),
+    )
+    .await
+    .assert_problem(422);
+    let b_project = app.create_project(&b, "B's").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let foreign = format!("/api/v1/projects/{b_project}/members");
+    app.get(&foreign, &a.token).await.assert_problem(404);
+    app.post(
+        &foreign,
+        Some(&a.token),
+        json!({ "user_id": a.user_id, "role": "maintainer" }),
+    )
+    .await
+    .assert_problem(404);
+    app.get(&members, &b.token).await.assert_problem(404);
+    app.delete(&format!("{foreign}/{}", b.user_id), &a.token)
+        .await
+        .assert_problem(404);
+    // Leaving the organization leaves its projects.
+    let removed = app
+        .delete(&format!("/api/v1/members/{}", other.user_id), &a.token)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let listed = app.get(&members, &a.token).await;
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
+    let gone = app
+        .delete(&format!("{members}/{}", viewer.user_id), &a.token)
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    app.patch(&path, &viewer.token, json!({ "description": "again" }))
+        .await
+        .assert_problem(403);
 }

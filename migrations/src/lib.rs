@@ -15,6 +15,7 @@ mod m20261123_000006_api_keys;
 mod m20261123_000007_accounts;
 mod m20261123_000008_rate_limits;
 mod m20261123_000009_members;
+mod m20261123_000010_project_members;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -29,6 +30,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "idempotency_keys",
     "api_keys",
     "invitations",
+    "project_members",
 ];
 
 /// The ordered list of migrations.
@@ -47,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_accounts::Migration),
             Box::new(m20261123_000008_rate_limits::Migration),
             Box::new(m20261123_000009_members::Migration),
+            Box::new(m20261123_000010_project_members::Migration),
         ]
     }
 }

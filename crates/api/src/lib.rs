@@ -18,6 +18,7 @@ mod organizations;
 mod pagination;
 mod permissions;
 mod problem;
+mod project_members;
 mod projects;
 mod request_id;
 mod sessions;
@@ -116,6 +117,7 @@ pub fn configure(
                 .configure(sessions::routes)
                 .configure(accounts::routes)
                 .configure(projects::routes)
+                .configure(project_members::routes)
                 .configure(audit::routes)
                 .configure(api_keys::routes)
                 .configure(organizations::routes)

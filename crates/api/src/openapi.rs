@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, api_keys, audit, auth, health, invitations, members, organizations, permissions,
-    problem, projects, sessions,
+    problem, project_members, projects, sessions,
 };
 
 /// The whole API.
@@ -24,6 +24,7 @@ use crate::{
         accounts::change_password, accounts::forgot_password, accounts::reset_password,
         accounts::verify_email, accounts::resend_verification,
         projects::list, projects::create, projects::get, projects::update, projects::delete, projects::restore,
+        project_members::list, project_members::put, project_members::remove,
         audit::list, audit::verify, audit::export,
         api_keys::create, api_keys::list, api_keys::revoke,
         organizations::current, organizations::update, permissions::list, permissions::roles,

@@ -24,7 +24,7 @@ use crate::tx::OrgTx;
 
 const NAME_TAKEN: &str = "a project with this name already exists";
 
-mod entity {
+pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

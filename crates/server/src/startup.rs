@@ -22,7 +22,8 @@ use bulkhead_infra::{
     SmtpMailer, SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository,
     SqlIdempotencyRepository, SqlInvitationRepository, SqlMemberRepository,
     SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlProjectRepository,
-    SqlRateLimiter, SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
+    SqlProjectTeamRepository, SqlRateLimiter, SqlSessionRepository, SqlUserRepository, Store,
+    StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -205,6 +206,7 @@ impl Application {
             }),
             projects: ProjectService::new(
                 Arc::new(SqlProjectRepository::new(store.clone())),
+                Arc::new(SqlProjectTeamRepository::new(store.clone())),
                 audit.clone(),
             ),
             audit: AuditService::new(audit),
@@ -284,6 +286,7 @@ pub async fn purge(url: &str, retention: chrono::Duration) -> Result<u64, Startu
     let projects = SqlProjectRepository::new(store.clone());
     let service = ProjectService::new(
         Arc::new(projects.clone()),
+        Arc::new(SqlProjectTeamRepository::new(store.clone())),
         Arc::new(SqlAuditRepository::new(store)),
     );
     let cutoff = bulkhead_domain::now() - retention;

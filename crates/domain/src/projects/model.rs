@@ -222,3 +222,43 @@ mod tests {
         assert!(ProjectDescription::parse(&"x".repeat(2001)).is_err());
     }
 }
+
+/// A member's role in one project, on top of their organization role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectRole {
+    /// May edit the project and manage its members, even without the organization-wide
+    /// `projects:write`.
+    Maintainer,
+    /// Works on the project; no rights beyond the organization role.
+    Contributor,
+}
+
+impl ProjectRole {
+    /// The stored and serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Maintainer => "maintainer",
+            Self::Contributor => "contributor",
+        }
+    }
+
+    /// The role with this name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Maintainer, Self::Contributor]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+    }
+}
+
+/// A member of a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectMember {
+    /// The member (always a member of the organization too).
+    pub user_id: UserId,
+    /// Their role in the project.
+    pub role: ProjectRole,
+    /// Who added them.
+    pub added_by: UserId,
+    /// When.
+    pub added_at: DateTime<Utc>,
+}

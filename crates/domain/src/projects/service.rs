@@ -1,5 +1,6 @@
 //! Project use cases and their permission rules: viewers read, members create and edit,
-//! admins and owners also delete, restore and see deleted projects.
+//! admins and owners also delete, restore and see deleted projects; a project's creator and
+//! maintainers edit it (and manage its members) whatever their organization role.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use chrono::Duration;
 use super::model::{
     Project, ProjectChanges, ProjectDescription, ProjectName, ProjectQuery, ProjectSort,
 };
-use super::port::ProjectRepository;
+use super::port::{ProjectRepository, ProjectTeamRepository};
 use crate::audit::AuditRepository;
 use crate::audit::service::require;
 use crate::error::{DomainResult, Validator};
@@ -52,7 +53,8 @@ pub struct ListProjects {
 /// The project use cases.
 #[derive(Clone)]
 pub struct ProjectService {
-    repo: Arc<dyn ProjectRepository>,
+    pub(super) repo: Arc<dyn ProjectRepository>,
+    pub(super) team: Arc<dyn ProjectTeamRepository>,
     audit: Arc<dyn AuditRepository>,
 }
 
@@ -60,12 +62,20 @@ impl ProjectService {
     /// The longest search string accepted, in characters.
     pub const MAX_QUERY_CHARS: usize = 200;
 
-    /// Builds the service on a repository; refusals are recorded through `audit`.
-    pub fn new(repo: Arc<dyn ProjectRepository>, audit: Arc<dyn AuditRepository>) -> Self {
-        Self { repo, audit }
+    /// Builds the service on its repositories; refusals are recorded through `audit`.
+    pub fn new(
+        repo: Arc<dyn ProjectRepository>,
+        team: Arc<dyn ProjectTeamRepository>,
+        audit: Arc<dyn AuditRepository>,
+    ) -> Self {
+        Self { repo, team, audit }
     }
 
-    async fn require(&self, scope: &TenantScope, permission: Permission) -> DomainResult<()> {
+    pub(super) async fn require(
+        &self,
+        scope: &TenantScope,
+        permission: Permission,
+    ) -> DomainResult<()> {
         require(self.audit.as_ref(), scope, permission).await
     }
 
@@ -144,7 +154,7 @@ impl ProjectService {
         input: UpdateProject,
         expected_version: Option<i64>,
     ) -> DomainResult<Project> {
-        self.require(scope, Permission::ProjectsWrite).await?;
+        self.require_edit(scope, id).await?;
         let mut v = Validator::new();
         let name = v.check(input.name.as_deref().map(ProjectName::parse).transpose());
         let description = v.check(
@@ -228,7 +238,9 @@ mod tests {
     fn service(repo: MockProjectRepository) -> ProjectService {
         let mut audit = MockAuditRepository::new();
         audit.expect_record().returning(|_, _| Ok(()));
-        ProjectService::new(Arc::new(repo), Arc::new(audit))
+        let mut team = crate::projects::MockProjectTeamRepository::new();
+        team.expect_role_of().returning(|_, _, _| Ok(None));
+        ProjectService::new(Arc::new(repo), Arc::new(team), Arc::new(audit))
     }
 
     #[tokio::test]
@@ -431,6 +443,9 @@ mod tests {
     async fn viewer_cannot_update() {
         let mut repo = MockProjectRepository::new();
         repo.expect_update().never();
+        // Someone else's project, where the viewer is no maintainer (the mock team says so).
+        repo.expect_get()
+            .returning(|s, id| Ok(project(s.organization_id(), id)));
         let err = service(repo)
             .update(
                 &scope(Role::Viewer),
@@ -443,6 +458,57 @@ mod tests {
             )
             .await;
         assert!(matches!(err, Err(DomainError::Forbidden(_))));
+    }
+
+    fn project(organization_id: OrganizationId, id: ProjectId) -> Project {
+        Project {
+            id,
+            organization_id,
+            name: ProjectName::parse("Apollo").expect("valid"),
+            description: None,
+            created_by: UserId::new(),
+            created_at: crate::now(),
+            updated_at: crate::now(),
+            version: 1,
+            deleted_at: None,
+            deleted_by: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn maintainers_and_creators_update_without_projects_write() {
+        let viewer = scope(Role::Viewer);
+        let me = viewer.require_user().expect("a user");
+        for (created_by_me, maintainer) in [(true, false), (false, true)] {
+            let mut repo = MockProjectRepository::new();
+            repo.expect_get().returning(move |s, id| {
+                let mut p = project(s.organization_id(), id);
+                if created_by_me {
+                    p.created_by = me;
+                }
+                Ok(p)
+            });
+            repo.expect_update()
+                .times(1)
+                .returning(|s, id, _, _, _| Ok(project(s.organization_id(), id)));
+            let mut team = crate::projects::MockProjectTeamRepository::new();
+            team.expect_role_of().returning(move |_, _, _| {
+                Ok(maintainer.then_some(crate::projects::ProjectRole::Maintainer))
+            });
+            let service = ProjectService::new(
+                Arc::new(repo),
+                Arc::new(team),
+                Arc::new(MockAuditRepository::new()),
+            );
+            let input = UpdateProject {
+                name: Some("Gemini".into()),
+                description: None,
+            };
+            service
+                .update(&viewer, ProjectId::new(), input, None)
+                .await
+                .expect("allowed");
+        }
     }
 
     #[tokio::test]
@@ -458,7 +524,11 @@ mod tests {
             .returning(|_, _| Ok(()));
         let mut repo = MockProjectRepository::new();
         repo.expect_insert().never();
-        let service = ProjectService::new(Arc::new(repo), Arc::new(audit));
+        let service = ProjectService::new(
+            Arc::new(repo),
+            Arc::new(crate::projects::MockProjectTeamRepository::new()),
+            Arc::new(audit),
+        );
         let err = service
             .create(
                 &scope(Role::Viewer),
