@@ -203,3 +203,94 @@ impl Mailer for SmtpMailer {
             .map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A one-message SMTP server speaking just enough of RFC 5321 for lettre; answers the
+    /// transcript it received.
+    async fn fake_smtp(listener: TcpListener) -> String {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut transcript = String::new();
+        write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+        let mut in_data = false;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            transcript.push_str(&line);
+            transcript.push('\n');
+            let reply: &[u8] = if in_data {
+                if line != "." {
+                    continue;
+                }
+                in_data = false;
+                b"250 queued\r\n"
+            } else if line.starts_with("EHLO") {
+                b"250 fake\r\n"
+            } else if line == "DATA" {
+                in_data = true;
+                b"354 go ahead\r\n"
+            } else if line == "QUIT" {
+                write.write_all(b"221 bye\r\n").await.unwrap();
+                break;
+            } else {
+                b"250 ok\r\n"
+            };
+            write.write_all(reply).await.unwrap();
+        }
+        transcript
+    }
+
+    #[tokio::test]
+    async fn the_smtp_mailer_delivers_to_an_smtp_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(fake_smtp(listener));
+        let mailer = SmtpMailer::new(&SmtpSettings {
+            url: format!("smtp://127.0.0.1:{port}"),
+            from: "Bulkhead <no-reply@example.com>".into(),
+        })
+        .unwrap();
+        let email = OutgoingEmail {
+            to: Email::parse("ada@example.com").unwrap(),
+            subject: "Reset your Bulkhead password".into(),
+            body: "the link".into(),
+        };
+        mailer.send(&email).await.unwrap();
+        drop(mailer);
+        let transcript = server.await.unwrap();
+        assert!(
+            transcript.contains("MAIL FROM:<no-reply@example.com>"),
+            "{transcript}"
+        );
+        assert!(
+            transcript.contains("RCPT TO:<ada@example.com>"),
+            "{transcript}"
+        );
+        assert!(
+            transcript.contains("Subject: Reset your Bulkhead password"),
+            "{transcript}"
+        );
+        assert!(transcript.contains("the link"), "{transcript}");
+    }
+
+    #[test]
+    fn unusable_smtp_settings_are_refused_at_start() {
+        let bad_url = SmtpMailer::new(&SmtpSettings {
+            url: "not a url".into(),
+            from: "a@example.com".into(),
+        });
+        assert!(bad_url.is_err());
+        let bad_from = SmtpMailer::new(&SmtpSettings {
+            url: "smtp://127.0.0.1:2525".into(),
+            from: "nobody".into(),
+        });
+        assert!(bad_from.is_err());
+    }
+}
