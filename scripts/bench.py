@@ -303,7 +303,7 @@ def measure(server, scenario, tokens, per_org, seconds, connections, workdir):
 # check, one statement), runs the query and commits.
 PGBENCH_TENANT = f"""
 BEGIN;
-SELECT bulkhead_enter_tenant({sql_org('(:n)::int')}::uuid, {sql_user('(:n)::int')}::uuid, {sql_session('(:n)::int')}::uuid) AS role;
+SELECT bulkhead_enter_tenant({sql_org('(:n)::int')}::uuid, {sql_user('(:n)::int')}::uuid, {sql_session('(:n)::int')}::uuid, false) AS role;
 """
 PROJECT_COLUMNS = ('"projects"."organization_id", "projects"."id", "projects"."name", "projects"."description", '
                    '"projects"."created_by", "projects"."created_at", "projects"."updated_at", "projects"."version", '

@@ -17,6 +17,7 @@ both_stores! {
     every_endpoint_allows_exactly_the_roles_that_hold_its_permission;
     the_organization_is_read_and_renamed_by_its_admins;
     project_maintainers_edit_without_the_organization_permission;
+    a_deleted_organization_stops_every_token_until_restored;
 }
 
 async fn invite(app: &TestApp, by: &Tenant, email: &str, role: &str) -> Reply {
@@ -640,4 +641,148 @@ async fn project_maintainers_edit_without_the_organization_permission(app: TestA
     app.patch(&path, &viewer.token, json!({ "description": "again" }))
         .await
         .assert_problem(403);
+}
+
+async fn delete_organization(app: &TestApp, token: &str, confirm: &str) -> Reply {
+    app.send(
+        Method::DELETE,
+        "/api/v1/organizations/current",
+        Some(token),
+        Some(json!({ "confirm": confirm })),
+    )
+    .await
+}
+
+async fn a_deleted_organization_stops_every_token_until_restored(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let b = app.register("bob@example.com").await;
+    let admin = app.member_token(&a, "adam@example.com", "admin").await;
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&a.token),
+            json!({ "name": "ci", "scopes": ["projects:read"] }),
+        )
+        .await
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    delete_organization(&app, &admin.token, "Org of ada@example.com")
+        .await
+        .assert_problem(403);
+    delete_organization(&app, &a.token, "org of ada@example.com")
+        .await
+        .assert_problem(422);
+    let deleted = delete_organization(&app, &a.token, "Org of ada@example.com").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    // Suspended at once: users' tokens, API keys and logins into it all fail.
+    for token in [&a.token, &admin.token, &key] {
+        app.get("/api/v1/projects", token).await.assert_problem(401);
+    }
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": a.email, "password": PASSWORD, "organization_id": a.organization_id }),
+        )
+        .await;
+    login.assert_problem(401);
+    assert_eq!(
+        app.get("/api/v1/projects", &b.token).await.status,
+        StatusCode::OK
+    );
+    // Only an owner restores it, with a token of a session in it.
+    app.post(
+        "/api/v1/organizations/current/restore",
+        Some(&admin.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(403);
+    let restored = app
+        .post(
+            "/api/v1/organizations/current/restore",
+            Some(&a.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
+    for token in [&a.token, &admin.token, &key] {
+        assert_eq!(
+            app.get("/api/v1/projects", token).await.status,
+            StatusCode::OK
+        );
+    }
+    app.post(
+        "/api/v1/organizations/current/restore",
+        Some(&a.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(401);
+    let actions = app.audit_actions(&a).await;
+    for action in ["organization.deleted", "organization.restored"] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action}: {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleted_organizations_are_purged_after_the_grace_period() {
+    let app = bulkhead_tests::spawn_app_with(bulkhead_tests::Store::Postgres, |c| {
+        c.organization_grace = chrono::Duration::zero();
+    })
+    .await;
+    let a = app.register("ada@example.com").await;
+    let b = app.register("bob@example.com").await;
+    app.create_project(&a, "Apollo").await;
+    let deleted = delete_organization(&app, &a.token, "Org of ada@example.com").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    // Past the (zero) grace period: no restore, and the purge removes it with all its data.
+    app.post(
+        "/api/v1/organizations/current/restore",
+        Some(&a.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(409);
+    let purged = bulkhead_server::purge_organizations(&app.owner_url(), chrono::Duration::zero())
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    let owner = app.database.as_ref().unwrap().connect_as_owner().await;
+    for table in [
+        "organizations",
+        "projects",
+        "memberships",
+        "audit_events",
+        "sessions",
+    ] {
+        let sql = format!(
+            "SELECT count(*) AS n FROM {table} WHERE {} = '{}'",
+            if table == "organizations" {
+                "id"
+            } else {
+                "organization_id"
+            },
+            a.organization_id
+        );
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &owner,
+            sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{table}");
+    }
+    assert_eq!(
+        app.get("/api/v1/projects", &b.token).await.status,
+        StatusCode::OK
+    );
+    let verify = app.get("/api/v1/audit-events/verify", &b.token).await;
+    assert_eq!(verify.body["intact"], true);
 }

@@ -16,6 +16,7 @@ mod m20261123_000007_accounts;
 mod m20261123_000008_rate_limits;
 mod m20261123_000009_members;
 mod m20261123_000010_project_members;
+mod m20261123_000011_organization_deletion;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_rate_limits::Migration),
             Box::new(m20261123_000009_members::Migration),
             Box::new(m20261123_000010_project_members::Migration),
+            Box::new(m20261123_000011_organization_deletion::Migration),
         ]
     }
 }

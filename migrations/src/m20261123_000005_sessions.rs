@@ -15,6 +15,38 @@ use sea_orm_migration::schema::*;
 
 use crate::rls::{self, APP_ROLE};
 
+/// The function as this migration defines it (also restored when a later one is rolled back).
+pub(crate) fn create_function() -> String {
+    format!(
+        "CREATE FUNCTION bulkhead_enter_tenant(p_org uuid, p_user uuid, p_session uuid)
+               RETURNS text
+               LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+             AS $$
+             DECLARE
+               member_role text;
+             BEGIN
+               PERFORM set_config('app.current_org', p_org::text, true),
+                       set_config('app.current_user', coalesce(p_user::text, ''), true);
+               IF p_user IS NULL THEN
+                 RETURN NULL;
+               END IF;
+               IF p_session IS NOT NULL AND NOT EXISTS (
+                 SELECT 1 FROM sessions s
+                  WHERE s.id = p_session AND s.user_id = p_user AND s.organization_id = p_org
+                    AND s.revoked_at IS NULL AND s.expires_at > now()
+               ) THEN
+                 RETURN NULL;
+               END IF;
+               SELECT m.role INTO member_role FROM memberships m
+                 WHERE m.organization_id = p_org AND m.user_id = p_user;
+               RETURN member_role;
+             END
+             $$;
+             REVOKE ALL ON FUNCTION bulkhead_enter_tenant(uuid, uuid, uuid) FROM PUBLIC;
+             GRANT EXECUTE ON FUNCTION bulkhead_enter_tenant(uuid, uuid, uuid) TO {APP_ROLE};"
+    )
+}
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -138,32 +170,8 @@ impl MigrationTrait for Migration {
                USING (id = NULLIF(current_setting('app.current_org', true), '')::uuid OR {MEMBER_OF})
                WITH CHECK (id = NULLIF(current_setting('app.current_org', true), '')::uuid);
              DROP FUNCTION bulkhead_enter_tenant(uuid, uuid);
-             CREATE FUNCTION bulkhead_enter_tenant(p_org uuid, p_user uuid, p_session uuid)
-               RETURNS text
-               LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-             AS $$
-             DECLARE
-               member_role text;
-             BEGIN
-               PERFORM set_config('app.current_org', p_org::text, true),
-                       set_config('app.current_user', coalesce(p_user::text, ''), true);
-               IF p_user IS NULL THEN
-                 RETURN NULL;
-               END IF;
-               IF p_session IS NOT NULL AND NOT EXISTS (
-                 SELECT 1 FROM sessions s
-                  WHERE s.id = p_session AND s.user_id = p_user AND s.organization_id = p_org
-                    AND s.revoked_at IS NULL AND s.expires_at > now()
-               ) THEN
-                 RETURN NULL;
-               END IF;
-               SELECT m.role INTO member_role FROM memberships m
-                 WHERE m.organization_id = p_org AND m.user_id = p_user;
-               RETURN member_role;
-             END
-             $$;
-             REVOKE ALL ON FUNCTION bulkhead_enter_tenant(uuid, uuid, uuid) FROM PUBLIC;
-             GRANT EXECUTE ON FUNCTION bulkhead_enter_tenant(uuid, uuid, uuid) TO {APP_ROLE};"
+             {}",
+            create_function()
         ))
         .await
         .map(|_| ())

@@ -27,7 +27,7 @@ use crate::{
         project_members::list, project_members::put, project_members::remove,
         audit::list, audit::verify, audit::export,
         api_keys::create, api_keys::list, api_keys::revoke,
-        organizations::current, organizations::update, permissions::list, permissions::roles,
+        organizations::current, organizations::update, organizations::delete, organizations::restore, permissions::list, permissions::roles,
         members::list, members::change_role, members::remove, members::leave,
         members::get_user, members::update_me,
         invitations::create, invitations::list, invitations::revoke, invitations::accept,

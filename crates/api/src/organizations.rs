@@ -13,8 +13,10 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/organizations/current")
             .route(web::get().to(current))
-            .route(web::patch().to(update)),
-    );
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    )
+    .service(web::resource("/organizations/current/restore").route(web::post().to(restore)));
 }
 
 /// Changes to the organization.
@@ -66,5 +68,57 @@ pub(crate) async fn update(
     Json(body): Json<UpdateOrganizationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let organization = state.organizations.rename(&scope, &body.name).await?;
+    Ok(HttpResponse::Ok().json(OrganizationBody::from(organization)))
+}
+
+/// The organization's exact name, typed again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteOrganizationRequest {
+    #[schema(example = "Analytical Engines")]
+    pub confirm: String,
+}
+
+/// Delete the organization (organization:delete: owners), confirming with its exact name. It is
+/// suspended at once: every token and API key of it stops working, except an owner's token to
+/// restore it; after the grace period `bulkhead purge` removes it and all its data.
+#[utoipa::path(
+    delete, path = "/api/v1/organizations/current", tag = "organizations",
+    request_body = DeleteOrganizationRequest, security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted (suspended until purged)"),
+        (status = 400, response = responses::MalformedJson),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Invalid),
+    )
+)]
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+    Json(body): Json<DeleteOrganizationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state.organizations.delete(&scope, &body.confirm).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted organization within the grace period (organization:delete), with a token
+/// of a session in it (refresh one if the access token expired). After the grace period: 409.
+#[utoipa::path(
+    post, path = "/api/v1/organizations/current/restore", tag = "organizations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Restored", body = OrganizationBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 409, response = responses::Conflict),
+    )
+)]
+pub(crate) async fn restore(
+    state: web::Data<AppState>,
+    Auth(scope): Auth,
+) -> Result<HttpResponse, ApiError> {
+    let organization = state.organizations.restore(&scope).await?;
     Ok(HttpResponse::Ok().json(OrganizationBody::from(organization)))
 }

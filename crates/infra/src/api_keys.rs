@@ -212,20 +212,25 @@ impl ApiKeyRepository for SqlApiKeyRepository {
         else {
             return Ok(None);
         };
+        // Writing, and reading the organization, need the key's own tenant: the prefix only
+        // opens the key's row for reading.
+        if postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT set_config('app.current_org', $1, true)",
+                [row.organization_id.to_string().into()],
+            ))
+            .await
+            .map_err(to_domain)?;
+        }
+        let organization = OrganizationId::from_uuid(row.organization_id);
+        if crate::organizations::is_deleted(&txn, organization).await? != Some(false) {
+            return Ok(None);
+        }
         let stale = row
             .last_used_at
             .is_none_or(|t| t < now - Duration::seconds(LAST_USED_RESOLUTION_SECS));
         if stale {
-            // Writing needs the key's own tenant: the prefix only opens the row for reading.
-            if postgres {
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    "SELECT set_config('app.current_org', $1, true)",
-                    [row.organization_id.to_string().into()],
-                ))
-                .await
-                .map_err(to_domain)?;
-            }
             Entity::update_many()
                 .col_expr(Column::LastUsedAt, Expr::value(now))
                 .filter(Column::OrganizationId.eq(row.organization_id))

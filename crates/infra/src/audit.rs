@@ -118,6 +118,16 @@ pub(crate) async fn append(
     Ok(())
 }
 
+/// Deletes an organization's chain head (the organization purge only).
+pub(crate) async fn delete_head(tx: &DatabaseTransaction, org: uuid::Uuid) -> DomainResult<()> {
+    head::Entity::delete_many()
+        .filter(head::Column::OrganizationId.eq(org))
+        .exec(tx)
+        .await
+        .map_err(to_domain)
+        .map(|_| ())
+}
+
 fn to_row(event: AuditEvent) -> entity::ActiveModel {
     entity::ActiveModel {
         organization_id: Set(event.organization_id.as_uuid()),

@@ -7,7 +7,9 @@ use bulkhead_domain::organizations::{
 };
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
 use crate::store::Store;
@@ -28,12 +30,26 @@ pub(crate) mod entity {
         pub id: Uuid,
         pub name: String,
         pub created_at: DateTimeUtc,
+        pub deleted_at: Option<DateTimeUtc>,
+        pub deleted_by: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Whether the organization is deleted (`None` if it does not exist or is not readable here).
+pub(crate) async fn is_deleted(
+    db: &impl sea_orm::ConnectionTrait,
+    org: OrganizationId,
+) -> DomainResult<Option<bool>> {
+    Ok(entity::Entity::find_by_id(org.as_uuid())
+        .one(db)
+        .await
+        .map_err(to_domain)?
+        .map(|row| row.deleted_at.is_some()))
 }
 
 pub(crate) fn to_organization(row: entity::Model) -> DomainResult<Organization> {
@@ -54,6 +70,41 @@ impl SqlOrganizationRepository {
     /// Builds the repository.
     pub fn new(store: Store) -> Self {
         Self { store }
+    }
+
+    /// Removes for good the organizations deleted before `cutoff`, with all their data, their
+    /// audit trail included (the point of the purge). Maintenance only: it needs a connection
+    /// that sees every tenant and may delete organizations (the owner's). Answers how many
+    /// went.
+    pub async fn purge_deleted_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> DomainResult<u64> {
+        let doomed: Vec<uuid::Uuid> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Id)
+            .filter(entity::Column::DeletedAt.lt(cutoff))
+            .into_tuple()
+            .all(self.store.connection())
+            .await
+            .map_err(to_domain)?;
+        for id in &doomed {
+            let txn = self.store.connection().begin().await.map_err(to_domain)?;
+            // The audit trail does not cascade (it is append-only for the server); everything
+            // else goes with the organization.
+            crate::audit::entity::Entity::delete_many()
+                .filter(crate::audit::entity::Column::OrganizationId.eq(*id))
+                .exec(&txn)
+                .await
+                .map_err(to_domain)?;
+            crate::audit::delete_head(&txn, *id).await?;
+            entity::Entity::delete_by_id(*id)
+                .exec(&txn)
+                .await
+                .map_err(to_domain)?;
+            txn.commit().await.map_err(to_domain)?;
+        }
+        Ok(doomed.len() as u64)
     }
 }
 
@@ -79,6 +130,8 @@ impl OrganizationRepository for SqlOrganizationRepository {
             id: Set(organization.id.as_uuid()),
             name: Set(organization.name.as_str().to_owned()),
             created_at: Set(organization.created_at),
+            deleted_at: Set(None),
+            deleted_by: Set(None),
         }
         .insert(&*tx)
         .await
@@ -138,6 +191,58 @@ impl OrganizationRepository for SqlOrganizationRepository {
         tx.audit(scope, entry).await?;
         tx.commit().await?;
         to_organization(renamed)
+    }
+
+    async fn delete(&self, scope: &TenantScope, entry: AuditEntry) -> DomainResult<()> {
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        entity::Entity::update_many()
+            .col_expr(
+                entity::Column::DeletedAt,
+                Expr::value(bulkhead_domain::now()),
+            )
+            .col_expr(
+                entity::Column::DeletedBy,
+                Expr::value(scope.author().map(|u| u.as_uuid())),
+            )
+            .filter(entity::Column::Id.eq(scope.organization_id().as_uuid()))
+            .exec(&*tx)
+            .await
+            .map_err(to_domain)?;
+        tx.audit(scope, entry).await?;
+        tx.commit().await
+    }
+
+    async fn restore(
+        &self,
+        scope: &TenantScope,
+        deleted_after: chrono::DateTime<chrono::Utc>,
+        entry: AuditEntry,
+    ) -> DomainResult<Organization> {
+        let tx = OrgTx::begin_deleted(&self.store, scope).await?;
+        let restored = entity::Entity::update_many()
+            .col_expr(
+                entity::Column::DeletedAt,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
+            .col_expr(
+                entity::Column::DeletedBy,
+                Expr::value(Option::<uuid::Uuid>::None),
+            )
+            .filter(entity::Column::Id.eq(scope.organization_id().as_uuid()))
+            .filter(entity::Column::DeletedAt.gt(deleted_after))
+            .exec_with_returning(&*tx)
+            .await
+            .map_err(to_domain)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                DomainError::Conflict(
+                    "the grace period has passed; the organization is being purged".into(),
+                )
+            })?;
+        tx.audit(scope, entry).await?;
+        tx.commit().await?;
+        to_organization(restored)
     }
 
     async fn current(&self, scope: &TenantScope) -> DomainResult<Organization> {

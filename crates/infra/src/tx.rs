@@ -22,19 +22,30 @@ impl OrgTx {
     /// access token) is live and still in this organization, and that the user still holds the
     /// scope's role there; otherwise [`DomainError::Unauthorized`] and nothing runs.
     /// This is where the session and membership behind a token are checked, once per unit of
-    /// work, at no extra round trip.
+    /// work, at no extra round trip. A deleted (suspended) organization admits no user.
     pub(crate) async fn begin(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
+        Self::enter(store, scope, false).await
+    }
+
+    /// Like [`OrgTx::begin`], but only into a deleted organization: the one way in while it
+    /// waits for its purge, used to restore it.
+    pub(crate) async fn begin_deleted(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
+        Self::enter(store, scope, true).await
+    }
+
+    async fn enter(store: &Store, scope: &TenantScope, deleted: bool) -> DomainResult<Self> {
         let txn = store.connection().begin().await.map_err(to_domain)?;
         let org = scope.organization_id();
         let current_role = if txn.get_database_backend() == DatabaseBackend::Postgres {
             let row = txn
                 .query_one_raw(Statement::from_sql_and_values(
                     DatabaseBackend::Postgres,
-                    "SELECT bulkhead_enter_tenant($1, $2, $3) AS role",
+                    "SELECT bulkhead_enter_tenant($1, $2, $3, $4) AS role",
                     [
                         org.as_uuid().into(),
                         scope.user_id().map(|u| u.as_uuid()).into(),
                         scope.session_id().map(|s| s.as_uuid()).into(),
+                        deleted.into(),
                     ],
                 ))
                 .await
@@ -47,6 +58,9 @@ impl OrgTx {
                 .transpose()
                 .map_err(corrupt("membership role"))?
         } else if let Some(user) = scope.user_id() {
+            if crate::organizations::is_deleted(&txn, org).await? != Some(deleted) {
+                return Err(DomainError::Unauthorized);
+            }
             if let Some(session) = scope.session_id()
                 && !crate::sessions::is_live_in(&txn, session, user, org).await?
             {

@@ -41,6 +41,9 @@ pub struct PurgeArgs {
     /// Days a soft-deleted row is kept before it is purged.
     #[arg(long, env = "BULKHEAD_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
+    /// Days a deleted organization is kept (and can be restored) before it is purged.
+    #[arg(long, env = "BULKHEAD_ORGANIZATION_GRACE_DAYS", default_value_t = 30)]
+    pub organization_grace_days: u32,
     /// A connection that sees every tenant (the owner's); falls back to DATABASE_URL.
     #[arg(long, env = "BULKHEAD_ADMIN_DATABASE_URL")]
     pub admin_database_url: Option<String>,
@@ -123,6 +126,9 @@ pub struct ServeArgs {
     /// Requests per authenticated user or API key and minute (0: no limit).
     #[arg(long, env = "BULKHEAD_REQUESTS_PER_MINUTE", default_value_t = 1200)]
     pub requests_per_minute: u32,
+    /// Days a deleted organization can be restored before `purge` removes it.
+    #[arg(long, env = "BULKHEAD_ORGANIZATION_GRACE_DAYS", default_value_t = 30)]
+    pub organization_grace_days: u32,
     /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is believed.
     #[arg(long, env = "BULKHEAD_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -181,6 +187,7 @@ impl ServeArgs {
             requests_per_principal: Limit::per_minute(self.requests_per_minute),
         };
         config.http.trusted_proxies = self.trusted_proxies;
+        config.organization_grace = chrono::Duration::days(i64::from(self.organization_grace_days));
         config.store.max_connections = self.db_max_connections;
         config.store.acquire_timeout = Duration::from_secs(self.db_acquire_timeout_secs);
         config.http.body_limit = self.body_limit_bytes;

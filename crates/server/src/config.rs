@@ -38,6 +38,8 @@ pub struct Config {
     pub outbox_interval: Duration,
     /// Rate limits.
     pub limits: RateLimits,
+    /// How long a deleted organization can be restored before it is purged.
+    pub organization_grace: chrono::Duration,
     /// Pool settings.
     pub store: StoreOptions,
     /// HTTP limits.
@@ -61,6 +63,7 @@ impl Config {
             smtp: None,
             outbox_interval: Duration::from_secs(1),
             limits: RateLimits::default(),
+            organization_grace: chrono::Duration::days(30),
             store: StoreOptions::default(),
             http: HttpSettings::default(),
         }

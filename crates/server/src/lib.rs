@@ -7,4 +7,4 @@ mod startup;
 pub mod telemetry;
 
 pub use config::Config;
-pub use startup::{Application, StartupError, migrate, purge};
+pub use startup::{Application, StartupError, migrate, purge, purge_organizations};

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use bulkhead_server::cli::{Cli, Command};
-use bulkhead_server::{Application, migrate, purge, telemetry};
+use bulkhead_server::{Application, migrate, purge, purge_organizations, telemetry};
 use clap::Parser;
 
 #[actix_web::main]
@@ -36,11 +36,20 @@ async fn main() -> ExitCode {
             telemetry::init();
             let url = args.admin_database_url.unwrap_or(args.database_url);
             let retention = chrono::Duration::days(i64::from(args.retention_days));
-            match purge(&url, retention).await {
-                Ok(removed) => {
+            let grace = chrono::Duration::days(i64::from(args.organization_grace_days));
+            let purged = async {
+                Ok::<_, bulkhead_server::StartupError>((
+                    purge(&url, retention).await?,
+                    purge_organizations(&url, grace).await?,
+                ))
+            };
+            match purged.await {
+                Ok((removed, organizations)) => {
                     tracing::info!(
                         removed,
+                        organizations,
                         retention_days = args.retention_days,
+                        organization_grace_days = args.organization_grace_days,
                         "purge finished"
                     );
                     ExitCode::SUCCESS

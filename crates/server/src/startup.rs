@@ -211,7 +211,10 @@ impl Application {
             ),
             audit: AuditService::new(audit),
             api_keys: ApiKeyService::new(api_keys),
-            organizations: OrganizationService::new(organizations.clone()),
+            organizations: OrganizationService::new(
+                organizations.clone(),
+                config.organization_grace,
+            ),
             members: MemberService::new(Arc::new(SqlMemberRepository::new(store.clone()))),
             invitations: InvitationService::new(InvitationPorts {
                 invitations: Arc::new(SqlInvitationRepository::new(store.clone())),
@@ -302,4 +305,14 @@ pub async fn purge(url: &str, retention: chrono::Duration) -> Result<u64, Startu
         })?;
     }
     Ok(removed)
+}
+
+/// Removes for good the organizations deleted longer ago than `grace`, with all their data.
+/// `url` must be the owner's, as for [`purge`]. Returns how many organizations went.
+pub async fn purge_organizations(url: &str, grace: chrono::Duration) -> Result<u64, StartupError> {
+    let store = Store::connect(url, &StoreOptions::default()).await?;
+    SqlOrganizationRepository::new(store)
+        .purge_deleted_before(bulkhead_domain::now() - grace)
+        .await
+        .map_err(|e| StartupError::Config(format!("organization purge failed: {e}")))
 }

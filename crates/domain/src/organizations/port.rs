@@ -20,6 +20,19 @@ pub trait OrganizationRepository: Send + Sync {
     /// The organization `scope` is confined to.
     async fn current(&self, scope: &TenantScope) -> DomainResult<Organization>;
 
+    /// Deletes (suspends) the organization, recording `entry`: from then on no token or key of
+    /// it works, except to restore it.
+    async fn delete(&self, scope: &TenantScope, entry: AuditEntry) -> DomainResult<()>;
+
+    /// Restores the deleted organization if it was deleted after `deleted_after` (within the
+    /// grace period; [`crate::DomainError::Conflict`] otherwise), recording `entry`.
+    async fn restore(
+        &self,
+        scope: &TenantScope,
+        deleted_after: chrono::DateTime<chrono::Utc>,
+        entry: AuditEntry,
+    ) -> DomainResult<Organization>;
+
     /// Renames the organization, recording `entry`; answers it renamed.
     async fn rename(
         &self,
