@@ -57,7 +57,7 @@ pub struct VerifyEmailRequest {
 
 /// Change your password (users only). Your other sessions end; this one stays.
 #[utoipa::path(
-    post, path = "/api/v1/auth/change-password", tag = "auth", request_body = ChangePasswordRequest,
+    post, path = "/api/v1/auth/change-password", extensions(("x-permission" = json!("user"))), tag = "auth", request_body = ChangePasswordRequest,
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Changed; every other session has ended"),
@@ -83,7 +83,7 @@ pub(crate) async fn change_password(
 /// Ask for a password reset link by email (valid 30 minutes). The answer is the same whether
 /// or not an account has this email.
 #[utoipa::path(
-    post, path = "/api/v1/auth/forgot-password", tag = "auth", request_body = EmailRequest,
+    post, path = "/api/v1/auth/forgot-password", extensions(("x-permission" = json!("none"))), tag = "auth", request_body = EmailRequest,
     responses(
         (status = 202, description = "If an account has this email, a link is on its way"),
         (status = 400, response = responses::MalformedJson),
@@ -106,7 +106,7 @@ pub(crate) async fn forgot_password(
 /// Set a new password with the token from a reset email. Every session of the account ends;
 /// the token works once.
 #[utoipa::path(
-    post, path = "/api/v1/auth/reset-password", tag = "auth", request_body = ResetPasswordRequest,
+    post, path = "/api/v1/auth/reset-password", extensions(("x-permission" = json!("reset token"))), tag = "auth", request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "Password set; sign in again"),
         (status = 400, response = responses::MalformedJson),
@@ -128,7 +128,7 @@ pub(crate) async fn reset_password(
 
 /// Confirm your email with the token from the verification email.
 #[utoipa::path(
-    post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = VerifyEmailRequest,
+    post, path = "/api/v1/auth/verify-email", extensions(("x-permission" = json!("verification token"))), tag = "auth", request_body = VerifyEmailRequest,
     responses(
         (status = 204, description = "Email verified"),
         (status = 400, response = responses::MalformedJson),
@@ -151,7 +151,7 @@ pub(crate) async fn verify_email(
 /// Send a new verification email, if an account with this email is not verified yet. The
 /// answer is the same either way.
 #[utoipa::path(
-    post, path = "/api/v1/auth/resend-verification", tag = "auth", request_body = EmailRequest,
+    post, path = "/api/v1/auth/resend-verification", extensions(("x-permission" = json!("none"))), tag = "auth", request_body = EmailRequest,
     responses(
         (status = 202, description = "If an unverified account has this email, a link is on its way"),
         (status = 400, response = responses::MalformedJson),

@@ -128,7 +128,7 @@ pub struct ApiKeyPath {
 
 /// Create an API key (api_keys:manage; users only). The secret is in this response only.
 #[utoipa::path(
-    post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
+    post, path = "/api/v1/api-keys", extensions(("x-permission" = json!("api_keys:manage"))), tag = "api-keys", request_body = CreateApiKeyRequest,
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = CreatedApiKeyBody),
@@ -159,7 +159,7 @@ pub(crate) async fn create(
 
 /// The organization's live API keys, newest first (api_keys:manage; users only).
 #[utoipa::path(
-    get, path = "/api/v1/api-keys", tag = "api-keys", params(PageQuery),
+    get, path = "/api/v1/api-keys", extensions(("x-permission" = json!("api_keys:manage"))), tag = "api-keys", params(PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of keys", body = PageBody<ApiKeyBody>),
@@ -180,7 +180,7 @@ pub(crate) async fn list(
 
 /// Revoke an API key: it stops working at once (api_keys:manage; users only).
 #[utoipa::path(
-    delete, path = "/api/v1/api-keys/{api_key_id}", tag = "api-keys", params(ApiKeyPath),
+    delete, path = "/api/v1/api-keys/{api_key_id}", extensions(("x-permission" = json!("api_keys:manage"))), tag = "api-keys", params(ApiKeyPath),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Revoked"),

@@ -118,7 +118,7 @@ pub struct ListAuditQuery {
 
 /// The organization's audit events, newest first (audit:read).
 #[utoipa::path(
-    get, path = "/api/v1/audit-events", tag = "audit", params(ListAuditQuery), security(("bearer" = [])),
+    get, path = "/api/v1/audit-events", extensions(("x-permission" = json!("audit:read"))), tag = "audit", params(ListAuditQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = PageBody<AuditEventBody>),
         (status = 401, response = responses::Unauthorized),
@@ -148,7 +148,7 @@ pub(crate) async fn list(
 
 /// Check that no event was changed, removed or reordered (audit:read).
 #[utoipa::path(
-    get, path = "/api/v1/audit-events/verify", tag = "audit", security(("bearer" = [])),
+    get, path = "/api/v1/audit-events/verify", extensions(("x-permission" = json!("audit:read"))), tag = "audit", security(("bearer" = [])),
     responses(
         (status = 200, description = "The verdict", body = ChainReportBody),
         (status = 401, response = responses::Unauthorized),
@@ -182,7 +182,7 @@ fn json_lines(events: Vec<AuditEvent>) -> Result<web::Bytes, ApiError> {
 
 /// Every event of the organization, oldest first, as JSON lines (audit:read).
 #[utoipa::path(
-    get, path = "/api/v1/audit-events/export", tag = "audit", security(("bearer" = [])),
+    get, path = "/api/v1/audit-events/export", extensions(("x-permission" = json!("audit:read"))), tag = "audit", security(("bearer" = [])),
     responses(
         (status = 200, description = "One AuditEventBody per line", content_type = "application/x-ndjson", body = String),
         (status = 401, response = responses::Unauthorized),

@@ -193,7 +193,7 @@ pub struct MeResponse {
 
 /// Create an account and an organization you own.
 #[utoipa::path(
-    post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    post, path = "/api/v1/auth/register", extensions(("x-permission" = json!("none"))), tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered and signed in", body = RegisterResponse),
         (status = 400, response = responses::MalformedJson),
@@ -232,7 +232,7 @@ pub(crate) async fn register(
 /// an organization you do not belong to: same answer (401). With
 /// `BULKHEAD_REQUIRE_VERIFIED_EMAIL`, a right password for an unverified email is 403.
 #[utoipa::path(
-    post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    post, path = "/api/v1/auth/login", extensions(("x-permission" = json!("none"))), tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, response = responses::MalformedJson),
@@ -263,7 +263,7 @@ pub(crate) async fn login(
 
 /// The current user, organization and role.
 #[utoipa::path(
-    get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    get, path = "/api/v1/auth/me", extensions(("x-permission" = json!("user"))), tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = MeResponse),
         (status = 401, response = responses::Unauthorized),

@@ -20,14 +20,14 @@ pub struct HealthBody {
 }
 
 /// The process is alive.
-#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive", body = HealthBody)))]
+#[utoipa::path(get, path = "/health", extensions(("x-permission" = json!("none"))), tag = "health", responses((status = 200, description = "Alive", body = HealthBody)))]
 pub(crate) async fn live() -> HttpResponse {
     HttpResponse::Ok().json(HealthBody { status: "ok" })
 }
 
 /// The database answers.
 #[utoipa::path(
-    get, path = "/health/ready", tag = "health",
+    get, path = "/health/ready", extensions(("x-permission" = json!("none"))), tag = "health",
     responses(
         (status = 200, description = "Ready", body = HealthBody),
         (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),

@@ -105,7 +105,7 @@ pub struct InvitationPath {
 /// Invite someone by email (members:invite; at most your own role). The email carries a
 /// single-use link valid 7 days.
 #[utoipa::path(
-    post, path = "/api/v1/invitations", tag = "members", request_body = CreateInvitationRequest,
+    post, path = "/api/v1/invitations", extensions(("x-permission" = json!("members:invite"))), tag = "members", request_body = CreateInvitationRequest,
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Invited", body = InvitationBody),
@@ -131,7 +131,7 @@ pub(crate) async fn create(
 
 /// Pending invitations, newest first (members:invite).
 #[utoipa::path(
-    get, path = "/api/v1/invitations", tag = "members", params(PageQuery),
+    get, path = "/api/v1/invitations", extensions(("x-permission" = json!("members:invite"))), tag = "members", params(PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of invitations", body = PageBody<InvitationBody>),
@@ -152,7 +152,7 @@ pub(crate) async fn list(
 
 /// Revoke a pending invitation (members:invite); its link stops working.
 #[utoipa::path(
-    delete, path = "/api/v1/invitations/{invitation_id}", tag = "members", params(InvitationPath),
+    delete, path = "/api/v1/invitations/{invitation_id}", extensions(("x-permission" = json!("members:invite"))), tag = "members", params(InvitationPath),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Revoked"),
@@ -177,7 +177,7 @@ pub(crate) async fn revoke(
 /// through the invited address). An invitation that is unknown, used, revoked or expired is
 /// 422 on `token`.
 #[utoipa::path(
-    post, path = "/api/v1/invitations/accept", tag = "members",
+    post, path = "/api/v1/invitations/accept", extensions(("x-permission" = json!("invitation token"))), tag = "members",
     request_body = AcceptInvitationRequest,
     responses(
         (status = 200, description = "You are a member", body = AcceptedBody),

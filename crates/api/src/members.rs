@@ -93,7 +93,7 @@ pub struct UserPath {
 
 /// The organization's members, by name (members:read).
 #[utoipa::path(
-    get, path = "/api/v1/members", tag = "members", params(ListMembersQuery), security(("bearer" = [])),
+    get, path = "/api/v1/members", extensions(("x-permission" = json!("members:read"))), tag = "members", params(ListMembersQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of members", body = PageBody<MemberBody>),
         (status = 401, response = responses::Unauthorized),
@@ -120,7 +120,7 @@ pub(crate) async fn list(
 /// Change a member's role (members:manage). Only owners grant ownership or change an owner;
 /// nobody changes their own role; the last owner stays one (409).
 #[utoipa::path(
-    patch, path = "/api/v1/members/{user_id}", tag = "members", params(UserPath),
+    patch, path = "/api/v1/members/{user_id}", extensions(("x-permission" = json!("members:manage"))), tag = "members", params(UserPath),
     request_body = ChangeRoleRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "The member with the new role", body = MemberBody),
@@ -149,7 +149,7 @@ pub(crate) async fn change_role(
 /// Remove a member (members:manage; removing an owner takes an owner; the last owner cannot
 /// be removed: 409). Their tokens stop working at once.
 #[utoipa::path(
-    delete, path = "/api/v1/members/{user_id}", tag = "members", params(UserPath),
+    delete, path = "/api/v1/members/{user_id}", extensions(("x-permission" = json!("members:manage"))), tag = "members", params(UserPath),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
@@ -173,7 +173,7 @@ pub(crate) async fn remove(
 
 /// Leave the organization (any member; the last owner cannot: 409).
 #[utoipa::path(
-    delete, path = "/api/v1/members/me", tag = "members", security(("bearer" = [])),
+    delete, path = "/api/v1/members/me", extensions(("x-permission" = json!("user"))), tag = "members", security(("bearer" = [])),
     responses(
         (status = 204, description = "You left"),
         (status = 401, response = responses::Unauthorized),
@@ -191,7 +191,7 @@ pub(crate) async fn leave(
 
 /// A member of your organization (members:read); anyone else is 404.
 #[utoipa::path(
-    get, path = "/api/v1/users/{user_id}", tag = "members", params(UserPath),
+    get, path = "/api/v1/users/{user_id}", extensions(("x-permission" = json!("members:read"))), tag = "members", params(UserPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The member", body = MemberBody),
@@ -214,7 +214,7 @@ pub(crate) async fn get_user(
 
 /// Change your own display name (users only).
 #[utoipa::path(
-    patch, path = "/api/v1/users/me", tag = "members", request_body = UpdateMeRequest,
+    patch, path = "/api/v1/users/me", extensions(("x-permission" = json!("user"))), tag = "members", request_body = UpdateMeRequest,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Your profile", body = UserBody),

@@ -34,7 +34,7 @@ pub struct UpdateOrganizationRequest {
 
 /// The organization of your token (organization:read).
 #[utoipa::path(
-    get, path = "/api/v1/organizations/current", tag = "organizations", security(("bearer" = [])),
+    get, path = "/api/v1/organizations/current", extensions(("x-permission" = json!("organization:read"))), tag = "organizations", security(("bearer" = [])),
     responses(
         (status = 200, description = "The organization", body = OrganizationBody),
         (status = 401, response = responses::Unauthorized),
@@ -51,7 +51,7 @@ pub(crate) async fn current(
 
 /// Rename the organization (organization:update: admins and owners).
 #[utoipa::path(
-    patch, path = "/api/v1/organizations/current", tag = "organizations",
+    patch, path = "/api/v1/organizations/current", extensions(("x-permission" = json!("organization:update"))), tag = "organizations",
     request_body = UpdateOrganizationRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "Renamed", body = OrganizationBody),
@@ -83,7 +83,7 @@ pub struct DeleteOrganizationRequest {
 /// suspended at once: every token and API key of it stops working, except an owner's token to
 /// restore it; after the grace period `bulkhead purge` removes it and all its data.
 #[utoipa::path(
-    delete, path = "/api/v1/organizations/current", tag = "organizations",
+    delete, path = "/api/v1/organizations/current", extensions(("x-permission" = json!("organization:delete"))), tag = "organizations",
     request_body = DeleteOrganizationRequest, security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted (suspended until purged)"),
@@ -106,7 +106,7 @@ pub(crate) async fn delete(
 /// Restore a deleted organization within the grace period (organization:delete), with a token
 /// of a session in it (refresh one if the access token expired). After the grace period: 409.
 #[utoipa::path(
-    post, path = "/api/v1/organizations/current/restore", tag = "organizations",
+    post, path = "/api/v1/organizations/current/restore", extensions(("x-permission" = json!("organization:delete"))), tag = "organizations",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Restored", body = OrganizationBody),

@@ -38,7 +38,7 @@ pub struct RoleDefinitionBody {
 
 /// Every permission an operation can require (any signed-in caller).
 #[utoipa::path(
-    get, path = "/api/v1/permissions", tag = "organizations", security(("bearer" = [])),
+    get, path = "/api/v1/permissions", extensions(("x-permission" = json!("authenticated"))), tag = "organizations", security(("bearer" = [])),
     responses(
         (status = 200, description = "The catalogue", body = ListBody<PermissionBody>),
         (status = 401, response = responses::Unauthorized),
@@ -57,7 +57,7 @@ pub(crate) async fn list(Auth(_scope): Auth) -> Result<HttpResponse, ApiError> {
 
 /// The roles and what they grant (roles:read).
 #[utoipa::path(
-    get, path = "/api/v1/roles", tag = "organizations", security(("bearer" = [])),
+    get, path = "/api/v1/roles", extensions(("x-permission" = json!("roles:read"))), tag = "organizations", security(("bearer" = [])),
     responses(
         (status = 200, description = "The roles", body = ListBody<RoleDefinitionBody>),
         (status = 401, response = responses::Unauthorized),

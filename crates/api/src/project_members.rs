@@ -91,7 +91,7 @@ pub struct ProjectMemberPath {
 
 /// The project's members (projects:read).
 #[utoipa::path(
-    get, path = "/api/v1/projects/{project_id}/members", tag = "projects", params(ProjectPath),
+    get, path = "/api/v1/projects/{project_id}/members", extensions(("x-permission" = json!("projects:read"))), tag = "projects", params(ProjectPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The members", body = ListBody<ProjectMemberBody>),
@@ -115,7 +115,7 @@ pub(crate) async fn list(
 /// Add a member of the organization to the project, or change their project role
 /// (projects:write, or the project's creator or a maintainer).
 #[utoipa::path(
-    post, path = "/api/v1/projects/{project_id}/members", tag = "projects", params(ProjectPath),
+    post, path = "/api/v1/projects/{project_id}/members", extensions(("x-permission" = json!("projects:write"))), tag = "projects", params(ProjectPath),
     request_body = PutProjectMemberRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "The member", body = ProjectMemberBody),
@@ -147,7 +147,7 @@ pub(crate) async fn put(
 
 /// Remove a member from the project (projects:write, or the creator or a maintainer).
 #[utoipa::path(
-    delete, path = "/api/v1/projects/{project_id}/members/{user_id}", tag = "projects",
+    delete, path = "/api/v1/projects/{project_id}/members/{user_id}", extensions(("x-permission" = json!("projects:write"))), tag = "projects",
     params(ProjectMemberPath), security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),

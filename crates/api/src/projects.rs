@@ -134,7 +134,7 @@ pub struct ProjectPath {
 
 /// List the organization's projects (projects:read).
 #[utoipa::path(
-    get, path = "/api/v1/projects", tag = "projects", params(ListProjectsQuery), security(("bearer" = [])),
+    get, path = "/api/v1/projects", extensions(("x-permission" = json!("projects:read"))), tag = "projects", params(ListProjectsQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of projects", body = PageBody<ProjectBody>),
         (status = 401, response = responses::Unauthorized),
@@ -162,7 +162,7 @@ pub(crate) async fn list(
 /// Create a project (projects:write). With an `Idempotency-Key` header, a retry with the same
 /// key and body returns the first response (`idempotent-replayed: true`) without creating again.
 #[utoipa::path(
-    post, path = "/api/v1/projects", tag = "projects", request_body = CreateProjectRequest, security(("bearer" = [])),
+    post, path = "/api/v1/projects", extensions(("x-permission" = json!("projects:write"))), tag = "projects", request_body = CreateProjectRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: same key and body, same response, one project (kept 24 hours); 1 to 255 visible ASCII characters")),
     responses(
         (status = 201, description = "Created", body = ProjectBody, headers(("location" = String, description = "The new project's URL"))),
@@ -201,7 +201,7 @@ pub(crate) async fn create(
 
 /// Read a project (projects:read). Another organization's project is 404, like a missing one.
 #[utoipa::path(
-    get, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath), security(("bearer" = [])),
+    get, path = "/api/v1/projects/{project_id}", extensions(("x-permission" = json!("projects:read"))), tag = "projects", params(ProjectPath), security(("bearer" = [])),
     responses(
         (status = 200, description = "The project", body = ProjectBody, headers(("etag" = String, description = "The version, for If-Match"))),
         (status = 401, response = responses::Unauthorized),
@@ -224,7 +224,7 @@ pub(crate) async fn get(
 /// Change a project's name or description (projects:write). Send `If-Match: "<version>"` to
 /// make the change only if nobody changed the project since you read it.
 #[utoipa::path(
-    patch, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath),
+    patch, path = "/api/v1/projects/{project_id}", extensions(("x-permission" = json!("projects:write"))), tag = "projects", params(ProjectPath),
     request_body = UpdateProjectRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated project", body = ProjectBody, headers(("etag" = String, description = "The new version"))),
@@ -267,7 +267,7 @@ pub(crate) async fn update(
 
 /// Delete a project (projects:delete): it then answers 404 and can be restored until purged.
 #[utoipa::path(
-    delete, path = "/api/v1/projects/{project_id}", tag = "projects", params(ProjectPath), security(("bearer" = [])),
+    delete, path = "/api/v1/projects/{project_id}", extensions(("x-permission" = json!("projects:delete"))), tag = "projects", params(ProjectPath), security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, response = responses::Unauthorized),
@@ -296,7 +296,7 @@ pub(crate) async fn delete(
 
 /// Bring back a deleted project (projects:delete).
 #[utoipa::path(
-    post, path = "/api/v1/projects/{project_id}/restore", tag = "projects", params(ProjectPath), security(("bearer" = [])),
+    post, path = "/api/v1/projects/{project_id}/restore", extensions(("x-permission" = json!("projects:delete"))), tag = "projects", params(ProjectPath), security(("bearer" = [])),
     responses(
         (status = 200, description = "Restored", body = ProjectBody),
         (status = 401, response = responses::Unauthorized),

@@ -104,7 +104,7 @@ pub struct SessionPath {
 /// Spend a refresh token for a new pair. A token used twice ends its whole session (the
 /// newest tokens too); of two concurrent refreshes with one token, one succeeds.
 #[utoipa::path(
-    post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    post, path = "/api/v1/auth/refresh", extensions(("x-permission" = json!("refresh token"))), tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens; the presented refresh token is spent", body = TokenResponse),
         (status = 400, response = responses::MalformedJson),
@@ -127,7 +127,7 @@ pub(crate) async fn refresh(
 
 /// End the current session: its access and refresh tokens stop working at once.
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    post, path = "/api/v1/auth/logout", extensions(("x-permission" = json!("user"))), tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
         (status = 401, response = responses::Unauthorized),
@@ -143,7 +143,7 @@ pub(crate) async fn logout(
 
 /// End every session of yours, in every organization, this one included.
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    post, path = "/api/v1/auth/logout-all", extensions(("x-permission" = json!("user"))), tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "Every session ended"),
         (status = 401, response = responses::Unauthorized),
@@ -159,7 +159,7 @@ pub(crate) async fn logout_all(
 
 /// Your live sessions, most recently used first.
 #[utoipa::path(
-    get, path = "/api/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
+    get, path = "/api/v1/auth/sessions", extensions(("x-permission" = json!("user"))), tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "Your sessions", body = ListBody<SessionBody>),
         (status = 401, response = responses::Unauthorized),
@@ -181,7 +181,7 @@ pub(crate) async fn list(
 
 /// End one of your sessions. Anyone else's session answers 404.
 #[utoipa::path(
-    delete, path = "/api/v1/auth/sessions/{session_id}", tag = "auth", params(SessionPath),
+    delete, path = "/api/v1/auth/sessions/{session_id}", extensions(("x-permission" = json!("user"))), tag = "auth", params(SessionPath),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Ended"),
@@ -203,7 +203,7 @@ pub(crate) async fn revoke(
 
 /// The organizations you belong to, with your role in each.
 #[utoipa::path(
-    get, path = "/api/v1/auth/organizations", tag = "auth", security(("bearer" = [])),
+    get, path = "/api/v1/auth/organizations", extensions(("x-permission" = json!("user"))), tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "Your organizations", body = ListBody<MembershipBody>),
         (status = 401, response = responses::Unauthorized),
@@ -220,7 +220,7 @@ pub(crate) async fn organizations(
 /// Move this session to another organization you belong to, with new tokens; the session's
 /// previous tokens stop working. An organization you do not belong to answers 404.
 #[utoipa::path(
-    post, path = "/api/v1/auth/switch-organization", tag = "auth",
+    post, path = "/api/v1/auth/switch-organization", extensions(("x-permission" = json!("user"))), tag = "auth",
     request_body = SwitchOrganizationRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "Tokens for the other organization", body = TokenResponse),

@@ -26,3 +26,47 @@ fn committed_openapi_document_matches_the_binary() {
         Some(true)
     );
 }
+
+/// What an operation without a catalogue permission asks of its caller.
+const NON_PERMISSIONS: &[&str] = &[
+    "none",
+    "authenticated",
+    "user",
+    "refresh token",
+    "reset token",
+    "verification token",
+    "invitation token",
+];
+
+#[test]
+fn every_operation_declares_the_permission_it_needs() {
+    let document: serde_json::Value =
+        serde_json::from_str(&bulkhead_api::openapi::json().expect("serializes")).expect("JSON");
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let name = format!("{} {path}", method.to_uppercase());
+            let permission = operation["x-permission"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} declares no x-permission"));
+            let responses = &operation["responses"];
+            match bulkhead_domain::Permission::parse(permission) {
+                // Lacking a permission inside one's own organization is a documented 403.
+                Some(_) => assert!(
+                    responses.get("403").is_some(),
+                    "{name} needs {permission} but documents no 403"
+                ),
+                None => assert!(
+                    NON_PERMISSIONS.contains(&permission),
+                    "{name}: {permission:?} is neither a permission nor a known requirement"
+                ),
+            }
+            // Whatever needs a bearer credential documents 401.
+            if operation.get("security").is_some() {
+                assert!(responses.get("401").is_some(), "{name} documents no 401");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 48, "only {checked} operations");
+}
