@@ -57,11 +57,6 @@ impl fmt::Debug for Secret {
 }
 
 impl SecretDigest {
-    /// Wraps a digest read from storage.
-    pub fn from_hex(hex: String) -> Self {
-        Self(hex)
-    }
-
     /// The hex digest.
     pub fn as_str(&self) -> &str {
         &self.0

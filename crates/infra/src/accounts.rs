@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Select, Set, TransactionTrait,
 };
 
 use crate::error::to_domain;
@@ -62,6 +62,14 @@ pub(crate) async fn insert_token(
     crate::outbox::enqueue(db, email).await
 }
 
+/// The token with this digest, if it is of `purpose`, unused and unexpired at `now`.
+fn live(purpose: TokenPurpose, digest: &SecretDigest, now: DateTime<Utc>) -> Select<Entity> {
+    Entity::find_by_id(digest.as_str().to_owned())
+        .filter(Column::Purpose.eq(purpose.as_str()))
+        .filter(Column::UsedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+}
+
 /// Spends a live token of `purpose` inside `txn`: answers its user, or `None` if it is
 /// unknown, used or expired. The conditional update makes two concurrent uses yield one.
 async fn spend(
@@ -70,10 +78,7 @@ async fn spend(
     digest: &SecretDigest,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<UserId>> {
-    let Some(row) = Entity::find_by_id(digest.as_str().to_owned())
-        .filter(Column::Purpose.eq(purpose.as_str()))
-        .filter(Column::UsedAt.is_null())
-        .filter(Column::ExpiresAt.gt(now))
+    let Some(row) = live(purpose, digest, now)
         .one(txn)
         .await
         .map_err(to_domain)?
@@ -145,10 +150,7 @@ impl AccountRepository for SqlAccountRepository {
         purpose: TokenPurpose,
         digest: &SecretDigest,
     ) -> DomainResult<Option<UserCredentials>> {
-        let Some(row) = Entity::find_by_id(digest.as_str().to_owned())
-            .filter(Column::Purpose.eq(purpose.as_str()))
-            .filter(Column::UsedAt.is_null())
-            .filter(Column::ExpiresAt.gt(bulkhead_domain::now()))
+        let Some(row) = live(purpose, digest, bulkhead_domain::now())
             .one(self.store.connection())
             .await
             .map_err(to_domain)?

@@ -67,11 +67,6 @@ impl AccountService {
         }
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &AccountSettings {
-        &self.settings
-    }
-
     /// Emails a reset link (valid 30 minutes) if an account has this address. Succeeds the
     /// same either way; only a malformed address is an error.
     pub async fn forgot_password(&self, email: &str, request: RequestMeta) -> DomainResult<()> {

@@ -17,12 +17,6 @@ impl Limit {
             window_secs: 60,
         }
     }
-
-    /// No limit.
-    pub const OFF: Limit = Limit {
-        max: 0,
-        window_secs: 60,
-    };
 }
 
 /// Whether an event may proceed.
