@@ -139,7 +139,6 @@ def jwt(org_n, ttl=3600):
         "aud": "bulkhead-api",
         "sub": user_id(org_n),
         "org": org_id(org_n),
-        "role": "owner",
         "sid": session_id(org_n),
         "iat": now,
         "nbf": now,
@@ -299,11 +298,15 @@ def measure(server, scenario, tokens, per_org, seconds, connections, workdir):
 
 # The statements the server sends for one request, as seen in PostgreSQL's statement log
 # (`log_statement = all`), with the ids computed from pgbench's random organization number.
-# A request is one transaction: it enters the tenant (settings plus the session and membership
-# check, one statement), runs the query and commits.
+# A request first reads the caller's current grant (role and permissions, with the session and
+# organization checks) in one statement outside a transaction, since authorization never trusts
+# a token's claims; then one transaction enters the tenant (the same check, compared), runs the
+# query and commits.
+ENTER_TENANT = f"SELECT member_role, role_permissions FROM bulkhead_enter_tenant({sql_org('(:n)::int')}::uuid, {sql_user('(:n)::int')}::uuid, {sql_session('(:n)::int')}::uuid, false);"
 PGBENCH_TENANT = f"""
+{ENTER_TENANT}
 BEGIN;
-SELECT bulkhead_enter_tenant({sql_org('(:n)::int')}::uuid, {sql_user('(:n)::int')}::uuid, {sql_session('(:n)::int')}::uuid, false) AS role;
+{ENTER_TENANT}
 """
 PROJECT_COLUMNS = ('"projects"."organization_id", "projects"."id", "projects"."name", "projects"."description", '
                    '"projects"."created_by", "projects"."created_at", "projects"."updated_at", "projects"."version", '

@@ -265,7 +265,7 @@ async fn entering_a_tenant_checks_the_session_and_membership_and_leaves_nothing_
     let conn = app.database.as_ref().unwrap().connect_as_app().await;
     let enter_session = |org: &str, user: &str, session: Option<&str>| {
         sql(
-            "SELECT bulkhead_enter_tenant($1::uuid, $2::uuid, $3::uuid) AS role",
+            "SELECT (SELECT member_role FROM bulkhead_enter_tenant($1::uuid, $2::uuid, $3::uuid)) AS role",
             vec![org.into(), user.into(), session.map(str::to_owned).into()],
         )
     };

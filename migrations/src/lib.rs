@@ -17,6 +17,7 @@ mod m20261123_000008_rate_limits;
 mod m20261123_000009_members;
 mod m20261123_000010_project_members;
 mod m20261123_000011_organization_deletion;
+mod m20261123_000012_roles_and_platform;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -32,6 +33,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "api_keys",
     "invitations",
     "project_members",
+    "roles",
 ];
 
 /// The ordered list of migrations.
@@ -52,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_members::Migration),
             Box::new(m20261123_000010_project_members::Migration),
             Box::new(m20261123_000011_organization_deletion::Migration),
+            Box::new(m20261123_000012_roles_and_platform::Migration),
         ]
     }
 }

@@ -86,7 +86,7 @@ enum Organizations {
     Id,
 }
 
-const MEMBER_OF: &str = "id IN (SELECT m.organization_id FROM memberships m
+pub(crate) const MEMBER_OF: &str = "id IN (SELECT m.organization_id FROM memberships m
     WHERE m.user_id = NULLIF(current_setting('app.current_user', true), '')::uuid)";
 
 #[async_trait::async_trait]

@@ -20,7 +20,7 @@ enum Organizations {
 }
 
 /// The function as this migration defines it.
-fn create_function() -> String {
+pub(crate) fn create_function() -> String {
     format!(
         "CREATE FUNCTION bulkhead_enter_tenant(p_org uuid, p_user uuid, p_session uuid, p_deleted boolean DEFAULT false)
            RETURNS text

@@ -1,12 +1,11 @@
 //! `/auth`: sign-up, login and the current user.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use bulkhead_domain::OrganizationId;
-use bulkhead_domain::Role;
 use bulkhead_domain::auth::{Login, Register};
 use bulkhead_domain::organizations::Organization;
 use bulkhead_domain::sessions::TokenPair;
 use bulkhead_domain::users::User;
+use bulkhead_domain::{DomainError, OrganizationId, Role, RoleRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,35 +21,39 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/me").route(web::get().to(me)));
 }
 
-/// A member's role in an organization.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleBody {
-    Owner,
-    Admin,
-    Member,
-    Viewer,
+/// A role: a system role's name (`owner`, `admin`, `member`, `viewer`) or the id of one of
+/// the organization's custom roles (see `GET /roles`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(
+    value_type = String,
+    example = "admin",
+    pattern = "^(owner|admin|member|viewer|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)]
+pub struct RoleBody(String);
+
+impl RoleBody {
+    /// The role named, or a 422 on `role` for anything else.
+    pub(crate) fn to_ref(&self) -> Result<RoleRef, DomainError> {
+        RoleRef::parse(&self.0).ok_or_else(|| {
+            DomainError::invalid(
+                "role",
+                "unknown_role",
+                "role must be owner, admin, member, viewer or a custom role's id",
+            )
+        })
+    }
 }
 
-impl From<RoleBody> for Role {
-    fn from(role: RoleBody) -> Self {
-        match role {
-            RoleBody::Owner => Self::Owner,
-            RoleBody::Admin => Self::Admin,
-            RoleBody::Member => Self::Member,
-            RoleBody::Viewer => Self::Viewer,
-        }
+impl From<RoleRef> for RoleBody {
+    fn from(role: RoleRef) -> Self {
+        Self(role.to_string())
     }
 }
 
 impl From<Role> for RoleBody {
     fn from(role: Role) -> Self {
-        match role {
-            Role::Owner => Self::Owner,
-            Role::Admin => Self::Admin,
-            Role::Member => Self::Member,
-            Role::Viewer => Self::Viewer,
-        }
+        RoleRef::from(role).into()
     }
 }
 
@@ -189,6 +192,9 @@ pub struct MeResponse {
     pub user: UserBody,
     pub organization: OrganizationBody,
     pub role: RoleBody,
+    /// What your role grants here, right now.
+    #[schema(value_type = Vec<String>, example = json!(["organization:read", "projects:read"]))]
+    pub permissions: Vec<&'static str>,
 }
 
 /// Create an account and an organization you own.
@@ -278,5 +284,6 @@ pub(crate) async fn me(
         user: current.user.into(),
         organization: current.organization.into(),
         role: current.role.into(),
+        permissions: current.permissions.iter().map(|p| p.as_str()).collect(),
     }))
 }

@@ -146,14 +146,44 @@ impl FromRequest for Auth {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
-        let meta = request_meta(req);
-        Box::pin(async move {
-            let state =
-                state.ok_or_else(|| DomainError::Internal("application state missing".into()))?;
-            let scope = state.auth.authenticate(&token?, meta).await?;
-            Ok(Auth(scope))
+        with_bearer(req, |state, token, meta| async move {
+            Ok(Auth(state.auth.authenticate(&token, meta).await?))
+        })
+    }
+}
+
+/// Runs `authenticate` on the request's bearer token, once the request has been read.
+fn with_bearer<T, F, Fut>(
+    req: &HttpRequest,
+    authenticate: F,
+) -> LocalBoxFuture<'static, Result<T, ApiError>>
+where
+    T: 'static,
+    F: FnOnce(web::Data<AppState>, String, RequestMeta) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<T, ApiError>> + 'static,
+{
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = bearer_token(req);
+    let meta = request_meta(req);
+    Box::pin(async move {
+        let state =
+            state.ok_or_else(|| DomainError::Internal("application state missing".into()))?;
+        authenticate(state, token?, meta).await
+    })
+}
+
+/// A platform superuser, from a platform token (`POST /admin/auth/login`).
+pub(crate) struct PlatformAuth(pub bulkhead_domain::platform::PlatformScope);
+
+impl FromRequest for PlatformAuth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        with_bearer(req, |state, token, meta| async move {
+            Ok(PlatformAuth(
+                state.platform.authenticate(&token, meta).await?,
+            ))
         })
     }
 }
@@ -204,6 +234,12 @@ pub(crate) fn request_meta(req: &HttpRequest) -> RequestMeta {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect()),
+        route: Some(
+            format!("{} {}", req.method(), req.path())
+                .chars()
+                .take(512)
+                .collect(),
+        ),
     }
 }
 

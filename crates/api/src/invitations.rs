@@ -30,7 +30,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 pub struct CreateInvitationRequest {
     #[schema(example = "grace@example.com", format = Email, max_length = 254)]
     pub email: String,
-    /// At most your own role: only owners invite owners.
+    /// A role granting nothing you lack: only owners invite owners.
     pub role: RoleBody,
 }
 
@@ -124,7 +124,7 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let invitation = state
         .invitations
-        .invite(&scope, &body.email, body.role.into())
+        .invite(&scope, &body.email, body.role.to_ref()?)
         .await?;
     Ok(HttpResponse::Created().json(InvitationBody::from(invitation)))
 }

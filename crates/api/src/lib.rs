@@ -5,6 +5,7 @@
 //! sqlx, so every data access goes through a service and a [`bulkhead_domain::TenantScope`].
 
 mod accounts;
+mod admin;
 mod api_keys;
 mod audit;
 mod auth;
@@ -21,6 +22,7 @@ mod problem;
 mod project_members;
 mod projects;
 mod request_id;
+mod roles;
 mod sessions;
 
 use std::net::TcpListener;
@@ -39,7 +41,9 @@ use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::invitations::InvitationService;
 use bulkhead_domain::members::MemberService;
 use bulkhead_domain::organizations::OrganizationService;
+use bulkhead_domain::platform::PlatformService;
 use bulkhead_domain::projects::ProjectService;
+use bulkhead_domain::roles::RoleService;
 use bulkhead_domain::users::UserService;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -63,6 +67,10 @@ pub struct AppState {
     pub organizations: OrganizationService,
     /// Its members.
     pub members: MemberService,
+    /// Its roles.
+    pub roles: RoleService,
+    /// Platform administration.
+    pub platform: PlatformService,
     /// Its invitations.
     pub invitations: InvitationService,
     /// The caller's own profile.
@@ -122,8 +130,10 @@ pub fn configure(
                 .configure(api_keys::routes)
                 .configure(organizations::routes)
                 .configure(permissions::routes)
+                .configure(roles::routes)
                 .configure(members::routes)
-                .configure(invitations::routes),
+                .configure(invitations::routes)
+                .configure(admin::routes),
         )
         .configure(health::routes)
         .route(

@@ -59,8 +59,11 @@ pub struct ListMembersQuery {
     /// Case-insensitive search in name and email (no control characters).
     #[param(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub q: Option<String>,
-    /// Only members with this role.
-    #[param(inline)]
+    /// Only members with this role: a system role's name or a custom role's id.
+    #[param(
+        value_type = Option<String>,
+        pattern = "^(owner|admin|member|viewer|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
     pub role: Option<RoleBody>,
 }
 
@@ -109,7 +112,7 @@ pub(crate) async fn list(
     let query = query.into_inner();
     let query = MemberQuery::parse(
         query.q.as_deref(),
-        query.role.map(Into::into),
+        query.role.as_ref().map(RoleBody::to_ref).transpose()?,
         int_param("limit", query.limit.as_deref())?,
         int_param("offset", query.offset.as_deref())?,
     )?;
@@ -141,7 +144,7 @@ pub(crate) async fn change_role(
 ) -> Result<HttpResponse, ApiError> {
     let member = state
         .members
-        .change_role(&scope, UserId::from_uuid(path.user_id), body.role.into())
+        .change_role(&scope, UserId::from_uuid(path.user_id), body.role.to_ref()?)
         .await?;
     Ok(HttpResponse::Ok().json(MemberBody::from(member)))
 }

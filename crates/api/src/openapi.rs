@@ -4,8 +4,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, api_keys, audit, auth, health, invitations, members, organizations, permissions,
-    problem, project_members, projects, sessions,
+    accounts, admin, api_keys, audit, auth, health, invitations, members, organizations,
+    permissions, problem, project_members, projects, roles, sessions,
 };
 
 /// The whole API.
@@ -27,10 +27,12 @@ use crate::{
         project_members::list, project_members::put, project_members::remove,
         audit::list, audit::verify, audit::export,
         api_keys::create, api_keys::list, api_keys::revoke,
-        organizations::current, organizations::update, organizations::delete, organizations::restore, permissions::list, permissions::roles,
+        organizations::current, organizations::update, organizations::delete, organizations::restore, permissions::list, roles::list, roles::get, roles::create, roles::update, roles::delete,
         members::list, members::change_role, members::remove, members::leave,
         members::get_user, members::update_me,
         invitations::create, invitations::list, invitations::revoke, invitations::accept,
+        admin::login, admin::list, admin::get, admin::create, admin::suspend, admin::reactivate,
+        admin::impersonate,
         health::live, health::ready,
     ),
     components(
@@ -48,7 +50,7 @@ use crate::{
             problem::responses::TooManyRequests,
         )
     ),
-    modifiers(&BearerAuth, &RateLimited),
+    modifiers(&BearerAuth, &RateLimited, &OperationIds),
     tags(
         (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
@@ -56,6 +58,7 @@ use crate::{
         (name = "organizations", description = "The caller's organization, its roles and the permission catalogue"),
         (name = "members", description = "Members, their roles, invitations and profiles"),
         (name = "api-keys", description = "Credentials for machines: `Authorization: Bearer bhk_…` acts in the key's organization with the key's scopes only"),
+        (name = "admin", description = "Platform administration by superusers (`bulkhead create-superuser`): organizations' records, suspension, and audited read-only impersonation"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -91,13 +94,19 @@ const LIMITED_WITHOUT_BEARER: &[&str] = &[
     "/api/v1/auth/verify-email",
     "/api/v1/auth/resend-verification",
     "/api/v1/invitations/accept",
+    "/api/v1/admin/auth/login",
 ];
+
+/// Platform tokens are not counted against a per-principal budget: superusers are few, and
+/// their tokens are checked against the database on every request anyway.
+const PLATFORM_PREFIX: &str = "/api/v1/admin/";
 
 impl Modify for RateLimited {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{Ref, RefOr};
         for (path, item) in openapi.paths.paths.iter_mut() {
             let by_address = LIMITED_WITHOUT_BEARER.contains(&path.as_str());
+            let by_principal = !path.starts_with(PLATFORM_PREFIX);
             for operation in [
                 &mut item.get,
                 &mut item.post,
@@ -108,11 +117,47 @@ impl Modify for RateLimited {
             .into_iter()
             .flatten()
             {
-                if by_address || operation.security.is_some() {
+                if by_address || (by_principal && operation.security.is_some()) {
                     operation.responses.responses.insert(
                         "429".into(),
                         RefOr::Ref(Ref::from_response_name("TooManyRequests")),
                     );
+                }
+            }
+        }
+    }
+}
+
+/// Names every operation after its method and path (`get_projects_project_id`). utoipa takes
+/// the handler's function name, and handlers of different resources share names (`list`,
+/// `get`), while operation ids must be unique: client generators and tools that follow links
+/// key operations by them.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let resource: Vec<String> = path
+                .trim_start_matches("/api/v1")
+                .split('/')
+                .filter(|segment| !segment.is_empty())
+                .map(|segment| {
+                    segment
+                        .trim_matches(|c| c == '{' || c == '}')
+                        .replace(['-', '.'], "_")
+                })
+                .collect();
+            for (method, operation) in [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ] {
+                if let Some(operation) = operation {
+                    let mut id = vec![method.to_owned()];
+                    id.extend(resource.iter().cloned());
+                    operation.operation_id = Some(id.join("_"));
                 }
             }
         }

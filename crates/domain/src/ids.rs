@@ -86,3 +86,11 @@ id_type!(
     /// Identifies an invitation to join an organization.
     InvitationId
 );
+id_type!(
+    /// Identifies a custom role of an organization.
+    RoleId
+);
+id_type!(
+    /// Identifies one impersonation of an organization by a platform superuser.
+    ImpersonationId
+);

@@ -26,7 +26,9 @@ pub mod memberships;
 pub mod organizations;
 pub mod outbox;
 pub mod page;
+pub mod platform;
 pub mod projects;
+pub mod roles;
 pub mod scope;
 pub mod secret;
 pub mod sessions;
@@ -34,8 +36,14 @@ mod text;
 pub mod users;
 
 pub use error::{DomainError, DomainResult, FieldError};
-pub use ids::{ApiKeyId, AuditEventId, InvitationId, OrganizationId, ProjectId, SessionId, UserId};
-pub use scope::{Actor, Credential, Permission, RequestMeta, Role, SystemTask, TenantScope};
+pub use ids::{
+    ApiKeyId, AuditEventId, ImpersonationId, InvitationId, OrganizationId, ProjectId, RoleId,
+    SessionId, UserId,
+};
+pub use scope::{
+    Actor, Credential, Grant, Permission, PermissionSet, RequestMeta, Role, RoleRef, SystemTask,
+    TenantScope,
+};
 
 /// The current time at the precision every store keeps (microseconds), so that what a
 /// service returns equals what a later read returns.

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
-use crate::ids::{ApiKeyId, OrganizationId, SessionId, UserId};
+use crate::ids::{ApiKeyId, ImpersonationId, OrganizationId, RoleId, SessionId, UserId};
 
 /// A member's role inside one organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,6 +81,75 @@ impl fmt::Display for Permission {
     }
 }
 
+/// A set of permissions, as a role grants them. Cheap to copy and compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PermissionSet(u64);
+
+impl PermissionSet {
+    /// No permission.
+    pub const EMPTY: PermissionSet = PermissionSet(0);
+
+    fn bit(permission: Permission) -> u64 {
+        // The catalogue has far fewer than 64 entries; a test below keeps it so.
+        let index = Permission::ALL
+            .iter()
+            .position(|p| *p == permission)
+            .unwrap_or_default();
+        1 << index
+    }
+
+    /// Whether `permission` is in the set.
+    pub fn contains(self, permission: Permission) -> bool {
+        self.0 & Self::bit(permission) != 0
+    }
+
+    /// Whether every permission of `self` is also in `other`.
+    pub fn is_subset(self, other: PermissionSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// The permissions of `self` missing from `other`, in catalogue order.
+    pub fn missing_from(self, other: PermissionSet) -> impl Iterator<Item = Permission> {
+        PermissionSet(self.0 & !other.0).iter()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The permissions, in catalogue order.
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(move |p| self.contains(*p))
+    }
+
+    /// The names, space-separated in catalogue order: how stores keep a set.
+    pub fn to_names(self) -> String {
+        self.iter()
+            .map(Permission::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Reads [`PermissionSet::to_names`]' form; `None` if a name is not in the catalogue.
+    pub fn from_names(names: &str) -> Option<Self> {
+        names
+            .split_whitespace()
+            .map(Permission::parse)
+            .collect::<Option<Vec<_>>>()
+            .map(|permissions| permissions.into_iter().collect())
+    }
+}
+
+impl FromIterator<Permission> for PermissionSet {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |bits, p| bits | Self::bit(p)))
+    }
+}
+
 impl Role {
     /// Every role, most powerful first.
     pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Viewer];
@@ -140,6 +209,87 @@ impl Role {
     pub fn grants(self, permission: Permission) -> bool {
         self.permissions().contains(&permission)
     }
+
+    /// The permissions this role grants, as a set.
+    pub fn permission_set(self) -> PermissionSet {
+        self.permissions().iter().copied().collect()
+    }
+}
+
+/// The role a membership or invitation holds: one of the fixed system roles, or one of the
+/// organization's custom roles.
+///
+/// Displayed (and accepted by [`RoleRef::parse`]) as the system role's name or the custom
+/// role's id, which is how the API names a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoleRef {
+    /// A system role.
+    System(Role),
+    /// A custom role of the organization.
+    Custom(RoleId),
+}
+
+impl RoleRef {
+    /// The owner role, which the last-owner rules are about.
+    pub const OWNER: RoleRef = RoleRef::System(Role::Owner);
+
+    /// A system role's name or a custom role's id; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.parse::<Role>() {
+            Ok(role) => Some(Self::System(role)),
+            Err(_) => value.parse().ok().map(Self::Custom),
+        }
+    }
+
+    /// The system role, if this is one.
+    pub fn system(self) -> Option<Role> {
+        match self {
+            Self::System(role) => Some(role),
+            Self::Custom(_) => None,
+        }
+    }
+}
+
+impl From<Role> for RoleRef {
+    fn from(role: Role) -> Self {
+        Self::System(role)
+    }
+}
+
+impl fmt::Display for RoleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::System(role) => role.fmt(f),
+            Self::Custom(id) => id.fmt(f),
+        }
+    }
+}
+
+/// What a member currently holds in an organization: the role and the permissions it grants
+/// right now. Adapters read it from the membership on every request, so a changed role or an
+/// edited custom role takes effect on the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// The role held.
+    pub role: RoleRef,
+    /// What the role grants.
+    pub permissions: PermissionSet,
+}
+
+impl From<Role> for Grant {
+    fn from(role: Role) -> Self {
+        Self::system(role)
+    }
+}
+
+impl Grant {
+    /// A system role's grant.
+    pub fn system(role: Role) -> Self {
+        Self {
+            role: RoleRef::System(role),
+            permissions: role.permission_set(),
+        }
+    }
 }
 
 impl fmt::Display for Role {
@@ -173,7 +323,27 @@ pub enum Actor {
     },
     /// Background work of the server itself, always audited under this name.
     System(SystemTask),
+    /// A platform superuser administering the organization itself (creating, suspending,
+    /// reactivating it, or starting an impersonation); it holds no permission on its data.
+    Platform(UserId),
+    /// A platform superuser reading the organization's data with an impersonation token;
+    /// every request is audited with the superuser as the impersonator.
+    Impersonation {
+        /// Ties together the requests of one impersonation.
+        id: ImpersonationId,
+        /// The superuser.
+        superuser: UserId,
+    },
 }
+
+/// What an impersonation may do inside the organization: read, never change.
+pub const IMPERSONATION_PERMISSIONS: &[Permission] = &[
+    Permission::OrganizationRead,
+    Permission::MembersRead,
+    Permission::RolesRead,
+    Permission::ProjectsRead,
+    Permission::AuditRead,
+];
 
 /// The background tasks that may act on a tenant's data without a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,9 +389,12 @@ pub struct RequestMeta {
     pub client_ip: Option<String>,
     /// The client's `User-Agent`.
     pub user_agent: Option<String>,
+    /// The method and path, as `GET /api/v1/projects`, recorded for impersonated requests.
+    pub route: Option<String>,
 }
 
-/// Proof that the caller acts inside one organization, with a given role.
+/// Proof that the caller acts inside one organization, with the permissions of its current
+/// role.
 ///
 /// The fields are private. A user's scope comes only from
 /// [`crate::auth::AuthService::authenticate`], which verifies a token, or from sign-up and
@@ -229,16 +402,20 @@ pub struct RequestMeta {
 /// as the actor of everything it does. Repository ports take `&TenantScope`, so a query for
 /// tenant data cannot be written without one.
 ///
+/// A user's scope carries the [`Grant`] read from the membership when the request was
+/// authenticated, never one taken from a token, so a demotion, a removal or an edited custom
+/// role takes effect on the next request.
+///
 /// Contract for adapters: every unit of work made with a user's scope must confirm, in the same
-/// transaction, that the user still holds [`TenantScope::role`] in the organization, and fail
-/// with [`DomainError::Unauthorized`] otherwise. That is how a removed or demoted member loses
-/// access at the next request, and it costs no round trip when done in the statement that
-/// sets the tenant.
+/// transaction, that the user still holds exactly [`TenantScope::grant`] in the organization,
+/// and fail with [`DomainError::Unauthorized`] otherwise. That closes the gap between
+/// authentication and the unit of work, and costs no round trip when done in the statement
+/// that sets the tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantScope {
     organization_id: OrganizationId,
     actor: Actor,
-    role: Option<Role>,
+    grant: Option<Grant>,
     credential: Option<Credential>,
     /// The permissions of an API key (empty for other actors).
     key_scopes: Vec<Permission>,
@@ -249,12 +426,12 @@ impl TenantScope {
     pub(crate) fn authenticated(
         organization_id: OrganizationId,
         user_id: UserId,
-        role: Role,
+        grant: impl Into<Grant>,
     ) -> Self {
         Self {
             organization_id,
             actor: Actor::User(user_id),
-            role: Some(role),
+            grant: Some(grant.into()),
             credential: Some(Credential::Request),
             key_scopes: Vec::new(),
             request: RequestMeta::default(),
@@ -270,7 +447,7 @@ impl TenantScope {
         Self {
             organization_id,
             actor: Actor::ApiKey { id, created_by },
-            role: None,
+            grant: None,
             credential: None,
             key_scopes: scopes,
             request: RequestMeta::default(),
@@ -280,12 +457,38 @@ impl TenantScope {
     pub(crate) fn for_session(
         organization_id: OrganizationId,
         user_id: UserId,
-        role: Role,
+        grant: Grant,
         session: SessionId,
     ) -> Self {
         Self {
             credential: Some(Credential::Session(session)),
-            ..Self::authenticated(organization_id, user_id, role)
+            ..Self::authenticated(organization_id, user_id, grant)
+        }
+    }
+
+    pub(crate) fn for_impersonation(
+        organization_id: OrganizationId,
+        id: ImpersonationId,
+        superuser: UserId,
+    ) -> Self {
+        Self {
+            organization_id,
+            actor: Actor::Impersonation { id, superuser },
+            grant: None,
+            credential: None,
+            key_scopes: IMPERSONATION_PERMISSIONS.to_vec(),
+            request: RequestMeta::default(),
+        }
+    }
+
+    pub(crate) fn for_platform(organization_id: OrganizationId, superuser: UserId) -> Self {
+        Self {
+            organization_id,
+            actor: Actor::Platform(superuser),
+            grant: None,
+            credential: None,
+            key_scopes: Vec::new(),
+            request: RequestMeta::default(),
         }
     }
 
@@ -295,7 +498,7 @@ impl TenantScope {
         Self {
             organization_id,
             actor: Actor::System(task),
-            role: None,
+            grant: None,
             credential: None,
             key_scopes: Vec::new(),
             request: RequestMeta::default(),
@@ -322,27 +525,38 @@ impl TenantScope {
     pub fn user_id(&self) -> Option<UserId> {
         match self.actor {
             Actor::User(id) => Some(id),
-            Actor::ApiKey { .. } | Actor::System(_) => None,
+            Actor::ApiKey { .. }
+            | Actor::System(_)
+            | Actor::Platform(_)
+            | Actor::Impersonation { .. } => None,
         }
     }
 
-    /// The acting user, or [`DomainError::UserOnly`] for an API key and
+    /// The acting user, or [`DomainError::UserOnly`] for an API key or an impersonation and
     /// [`DomainError::Unauthorized`] for a system scope: for operations only a signed-in
-    /// person may do (their sessions, their password, managing API keys).
+    /// member may do (their sessions, their password, managing API keys).
     pub fn require_user(&self) -> DomainResult<UserId> {
         match self.actor {
             Actor::User(id) => Ok(id),
-            Actor::ApiKey { .. } => Err(DomainError::UserOnly),
-            Actor::System(_) => Err(DomainError::Unauthorized),
+            Actor::ApiKey { .. } | Actor::Impersonation { .. } => Err(DomainError::UserOnly),
+            Actor::System(_) | Actor::Platform(_) => Err(DomainError::Unauthorized),
         }
     }
 
     /// The user recorded as the author of what this scope creates: the acting user, or the
-    /// creator of the acting API key. None for system tasks.
+    /// creator of the acting API key. None for system tasks and impersonations.
     pub fn author(&self) -> Option<UserId> {
         match self.actor {
             Actor::User(id) | Actor::ApiKey { created_by: id, .. } => Some(id),
-            Actor::System(_) => None,
+            Actor::System(_) | Actor::Platform(_) | Actor::Impersonation { .. } => None,
+        }
+    }
+
+    /// The superuser behind an impersonation, recorded with everything it does.
+    pub fn impersonator(&self) -> Option<UserId> {
+        match self.actor {
+            Actor::Impersonation { superuser, .. } => Some(superuser),
+            _ => None,
         }
     }
 
@@ -365,9 +579,40 @@ impl TenantScope {
         self.session_id().ok_or(DomainError::Unauthorized)
     }
 
-    /// The acting user's current role in the organization (none for system tasks).
-    pub fn role(&self) -> Option<Role> {
-        self.role
+    /// The acting user's current role in the organization (none for other actors).
+    pub fn role(&self) -> Option<RoleRef> {
+        self.grant.map(|g| g.role)
+    }
+
+    /// The acting user's current role and its permissions (none for other actors).
+    pub fn grant(&self) -> Option<Grant> {
+        self.grant
+    }
+
+    /// Whether the acting user is an owner of the organization.
+    pub fn is_owner(&self) -> bool {
+        self.role() == Some(RoleRef::OWNER)
+    }
+
+    /// Everything the scope may do.
+    pub fn permissions(&self) -> PermissionSet {
+        match self.actor {
+            Actor::User(_) => self.grant.map(|g| g.permissions).unwrap_or_default(),
+            Actor::ApiKey { .. } | Actor::Impersonation { .. } => {
+                self.key_scopes.iter().copied().collect()
+            }
+            Actor::System(task) => task.permissions().iter().copied().collect(),
+            Actor::Platform(_) => PermissionSet::EMPTY,
+        }
+    }
+
+    /// Fails with [`DomainError::Forbidden`] unless the scope holds every permission of
+    /// `permissions`: nobody grants what they do not hold.
+    pub fn require_all(&self, permissions: PermissionSet) -> DomainResult<()> {
+        match permissions.missing_from(self.permissions()).next() {
+            Some(missing) => Err(DomainError::Forbidden(missing)),
+            None => Ok(()),
+        }
     }
 
     /// Where the request came from.
@@ -378,9 +623,14 @@ impl TenantScope {
     /// Whether the scope carries `permission`.
     pub fn has(&self, permission: Permission) -> bool {
         match self.actor {
-            Actor::User(_) => self.role.is_some_and(|role| role.grants(permission)),
-            Actor::ApiKey { .. } => self.key_scopes.contains(&permission),
+            Actor::User(_) => self
+                .grant
+                .is_some_and(|grant| grant.permissions.contains(permission)),
+            Actor::ApiKey { .. } | Actor::Impersonation { .. } => {
+                self.key_scopes.contains(&permission)
+            }
             Actor::System(task) => task.permissions().contains(&permission),
+            Actor::Platform(_) => false,
         }
     }
 
@@ -450,6 +700,50 @@ mod tests {
             assert!(!permission.description().is_empty());
         }
         assert_eq!(Permission::parse("projects:*"), None);
+    }
+
+    #[test]
+    fn permission_sets_hold_exactly_their_members() {
+        assert!(Permission::ALL.len() < 64);
+        let admin = Role::Admin.permission_set();
+        for &p in Permission::ALL {
+            assert_eq!(admin.contains(p), Role::Admin.grants(p));
+        }
+        assert!(Role::Viewer.permission_set().is_subset(admin));
+        assert!(!Role::Owner.permission_set().is_subset(admin));
+        let missing: Vec<_> = Role::Owner.permission_set().missing_from(admin).collect();
+        assert_eq!(
+            missing,
+            [Permission::OrganizationDelete, Permission::BillingManage]
+        );
+        assert_eq!(PermissionSet::from_names(&admin.to_names()), Some(admin));
+        assert_eq!(PermissionSet::from_names(""), Some(PermissionSet::EMPTY));
+        assert_eq!(PermissionSet::from_names("projects:read nope"), None);
+    }
+
+    #[test]
+    fn role_refs_are_system_names_or_custom_ids() {
+        assert_eq!(RoleRef::parse("admin"), Some(RoleRef::System(Role::Admin)));
+        let id = RoleId::new();
+        assert_eq!(RoleRef::parse(&id.to_string()), Some(RoleRef::Custom(id)));
+        assert_eq!(RoleRef::parse("superuser"), None);
+    }
+
+    #[test]
+    fn impersonations_only_read_and_are_no_user() {
+        let superuser = UserId::new();
+        let scope = TenantScope::for_impersonation(
+            OrganizationId::new(),
+            ImpersonationId::new(),
+            superuser,
+        );
+        assert!(scope.has(Permission::ProjectsRead));
+        assert!(scope.has(Permission::AuditRead));
+        assert!(!scope.has(Permission::ProjectsWrite));
+        assert!(!scope.has(Permission::MembersManage));
+        assert_eq!(scope.impersonator(), Some(superuser));
+        assert_eq!(scope.author(), None);
+        assert!(matches!(scope.require_user(), Err(DomainError::UserOnly)));
     }
 
     #[test]

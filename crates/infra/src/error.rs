@@ -43,6 +43,17 @@ pub(crate) fn conflict_or_domain(message: &'static str) -> impl Fn(DbErr) -> Dom
     }
 }
 
+/// Like [`conflict_or_domain`], for writes whose foreign key may have lost its row meanwhile
+/// (a custom role deleted between the check and the write) as well.
+pub(crate) fn conflict_on_key(message: &'static str) -> impl Fn(DbErr) -> DomainError {
+    move |err| match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_) | SqlErr::ForeignKeyConstraintViolation(_)) => {
+            DomainError::Conflict(message.to_owned())
+        }
+        _ => to_domain(err),
+    }
+}
+
 /// A stored value that no longer parses means the data is corrupt, not that the client erred.
 pub(crate) fn corrupt(what: &str) -> impl Fn(DomainError) -> DomainError + '_ {
     move |err| DomainError::Internal(format!("stored {what} is invalid: {err}"))

@@ -18,7 +18,7 @@ use sea_orm::{
     Statement, TransactionTrait,
 };
 
-use crate::error::{conflict_or_domain, corrupt, to_domain};
+use crate::error::{conflict_on_key, conflict_or_domain, corrupt, to_domain};
 use crate::store::Store;
 use crate::tx::OrgTx;
 use crate::{memberships, users};
@@ -42,6 +42,7 @@ pub(crate) mod entity {
         pub accepted_at: Option<DateTimeUtc>,
         pub accepted_by: Option<Uuid>,
         pub revoked_at: Option<DateTimeUtc>,
+        pub role_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -52,6 +53,33 @@ pub(crate) mod entity {
 
 use entity::{Column, Entity};
 
+/// Stores a pending invitation inside `txn`.
+pub(crate) async fn insert(
+    txn: &DatabaseTransaction,
+    invitation: &Invitation,
+    digest: &SecretDigest,
+) -> DomainResult<()> {
+    let (role, role_id) = crate::memberships::role_columns(invitation.role);
+    entity::ActiveModel {
+        organization_id: Set(invitation.organization_id.as_uuid()),
+        id: Set(invitation.id.as_uuid()),
+        email: Set(invitation.email.as_str().to_owned()),
+        role: Set(role),
+        role_id: Set(role_id),
+        token_digest: Set(digest.as_str().to_owned()),
+        invited_by: Set(invitation.invited_by.as_uuid()),
+        created_at: Set(invitation.created_at),
+        expires_at: Set(invitation.expires_at),
+        accepted_at: Set(None),
+        accepted_by: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(txn)
+    .await
+    .map_err(conflict_on_key("the role was deleted meanwhile"))?;
+    Ok(())
+}
+
 impl TryFrom<entity::Model> for Invitation {
     type Error = DomainError;
 
@@ -60,7 +88,7 @@ impl TryFrom<entity::Model> for Invitation {
             id: InvitationId::from_uuid(row.id),
             organization_id: OrganizationId::from_uuid(row.organization_id),
             email: Email::parse(&row.email).map_err(corrupt("invitation email"))?,
-            role: row.role.parse().map_err(corrupt("invitation role"))?,
+            role: crate::memberships::role_ref(&row.role, row.role_id)?,
             invited_by: UserId::from_uuid(row.invited_by),
             created_at: row.created_at,
             expires_at: row.expires_at,
@@ -144,22 +172,7 @@ impl InvitationRepository for SqlInvitationRepository {
                 ));
             }
         }
-        entity::ActiveModel {
-            organization_id: Set(scope.organization_id().as_uuid()),
-            id: Set(invitation.id.as_uuid()),
-            email: Set(invitation.email.as_str().to_owned()),
-            role: Set(invitation.role.as_str().to_owned()),
-            token_digest: Set(digest.as_str().to_owned()),
-            invited_by: Set(invitation.invited_by.as_uuid()),
-            created_at: Set(invitation.created_at),
-            expires_at: Set(invitation.expires_at),
-            accepted_at: Set(None),
-            accepted_by: Set(None),
-            revoked_at: Set(None),
-        }
-        .insert(&*tx)
-        .await
-        .map_err(to_domain)?;
+        insert(&tx, invitation, digest).await?;
         crate::outbox::enqueue(&*tx, email).await?;
         tx.audit(scope, entry).await?;
         tx.commit().await
@@ -244,31 +257,19 @@ impl InvitationRepository for SqlInvitationRepository {
             password_hash,
         } = joining
         {
-            users::entity::ActiveModel {
-                id: Set(new.id.as_uuid()),
-                email: Set(new.email.as_str().to_owned()),
-                name: Set(new.name.as_str().to_owned()),
-                password_hash: Set(password_hash.as_str().to_owned()),
-                created_at: Set(new.created_at),
-                email_verified_at: Set(new.email_verified_at),
-            }
-            .insert(&*tx)
+            users::new_row(new, password_hash)
+                .insert(&*tx)
+                .await
+                .map_err(conflict_or_domain(
+                    "an account with this email already exists; accept again to join with it",
+                ))?;
+        }
+        let role = memberships::role_ref(&invitation.role, invitation.role_id)?;
+        memberships::insert(&tx, org, user, role, now)
             .await
             .map_err(conflict_or_domain(
-                "an account with this email already exists; accept again to join with it",
+                "you are already a member of this organization",
             ))?;
-        }
-        memberships::entity::ActiveModel {
-            organization_id: Set(org.as_uuid()),
-            user_id: Set(user.as_uuid()),
-            role: Set(invitation.role.clone()),
-            created_at: Set(now),
-        }
-        .insert(&*tx)
-        .await
-        .map_err(conflict_or_domain(
-            "you are already a member of this organization",
-        ))?;
         Entity::update_many()
             .col_expr(Column::AcceptedAt, Expr::value(now))
             .col_expr(Column::AcceptedBy, Expr::value(user.as_uuid()))

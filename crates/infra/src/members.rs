@@ -5,7 +5,7 @@ use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::members::{Member, MemberQuery, MemberRepository};
 use bulkhead_domain::page::Page;
 use bulkhead_domain::users::{Email, User, UserName};
-use bulkhead_domain::{DomainError, DomainResult, Role, TenantScope, UserId};
+use bulkhead_domain::{DomainError, DomainResult, Role, RoleRef, TenantScope, UserId};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
@@ -40,7 +40,8 @@ fn member_columns(select: &mut SelectStatement) {
     for column in ["id", "email", "name", "created_at", "email_verified_at"] {
         select.column((u.clone(), Alias::new(column)));
     }
-    select.column((m.clone(), Alias::new("role"))).expr_as(
+    select.column((m.clone(), Alias::new("role")));
+    select.column((m.clone(), Alias::new("role_id"))).expr_as(
         Expr::col((m, Alias::new("created_at"))),
         Alias::new("joined_at"),
     );
@@ -59,23 +60,13 @@ fn to_member(row: &QueryResult) -> DomainResult<Member> {
     };
     Ok(Member {
         user,
-        role: row
-            .try_get::<String>("", "role")
-            .map_err(get_err)?
-            .parse()
-            .map_err(corrupt("membership role"))?,
+        role: crate::memberships::role_ref(
+            &row.try_get::<String>("", "role").map_err(get_err)?,
+            row.try_get::<Option<Uuid>>("", "role_id")
+                .map_err(get_err)?,
+        )?,
         joined_at: row.try_get("", "joined_at").map_err(get_err)?,
     })
-}
-
-/// `%q%` for LIKE, with the wildcards of `q` taken literally.
-fn like_pattern(q: &str) -> String {
-    let escaped = q
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
 }
 
 async fn fetch_one(tx: &OrgTx, scope: &TenantScope, user: UserId) -> DomainResult<Member> {
@@ -112,31 +103,28 @@ async fn lock_target(
     txn: &DatabaseTransaction,
     scope: &TenantScope,
     user: UserId,
-    current: Role,
+    current: RoleRef,
     stays_owner: bool,
 ) -> DomainResult<()> {
-    let owners = if current == Role::Owner {
+    let owners = if current == RoleRef::OWNER {
         lock_owners(txn, scope).await?
     } else {
         0
     };
-    let role = membership::Entity::find()
-        .select_only()
-        .column(membership::Column::Role)
+    let row = membership::Entity::find()
         .filter(membership::Column::OrganizationId.eq(scope.organization_id().as_uuid()))
         .filter(membership::Column::UserId.eq(user.as_uuid()))
         .lock_exclusive()
-        .into_tuple::<String>()
         .one(txn)
         .await
         .map_err(to_domain)?
         .ok_or(DomainError::NotFound)?;
-    if role != current.as_str() {
+    if crate::memberships::role_ref(&row.role, row.role_id)? != current {
         return Err(DomainError::Conflict(
             "the member's role changed meanwhile; read it again".into(),
         ));
     }
-    if current == Role::Owner && !stays_owner && owners <= 1 {
+    if current == RoleRef::OWNER && !stays_owner && owners <= 1 {
         return Err(DomainError::Conflict(
             "the organization must keep at least one owner".into(),
         ));
@@ -164,10 +152,16 @@ impl MemberRepository for SqlMemberRepository {
         let (m, u) = (Alias::new("m"), Alias::new("u"));
         let mut filtered = members_of(scope);
         if let Some(role) = query.role {
-            filtered.and_where(Expr::col((m.clone(), Alias::new("role"))).eq(role.as_str()));
+            let (name, id) = crate::memberships::role_columns(role);
+            filtered.and_where(match id {
+                Some(id) => Expr::col((m.clone(), Alias::new("role_id"))).eq(id),
+                None => Expr::col((m.clone(), Alias::new("role")))
+                    .eq(name)
+                    .and(Expr::col((m.clone(), Alias::new("role_id"))).is_null()),
+            });
         }
         if let Some(q) = &query.q {
-            let pattern = like_pattern(q);
+            let pattern = crate::projects::contains_pattern(q);
             filtered.cond_where(
                 Expr::expr(Func::lower(Expr::col((u.clone(), Alias::new("name")))))
                     .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
@@ -218,19 +212,32 @@ impl MemberRepository for SqlMemberRepository {
         &self,
         scope: &TenantScope,
         user: UserId,
-        current: Role,
-        role: Role,
+        current: RoleRef,
+        role: RoleRef,
         entry: AuditEntry,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
-        lock_target(&tx, scope, user, current, role == Role::Owner).await?;
+        lock_target(&tx, scope, user, current, role == RoleRef::OWNER).await?;
+        if let RoleRef::Custom(id) = role
+            && crate::roles::find(&tx, scope.organization_id(), id)
+                .await?
+                .is_none()
+        {
+            return Err(DomainError::Conflict(
+                "the role was deleted meanwhile".into(),
+            ));
+        }
+        let (name, id) = crate::memberships::role_columns(role);
         membership::Entity::update_many()
-            .col_expr(membership::Column::Role, Expr::value(role.as_str()))
+            .col_expr(membership::Column::Role, Expr::value(name))
+            .col_expr(membership::Column::RoleId, Expr::value(id))
             .filter(membership::Column::OrganizationId.eq(scope.organization_id().as_uuid()))
             .filter(membership::Column::UserId.eq(user.as_uuid()))
             .exec(&*tx)
             .await
-            .map_err(to_domain)?;
+            .map_err(crate::error::conflict_on_key(
+                "the role was deleted meanwhile",
+            ))?;
         tx.audit(scope, entry).await?;
         tx.commit().await
     }
@@ -239,7 +246,7 @@ impl MemberRepository for SqlMemberRepository {
         &self,
         scope: &TenantScope,
         user: UserId,
-        current: Role,
+        current: RoleRef,
         entry: AuditEntry,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;

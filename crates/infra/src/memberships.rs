@@ -4,9 +4,14 @@ use async_trait::async_trait;
 use bulkhead_domain::auth::OrganizationMembership;
 use bulkhead_domain::memberships::{Membership, MembershipRepository};
 use bulkhead_domain::organizations::{Organization, OrganizationName};
-use bulkhead_domain::{DomainError, DomainResult, OrganizationId, Role, TenantScope, UserId};
+use bulkhead_domain::{
+    DomainError, DomainResult, Grant, OrganizationId, PermissionSet, Role, RoleId, RoleRef,
+    SessionId, TenantScope, UserId,
+};
+use sea_orm::prelude::Uuid;
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set, Statement,
 };
 
 use crate::error::{corrupt, to_domain};
@@ -26,6 +31,7 @@ pub(crate) mod entity {
         pub user_id: Uuid,
         pub role: String,
         pub created_at: DateTimeUtc,
+        pub role_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -41,9 +47,87 @@ impl TryFrom<entity::Model> for Membership {
         Ok(Membership {
             organization_id: OrganizationId::from_uuid(row.organization_id),
             user_id: UserId::from_uuid(row.user_id),
-            role: row.role.parse().map_err(corrupt("membership role"))?,
+            role: role_ref(&row.role, row.role_id)?,
             created_at: row.created_at,
         })
+    }
+}
+
+/// The role a row's `role` and `role_id` columns name.
+pub(crate) fn role_ref(role: &str, role_id: Option<Uuid>) -> DomainResult<RoleRef> {
+    match role_id {
+        Some(id) => Ok(RoleRef::Custom(RoleId::from_uuid(id))),
+        None => role
+            .parse::<Role>()
+            .map(RoleRef::System)
+            .map_err(corrupt("role")),
+    }
+}
+
+/// The `role` and `role_id` columns for `role`. A custom role's holder keeps `viewer` in
+/// `role`, so that anything reading only that column errs toward less access.
+pub(crate) fn role_columns(role: RoleRef) -> (String, Option<Uuid>) {
+    match role {
+        RoleRef::System(role) => (role.as_str().to_owned(), None),
+        RoleRef::Custom(id) => (Role::Viewer.as_str().to_owned(), Some(id.as_uuid())),
+    }
+}
+
+/// A grant from `bulkhead_enter_tenant`'s answer: a system role's name, or a custom role's id
+/// with its stored permissions.
+pub(crate) fn grant_from(role: &str, permissions: Option<&str>) -> DomainResult<Grant> {
+    match (RoleRef::parse(role), permissions) {
+        (Some(RoleRef::System(role)), _) => Ok(Grant::system(role)),
+        (Some(custom @ RoleRef::Custom(_)), Some(names)) => Ok(Grant {
+            role: custom,
+            permissions: PermissionSet::from_names(names)
+                .ok_or_else(|| DomainError::Internal("unknown permission in a role".into()))?,
+        }),
+        _ => Err(DomainError::Internal(format!("unreadable grant {role:?}"))),
+    }
+}
+
+/// Adds `user` to `org` with `role`, inside `txn`.
+pub(crate) async fn insert(
+    txn: &DatabaseTransaction,
+    org: OrganizationId,
+    user: UserId,
+    role: RoleRef,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> Result<entity::Model, sea_orm::DbErr> {
+    let (role, role_id) = role_columns(role);
+    entity::ActiveModel {
+        organization_id: Set(org.as_uuid()),
+        user_id: Set(user.as_uuid()),
+        role: Set(role),
+        created_at: Set(created_at),
+        role_id: Set(role_id),
+    }
+    .insert(txn)
+    .await
+}
+
+/// What the user holds in `org`, read inside `txn` (under whatever tenant settings it has):
+/// the SQLite half of what `bulkhead_enter_tenant` answers on PostgreSQL.
+pub(crate) async fn grant_of(
+    txn: &DatabaseTransaction,
+    org: OrganizationId,
+    user: UserId,
+) -> DomainResult<Option<Grant>> {
+    let Some(role) = role_of(txn, org, user).await? else {
+        return Ok(None);
+    };
+    match role {
+        RoleRef::System(role) => Ok(Some(Grant::system(role))),
+        RoleRef::Custom(id) => {
+            let role = crate::roles::find(txn, org, id)
+                .await?
+                .ok_or_else(|| DomainError::Internal("a membership names no role".into()))?;
+            Ok(Some(Grant {
+                role: RoleRef::Custom(id),
+                permissions: role.permissions,
+            }))
+        }
     }
 }
 
@@ -52,19 +136,46 @@ pub(crate) async fn role_of(
     txn: &DatabaseTransaction,
     org: OrganizationId,
     user: UserId,
-) -> DomainResult<Option<Role>> {
+) -> DomainResult<Option<RoleRef>> {
     entity::Entity::find()
-        .select_only()
-        .column(entity::Column::Role)
         .filter(entity::Column::OrganizationId.eq(org.as_uuid()))
         .filter(entity::Column::UserId.eq(user.as_uuid()))
-        .into_tuple::<String>()
         .one(txn)
         .await
         .map_err(to_domain)?
-        .map(|r| r.parse::<Role>())
+        .map(|row| role_ref(&row.role, row.role_id))
         .transpose()
-        .map_err(corrupt("membership role"))
+}
+
+/// Runs `bulkhead_enter_tenant` on PostgreSQL and reads its answer: the grant, or `None` when
+/// the organization, session or membership does not admit the user.
+pub(crate) async fn enter_tenant(
+    db: &impl ConnectionTrait,
+    org: OrganizationId,
+    user: Option<UserId>,
+    session: Option<SessionId>,
+    deleted: bool,
+) -> DomainResult<Option<Grant>> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4)",
+            [
+                org.as_uuid().into(),
+                user.map(|u| u.as_uuid()).into(),
+                session.map(|s| s.as_uuid()).into(),
+                deleted.into(),
+            ],
+        ))
+        .await
+        .map_err(to_domain)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let role: Option<String> = row.try_get("", "member_role").map_err(to_domain)?;
+    let permissions: Option<String> = row.try_get("", "role_permissions").map_err(to_domain)?;
+    role.map(|role| grant_from(&role, permissions.as_deref()))
+        .transpose()
 }
 
 /// The user's memberships visible in `txn`, oldest first.
@@ -93,6 +204,42 @@ impl SqlMembershipRepository {
 
 #[async_trait]
 impl MembershipRepository for SqlMembershipRepository {
+    async fn grant(
+        &self,
+        organization: OrganizationId,
+        user: UserId,
+        session: Option<SessionId>,
+    ) -> DomainResult<Option<Grant>> {
+        let db = self.store.connection();
+        if db.get_database_backend() == DatabaseBackend::Postgres {
+            // One statement outside any transaction: its settings end with it. Only a live
+            // organization's members get their grant in one round trip; a deleted one's
+            // (to restore it) in two.
+            let live = enter_tenant(db, organization, Some(user), session, false).await?;
+            return match live {
+                Some(grant) => Ok(Some(grant)),
+                None => enter_tenant(db, organization, Some(user), session, true).await,
+            };
+        }
+        let txn = sea_orm::TransactionTrait::begin(db)
+            .await
+            .map_err(to_domain)?;
+        let grant = if crate::organizations::is_deleted(&txn, organization)
+            .await?
+            .is_none()
+        {
+            None
+        } else if let Some(session) = session
+            && !crate::sessions::is_live_in(&txn, session, user, organization).await?
+        {
+            None
+        } else {
+            grant_of(&txn, organization, user).await?
+        };
+        txn.commit().await.map_err(to_domain)?;
+        Ok(grant)
+    }
+
     async fn list_for_user(&self, user_id: UserId) -> DomainResult<Vec<Membership>> {
         let tx = OrgTx::begin_for_user(&self.store, user_id).await?;
         let rows = of_user(&tx, user_id).await?;
@@ -133,7 +280,7 @@ impl MembershipRepository for SqlMembershipRepository {
                             .map_err(corrupt("organization name"))?,
                         created_at: org.created_at,
                     },
-                    role: m.role.parse().map_err(corrupt("membership role"))?,
+                    role: role_ref(&m.role, m.role_id)?,
                     joined_at: m.created_at,
                 })
             })

@@ -32,6 +32,7 @@ pub(crate) mod entity {
         pub created_at: DateTimeUtc,
         pub deleted_at: Option<DateTimeUtc>,
         pub deleted_by: Option<Uuid>,
+        pub suspended_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -40,7 +41,8 @@ pub(crate) mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Whether the organization is deleted (`None` if it does not exist or is not readable here).
+/// Whether the organization is deleted (`None` if it does not exist, is suspended by the
+/// platform, or is not readable here): what admits a user, as on PostgreSQL.
 pub(crate) async fn is_deleted(
     db: &impl sea_orm::ConnectionTrait,
     org: OrganizationId,
@@ -49,7 +51,27 @@ pub(crate) async fn is_deleted(
         .one(db)
         .await
         .map_err(to_domain)?
+        .filter(|row| row.suspended_at.is_none())
         .map(|row| row.deleted_at.is_some()))
+}
+
+/// Stores a new, live organization inside `txn`.
+pub(crate) async fn insert(
+    txn: &sea_orm::DatabaseTransaction,
+    organization: &Organization,
+) -> DomainResult<()> {
+    entity::ActiveModel {
+        id: Set(organization.id.as_uuid()),
+        name: Set(organization.name.as_str().to_owned()),
+        created_at: Set(organization.created_at),
+        deleted_at: Set(None),
+        deleted_by: Set(None),
+        suspended_at: Set(None),
+    }
+    .insert(txn)
+    .await
+    .map_err(to_domain)
+    .map(|_| ())
 }
 
 pub(crate) fn to_organization(row: entity::Model) -> DomainResult<Organization> {
@@ -126,43 +148,27 @@ impl OrganizationRepository for SqlOrganizationRepository {
         }
         // The new organization is the tenant of this transaction, so the policies accept its rows.
         let tx = OrgTx::begin_for_new_tenant(&self.store, scope).await?;
-        entity::ActiveModel {
-            id: Set(organization.id.as_uuid()),
-            name: Set(organization.name.as_str().to_owned()),
-            created_at: Set(organization.created_at),
-            deleted_at: Set(None),
-            deleted_by: Set(None),
-        }
-        .insert(&*tx)
-        .await
-        .map_err(to_domain)?;
-        users::entity::ActiveModel {
-            id: Set(user.id.as_uuid()),
-            email: Set(user.email.as_str().to_owned()),
-            name: Set(user.name.as_str().to_owned()),
-            password_hash: Set(password_hash.as_str().to_owned()),
-            created_at: Set(user.created_at),
-            email_verified_at: Set(user.email_verified_at),
-        }
-        .insert(&*tx)
-        .await
-        .map_err(conflict_or_domain(
-            "an account with this email already exists",
-        ))?;
-        memberships::entity::ActiveModel {
-            organization_id: Set(membership.organization_id.as_uuid()),
-            user_id: Set(membership.user_id.as_uuid()),
-            role: Set(membership.role.as_str().to_owned()),
-            created_at: Set(membership.created_at),
-        }
-        .insert(&*tx)
+        insert(&tx, organization).await?;
+        users::new_row(user, password_hash)
+            .insert(&*tx)
+            .await
+            .map_err(conflict_or_domain(
+                "an account with this email already exists",
+            ))?;
+        memberships::insert(
+            &tx,
+            membership.organization_id,
+            membership.user_id,
+            membership.role,
+            membership.created_at,
+        )
         .await
         .map_err(to_domain)?;
         crate::sessions::insert(&tx, session).await?;
         crate::accounts::insert_token(&*tx, &verification.0, &verification.1).await?;
         let details = serde_json::json!({
             "after": organization.audit_fields(),
-            "owner": { "user_id": user.id.to_string(), "role": membership.role.as_str() },
+            "owner": { "user_id": user.id.to_string(), "role": membership.role.to_string() },
         });
         tx.audit(
             scope,

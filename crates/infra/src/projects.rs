@@ -152,8 +152,9 @@ fn in_scope(scope: &TenantScope) -> Select<Entity> {
     Entity::find().filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
 }
 
-/// Escapes LIKE wildcards so a search for `50%` matches the text, not everything.
-fn contains_pattern(text: &str) -> String {
+/// `%text%` for a case-insensitive LIKE (against a lower-cased column), with the wildcards of
+/// `text` escaped so a search for `50%` matches the text, not everything.
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.to_lowercase().chars() {

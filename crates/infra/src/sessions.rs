@@ -9,7 +9,7 @@ use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::secret::SecretDigest;
 use bulkhead_domain::sessions::{NewSession, Rotation, Session, SessionPolicy, SessionRepository};
 use bulkhead_domain::{
-    DomainError, DomainResult, OrganizationId, RequestMeta, Role, SessionId, TenantScope, UserId,
+    DomainError, DomainResult, OrganizationId, RequestMeta, SessionId, TenantScope, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -118,14 +118,14 @@ fn new_token(digest: &SecretDigest, session: SessionId, now: DateTime<Utc>) -> t
     }
 }
 
-/// The user's role in `org`, read inside `txn`. On PostgreSQL the user must first be named in
-/// `app.current_user`, since memberships outside the current tenant are visible only to their
-/// own user.
-async fn role_in(
+/// Whether the user is a member of `org`, read inside `txn`. On PostgreSQL the user must first
+/// be named in `app.current_user`, since memberships outside the current tenant are visible
+/// only to their own user.
+async fn is_member_of(
     txn: &DatabaseTransaction,
     user: UserId,
     org: OrganizationId,
-) -> DomainResult<Option<Role>> {
+) -> DomainResult<bool> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -135,7 +135,7 @@ async fn role_in(
         .await
         .map_err(to_domain)?;
     }
-    crate::memberships::role_of(txn, org, user).await
+    Ok(crate::memberships::role_of(txn, org, user).await?.is_some())
 }
 
 async fn end(
@@ -221,13 +221,13 @@ impl SessionRepository for SqlSessionRepository {
         if revoked || !session.refreshable_at(now, policy) {
             return Ok(Rotation::Invalid);
         }
-        let role = role_in(&txn, session.user_id, session.organization_id).await?;
+        let member = is_member_of(&txn, session.user_id, session.organization_id).await?;
         if presented_row.spent_at.is_some() {
             end(&txn, session.id.as_uuid(), reasons::REUSED, now).await?;
             txn.commit().await.map_err(to_domain)?;
-            return Ok(Rotation::Reused { session, role });
+            return Ok(Rotation::Reused { session });
         }
-        let Some(role) = role else {
+        if !member {
             end(&txn, session.id.as_uuid(), reasons::MEMBERSHIP_ENDED, now).await?;
             txn.commit().await.map_err(to_domain)?;
             return Ok(Rotation::Invalid);
@@ -259,7 +259,7 @@ impl SessionRepository for SqlSessionRepository {
         .await
         .map_err(to_domain)?;
         txn.commit().await.map_err(to_domain)?;
-        Ok(Rotation::Rotated { session, role })
+        Ok(Rotation::Rotated { session })
     }
 
     async fn list(&self, scope: &TenantScope, policy: SessionPolicy) -> DomainResult<Vec<Session>> {
@@ -343,13 +343,13 @@ impl SessionRepository for SqlSessionRepository {
         target: OrganizationId,
         replacement: &SecretDigest,
         entry: AuditEntry,
-    ) -> DomainResult<(Session, Role)> {
+    ) -> DomainResult<Session> {
         let user = scope.require_user()?;
         let id = scope.require_session()?;
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let role = role_in(&tx, user, target)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        if !is_member_of(&tx, user, target).await? {
+            return Err(DomainError::NotFound);
+        }
         let now = bulkhead_domain::now();
         let row = entity::ActiveModel {
             id: Set(id.as_uuid()),
@@ -374,7 +374,7 @@ impl SessionRepository for SqlSessionRepository {
             .map_err(to_domain)?;
         tx.audit(scope, entry).await?;
         tx.commit().await?;
-        Ok((Session::from(row), role))
+        Ok(Session::from(row))
     }
 
     async fn last_used_organization(&self, user: UserId) -> DomainResult<Option<OrganizationId>> {

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use bulkhead_domain::auth::{AccessToken, TokenCodec, TokenSubject};
-use bulkhead_domain::{DomainError, DomainResult, OrganizationId, SessionId, UserId};
+use bulkhead_domain::auth::{AccessToken, PlatformToken, TokenCodec, TokenSubject};
+use bulkhead_domain::{
+    DomainError, DomainResult, ImpersonationId, OrganizationId, SessionId, UserId,
+};
 use std::collections::HashMap;
 
 use jsonwebtoken::{
@@ -16,6 +18,10 @@ use crate::error::InfraError;
 
 /// The `typ` header of access tokens (RFC 9068), so no other JWT passes for one.
 const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// The `typ` header of platform tokens, which no access-token check accepts.
+const PLATFORM_TOKEN_TYPE: &str = "platform+jwt";
+/// The longest a platform token lives: superusers sign in again rather than refresh.
+const PLATFORM_TTL_SECS: u64 = 900;
 /// Accepted clock difference between issuer and verifier.
 const LEEWAY_SECS: u64 = 5;
 /// The shortest signing secret accepted: HS256 needs 256 bits.
@@ -51,10 +57,12 @@ struct Claims {
     iss: String,
     aud: String,
     sub: Uuid,
-    org: Uuid,
-    role: String,
-    /// The session; revoking it stops the token at the next request.
-    sid: Uuid,
+    /// The organization; absent from a platform administrator's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org: Option<Uuid>,
+    /// The session (revoking it stops the token at the next request), or the impersonation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<Uuid>,
     iat: u64,
     nbf: u64,
     exp: u64,
@@ -115,25 +123,28 @@ impl JwtCodec {
     fn now() -> u64 {
         jsonwebtoken::get_current_timestamp()
     }
-}
 
-impl TokenCodec for JwtCodec {
-    fn issue(&self, subject: &TokenSubject) -> DomainResult<AccessToken> {
+    fn sign(
+        &self,
+        typ: &str,
+        sub: Uuid,
+        org: Option<Uuid>,
+        sid: Option<Uuid>,
+        ttl: u64,
+    ) -> DomainResult<AccessToken> {
         let now = Self::now();
-        let ttl = self.settings.ttl.as_secs();
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
-            sub: subject.user_id.as_uuid(),
-            org: subject.organization_id.as_uuid(),
-            role: subject.role.as_str().to_owned(),
-            sid: subject.session_id.as_uuid(),
+            sub,
+            org,
+            sid,
             iat: now,
             nbf: now,
             exp: now + ttl,
         };
         let mut header = Header::new(Algorithm::HS256);
-        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.typ = Some(typ.to_owned());
         header.kid = Some(self.settings.signing.id.clone());
         let token = encode(&header, &claims, &self.encoding)
             .map_err(|e| DomainError::Internal(format!("cannot sign token: {e}")))?;
@@ -143,7 +154,8 @@ impl TokenCodec for JwtCodec {
         })
     }
 
-    fn verify(&self, token: &str) -> DomainResult<TokenSubject> {
+    /// The claims of a token of type `typ`, after every check; any failure is unauthorized.
+    fn open(&self, token: &str, typ: &str) -> DomainResult<Claims> {
         let header = decode_header(token).map_err(|_| DomainError::Unauthorized)?;
         let key = header
             .kid
@@ -152,7 +164,7 @@ impl TokenCodec for JwtCodec {
             .ok_or(DomainError::Unauthorized)?;
         let data = decode::<Claims>(token, key, &self.validation)
             .map_err(|_| DomainError::Unauthorized)?;
-        if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+        if data.header.typ.as_deref() != Some(typ) {
             return Err(DomainError::Unauthorized);
         }
         let claims = data.claims;
@@ -160,19 +172,70 @@ impl TokenCodec for JwtCodec {
         if claims.iat > Self::now() + LEEWAY_SECS {
             return Err(DomainError::Unauthorized);
         }
+        Ok(claims)
+    }
+}
+
+impl TokenCodec for JwtCodec {
+    fn issue(&self, subject: &TokenSubject) -> DomainResult<AccessToken> {
+        self.sign(
+            ACCESS_TOKEN_TYPE,
+            subject.user_id.as_uuid(),
+            Some(subject.organization_id.as_uuid()),
+            Some(subject.session_id.as_uuid()),
+            self.settings.ttl.as_secs(),
+        )
+    }
+
+    fn verify(&self, token: &str) -> DomainResult<TokenSubject> {
+        let claims = self.open(token, ACCESS_TOKEN_TYPE)?;
+        let (Some(org), Some(sid)) = (claims.org, claims.sid) else {
+            return Err(DomainError::Unauthorized);
+        };
         Ok(TokenSubject {
             user_id: UserId::from_uuid(claims.sub),
-            organization_id: OrganizationId::from_uuid(claims.org),
-            role: claims.role.parse().map_err(|_| DomainError::Unauthorized)?,
-            session_id: SessionId::from_uuid(claims.sid),
+            organization_id: OrganizationId::from_uuid(org),
+            session_id: SessionId::from_uuid(sid),
         })
+    }
+
+    fn issue_platform(&self, subject: &PlatformToken) -> DomainResult<AccessToken> {
+        let ttl = self.settings.ttl.as_secs().min(PLATFORM_TTL_SECS);
+        match *subject {
+            PlatformToken::Admin { superuser } => {
+                self.sign(PLATFORM_TOKEN_TYPE, superuser.as_uuid(), None, None, ttl)
+            }
+            PlatformToken::Impersonation {
+                superuser,
+                organization_id,
+                id,
+            } => self.sign(
+                PLATFORM_TOKEN_TYPE,
+                superuser.as_uuid(),
+                Some(organization_id.as_uuid()),
+                Some(id.as_uuid()),
+                ttl,
+            ),
+        }
+    }
+
+    fn verify_platform(&self, token: &str) -> DomainResult<PlatformToken> {
+        let claims = self.open(token, PLATFORM_TOKEN_TYPE)?;
+        let superuser = UserId::from_uuid(claims.sub);
+        match (claims.org, claims.sid) {
+            (None, None) => Ok(PlatformToken::Admin { superuser }),
+            (Some(org), Some(id)) => Ok(PlatformToken::Impersonation {
+                superuser,
+                organization_id: OrganizationId::from_uuid(org),
+                id: ImpersonationId::from_uuid(id),
+            }),
+            _ => Err(DomainError::Unauthorized),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use bulkhead_domain::Role;
-
     use super::*;
 
     fn key(id: &str, secret: &[u8]) -> JwtKey {
@@ -196,7 +259,6 @@ mod tests {
         TokenSubject {
             user_id: UserId::new(),
             organization_id: OrganizationId::new(),
-            role: Role::Member,
             session_id: SessionId::new(),
         }
     }
@@ -208,7 +270,7 @@ mod tests {
     fn claims(now: u64) -> serde_json::Value {
         serde_json::json!({
             "iss": "bulkhead", "aud": "bulkhead-api", "sub": Uuid::now_v7(), "org": Uuid::now_v7(),
-            "role": "owner", "sid": Uuid::now_v7(), "iat": now, "nbf": now, "exp": now + 600,
+            "sid": Uuid::now_v7(), "iat": now, "nbf": now, "exp": now + 600,
         })
     }
 
@@ -226,6 +288,27 @@ mod tests {
         let token = codec.issue(&subject).expect("issued");
         assert_eq!(codec.verify(&token.token).expect("verifies"), subject);
         assert_eq!(token.expires_in, 900);
+    }
+
+    #[test]
+    fn platform_and_access_tokens_never_pass_for_each_other() {
+        let codec = JwtCodec::new(settings()).expect("valid settings");
+        let admin = PlatformToken::Admin {
+            superuser: UserId::new(),
+        };
+        let impersonation = PlatformToken::Impersonation {
+            superuser: UserId::new(),
+            organization_id: OrganizationId::new(),
+            id: ImpersonationId::new(),
+        };
+        for subject in [admin, impersonation] {
+            let token = codec.issue_platform(&subject).expect("issued");
+            assert_eq!(codec.verify_platform(&token.token).ok(), Some(subject));
+            assert!(codec.verify(&token.token).is_err());
+            assert!(token.expires_in <= PLATFORM_TTL_SECS);
+        }
+        let access = codec.issue(&subject()).expect("issued");
+        assert!(codec.verify_platform(&access.token).is_err());
     }
 
     #[test]
@@ -356,7 +439,6 @@ mod tests {
                 "missing session",
                 with(&|c| drop(c.as_object_mut().and_then(|o| o.remove("sid")))),
             ),
-            ("unknown role", with(&|c| c["role"] = "superuser".into())),
             ("garbage", "not.a.jwt".into()),
             ("empty", String::new()),
         ];

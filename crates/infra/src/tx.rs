@@ -2,10 +2,10 @@
 
 use std::ops::Deref;
 
-use bulkhead_domain::{DomainError, DomainResult, OrganizationId, Role, TenantScope, UserId};
+use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope, UserId};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, Statement, TransactionTrait};
 
-use crate::error::{corrupt, to_domain};
+use crate::error::to_domain;
 use crate::store::Store;
 
 /// A transaction whose first statement sets the tenant for PostgreSQL's row-level security.
@@ -19,8 +19,9 @@ pub(crate) struct OrgTx(DatabaseTransaction);
 impl OrgTx {
     /// A transaction confined to `scope`'s organization. For a user's scope it also confirms,
     /// in the same first statement on PostgreSQL, that the scope's session (if it came from an
-    /// access token) is live and still in this organization, and that the user still holds the
-    /// scope's role there; otherwise [`DomainError::Unauthorized`] and nothing runs.
+    /// access token) is live and still in this organization, and that the user still holds
+    /// exactly the scope's grant there (role and permissions); otherwise
+    /// [`DomainError::Unauthorized`] and nothing runs.
     /// This is where the session and membership behind a token are checked, once per unit of
     /// work, at no extra round trip. A deleted (suspended) organization admits no user.
     pub(crate) async fn begin(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
@@ -36,27 +37,15 @@ impl OrgTx {
     async fn enter(store: &Store, scope: &TenantScope, deleted: bool) -> DomainResult<Self> {
         let txn = store.connection().begin().await.map_err(to_domain)?;
         let org = scope.organization_id();
-        let current_role = if txn.get_database_backend() == DatabaseBackend::Postgres {
-            let row = txn
-                .query_one_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    "SELECT bulkhead_enter_tenant($1, $2, $3, $4) AS role",
-                    [
-                        org.as_uuid().into(),
-                        scope.user_id().map(|u| u.as_uuid()).into(),
-                        scope.session_id().map(|s| s.as_uuid()).into(),
-                        deleted.into(),
-                    ],
-                ))
-                .await
-                .map_err(to_domain)?;
-            row.map(|r| r.try_get::<Option<String>>("", "role"))
-                .transpose()
-                .map_err(to_domain)?
-                .flatten()
-                .map(|r| r.parse::<Role>())
-                .transpose()
-                .map_err(corrupt("membership role"))?
+        let current = if txn.get_database_backend() == DatabaseBackend::Postgres {
+            crate::memberships::enter_tenant(
+                &txn,
+                org,
+                scope.user_id(),
+                scope.session_id(),
+                deleted,
+            )
+            .await?
         } else if let Some(user) = scope.user_id() {
             if crate::organizations::is_deleted(&txn, org).await? != Some(deleted) {
                 return Err(DomainError::Unauthorized);
@@ -66,12 +55,12 @@ impl OrgTx {
             {
                 return Err(DomainError::Unauthorized);
             }
-            crate::memberships::role_of(&txn, org, user).await?
+            crate::memberships::grant_of(&txn, org, user).await?
         } else {
             None
         };
-        if let Some(expected) = scope.role()
-            && current_role != Some(expected)
+        if let Some(expected) = scope.grant()
+            && current != Some(expected)
         {
             return Err(DomainError::Unauthorized);
         }
@@ -85,6 +74,16 @@ impl OrgTx {
         scope: &TenantScope,
     ) -> DomainResult<Self> {
         Self::begin_with(store, Some(scope.organization_id()), scope.user_id()).await
+    }
+
+    /// A platform superuser acting on one organization's own record (creating, suspending or
+    /// reactivating it): the tenant is set, no membership is checked, and the scope holds no
+    /// permission on the organization's data.
+    pub(crate) async fn begin_for_platform(
+        store: &Store,
+        scope: &TenantScope,
+    ) -> DomainResult<Self> {
+        Self::begin_with(store, Some(scope.organization_id()), None).await
     }
 
     /// The login path, before any tenant is chosen: the user's own memberships only.

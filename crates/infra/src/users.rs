@@ -35,6 +35,22 @@ pub(crate) mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The row of a new account.
+pub(crate) fn new_row(
+    user: &bulkhead_domain::users::User,
+    password_hash: &bulkhead_domain::users::PasswordHash,
+) -> entity::ActiveModel {
+    use sea_orm::Set;
+    entity::ActiveModel {
+        id: Set(user.id.as_uuid()),
+        email: Set(user.email.as_str().to_owned()),
+        name: Set(user.name.as_str().to_owned()),
+        password_hash: Set(password_hash.as_str().to_owned()),
+        created_at: Set(user.created_at),
+        email_verified_at: Set(user.email_verified_at),
+    }
+}
+
 impl entity::Model {
     pub(crate) fn into_credentials(self) -> DomainResult<UserCredentials> {
         let user = User {

@@ -31,8 +31,32 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Remove for good what was soft-deleted longer ago than the retention period.
     Purge(PurgeArgs),
+    /// Make a platform superuser: promote the account with this email, or create it.
+    CreateSuperuser(CreateSuperuserArgs),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+/// Flags of `create-superuser`. The password (for a new account) comes from
+/// `BULKHEAD_SUPERUSER_PASSWORD`, else from the first line of standard input, never from a
+/// flag, which other users of the machine could read.
+#[derive(Debug, Args)]
+pub struct CreateSuperuserArgs {
+    /// The account's email.
+    #[arg(long)]
+    pub email: String,
+    /// The display name, for a new account.
+    #[arg(long, default_value = "Platform administrator")]
+    pub name: String,
+    /// bcrypt cost for a new account's password.
+    #[arg(long, env = "BULKHEAD_BCRYPT_COST", default_value_t = 12)]
+    pub bcrypt_cost: u32,
+    /// The owner's connection (the app role may not set the flag); falls back to DATABASE_URL.
+    #[arg(long, env = "BULKHEAD_ADMIN_DATABASE_URL")]
+    pub admin_database_url: Option<String>,
+    /// Used when no admin URL is given.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
 }
 
 /// Flags of `purge`.

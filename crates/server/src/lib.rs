@@ -7,4 +7,6 @@ mod startup;
 pub mod telemetry;
 
 pub use config::Config;
-pub use startup::{Application, StartupError, migrate, purge, purge_organizations};
+pub use startup::{
+    Application, StartupError, create_superuser, migrate, purge, purge_organizations,
+};

@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
 use bulkhead_server::cli::{Cli, Command};
-use bulkhead_server::{Application, migrate, purge, purge_organizations, telemetry};
+use bulkhead_server::{
+    Application, create_superuser, migrate, purge, purge_organizations, telemetry,
+};
 use clap::Parser;
 
 #[actix_web::main]
@@ -18,6 +20,33 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::CreateSuperuser(args) => {
+            telemetry::init();
+            let url = args.admin_database_url.unwrap_or(args.database_url);
+            let password = match std::env::var("BULKHEAD_SUPERUSER_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => {
+                    let mut line = String::new();
+                    if let Err(err) = std::io::stdin().read_line(&mut line) {
+                        eprintln!("error: cannot read the password from standard input: {err}");
+                        return ExitCode::FAILURE;
+                    }
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            match create_superuser(&url, &args.email, &args.name, &password, args.bcrypt_cost).await
+            {
+                Ok((id, created)) => {
+                    let what = if created { "created" } else { "promoted" };
+                    println!("superuser {what}: {} ({id})", args.email);
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Migrate(args) => {
             telemetry::init();
             let url = args.admin_database_url.unwrap_or(args.database_url);

@@ -14,16 +14,18 @@ use bulkhead_domain::invitations::{InvitationPorts, InvitationService};
 use bulkhead_domain::members::MemberService;
 use bulkhead_domain::organizations::OrganizationService;
 use bulkhead_domain::outbox::{Mailer, OutboxService};
+use bulkhead_domain::platform::{PlatformPorts, PlatformService};
 use bulkhead_domain::projects::ProjectService;
+use bulkhead_domain::roles::RoleService;
 use bulkhead_domain::users::UserService;
 use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::{
     BatchedRateLimiter, BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer,
     SmtpMailer, SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository,
     SqlIdempotencyRepository, SqlInvitationRepository, SqlMemberRepository,
-    SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlProjectRepository,
-    SqlProjectTeamRepository, SqlRateLimiter, SqlSessionRepository, SqlUserRepository, Store,
-    StoreOptions,
+    SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlPlatformRepository,
+    SqlProjectRepository, SqlProjectTeamRepository, SqlRateLimiter, SqlRoleRepository,
+    SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -178,13 +180,16 @@ impl Application {
         let limiter = Arc::new(SqlRateLimiter::new(store.clone()));
         let budget = Arc::new(BatchedRateLimiter::new(store.clone()));
         let flusher = spawn_flusher(budget.clone());
+        let roles = RoleService::new(Arc::new(SqlRoleRepository::new(store.clone())));
+        let platform = Arc::new(SqlPlatformRepository::new(store.clone()));
+        let tokens = Arc::new(tokens);
         let state = AppState {
             auth: AuthService::new(AuthPorts {
                 organizations: organizations.clone(),
                 users: users.clone(),
                 memberships: memberships.clone(),
                 hasher: hasher.clone(),
-                tokens: Arc::new(tokens),
+                tokens: tokens.clone(),
                 audit: audit.clone(),
                 sessions: Arc::new(SqlSessionRepository::new(store.clone())),
                 policy: config.sessions,
@@ -192,6 +197,17 @@ impl Application {
                 settings: config.accounts.clone(),
                 limiter: limiter.clone(),
                 budget,
+                limits: config.limits,
+                platform: platform.clone(),
+            }),
+            platform: PlatformService::new(PlatformPorts {
+                platform,
+                users: users.clone(),
+                hasher: hasher.clone(),
+                tokens,
+                audit: audit.clone(),
+                settings: config.accounts.clone(),
+                limiter: limiter.clone(),
                 limits: config.limits,
             }),
             accounts: AccountService::new(AccountPorts {
@@ -215,7 +231,10 @@ impl Application {
                 organizations.clone(),
                 config.organization_grace,
             ),
-            members: MemberService::new(Arc::new(SqlMemberRepository::new(store.clone()))),
+            members: MemberService::new(
+                Arc::new(SqlMemberRepository::new(store.clone())),
+                roles.clone(),
+            ),
             invitations: InvitationService::new(InvitationPorts {
                 invitations: Arc::new(SqlInvitationRepository::new(store.clone())),
                 organizations,
@@ -224,7 +243,9 @@ impl Application {
                 settings: config.accounts.clone(),
                 limiter: limiter.clone(),
                 limits: config.limits,
+                roles: roles.clone(),
             }),
+            roles,
             users: UserService::new(users.clone()),
             idempotency: IdempotencyService::new(Arc::new(SqlIdempotencyRepository::new(
                 store.clone(),
@@ -315,4 +336,39 @@ pub async fn purge_organizations(url: &str, grace: chrono::Duration) -> Result<u
         .purge_deleted_before(bulkhead_domain::now() - grace)
         .await
         .map_err(|e| StartupError::Config(format!("organization purge failed: {e}")))
+}
+
+/// Makes the account with `email` a platform superuser, creating it with `name` and
+/// `password` when there is none. `url` must be the owner's. Answers the user's id and whether
+/// the account was created.
+pub async fn create_superuser(
+    url: &str,
+    email: &str,
+    name: &str,
+    password: &str,
+    bcrypt_cost: u32,
+) -> Result<(bulkhead_domain::UserId, bool), StartupError> {
+    use bulkhead_domain::auth::PasswordHasher;
+    use bulkhead_domain::users::{Email, Password, User, UserName};
+
+    let invalid = |e: bulkhead_domain::DomainError| StartupError::Config(format!("{e}"));
+    let email = Email::parse(email).map_err(invalid)?;
+    let name = UserName::parse(name).map_err(invalid)?;
+    let password = Password::parse_new("password", password, &email).map_err(invalid)?;
+    let hasher = tokio::task::spawn_blocking(move || BcryptHasher::new(bcrypt_cost))
+        .await
+        .map_err(|e| StartupError::Config(format!("hasher set-up failed: {e}")))??;
+    let hash = hasher.hash(&password).await.map_err(invalid)?;
+    let user = User {
+        id: bulkhead_domain::UserId::new(),
+        email,
+        name,
+        created_at: bulkhead_domain::now(),
+        email_verified_at: Some(bulkhead_domain::now()),
+    };
+    let store = Store::connect(url, &StoreOptions::default()).await?;
+    SqlPlatformRepository::new(store)
+        .make_superuser(&user, &hash)
+        .await
+        .map_err(|e| StartupError::Config(format!("cannot create the superuser: {e}")))
 }

@@ -36,6 +36,7 @@ const NON_PERMISSIONS: &[&str] = &[
     "reset token",
     "verification token",
     "invitation token",
+    "superuser",
 ];
 
 #[test]
@@ -69,4 +70,22 @@ fn every_operation_declares_the_permission_it_needs() {
         }
     }
     assert!(checked >= 48, "only {checked} operations");
+}
+
+#[test]
+fn operation_ids_are_unique() {
+    let document: serde_json::Value =
+        serde_json::from_str(&bulkhead_api::openapi::json().expect("serializes")).expect("JSON");
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let Some(id) = operation.get("operationId").and_then(|id| id.as_str()) else {
+                continue;
+            };
+            if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("{id} names both {other} and {method} {path}");
+            }
+        }
+    }
+    assert!(seen.contains_key("get_projects_project_id"));
 }

@@ -205,16 +205,23 @@ impl AccountService {
         request: RequestMeta,
     ) -> DomainResult<()> {
         for membership in self.memberships.list_for_user(user).await? {
-            let scope =
-                TenantScope::authenticated(membership.organization_id, user, membership.role)
-                    .with_request(request.clone());
+            let org = membership.organization_id;
+            let Some(grant) = self.memberships.grant(org, user, None).await? else {
+                continue;
+            };
+            let scope = TenantScope::authenticated(org, user, grant).with_request(request.clone());
             let entry = AuditEntry::event(
                 action,
                 "user",
                 Some(user.to_string()),
                 serde_json::Value::Null,
             );
-            self.audit.record(&scope, entry).await?;
+            match self.audit.record(&scope, entry).await {
+                // A deleted organization takes no record until it is restored; the account
+                // event still happened everywhere else.
+                Ok(()) | Err(DomainError::Unauthorized) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

@@ -159,6 +159,8 @@ impl AuditEvent {
             Actor::User(id) => ("user", id.to_string()),
             Actor::ApiKey { id, .. } => ("api_key", id.to_string()),
             Actor::System(task) => ("system", task.as_str().to_owned()),
+            Actor::Impersonation { id, .. } => ("impersonation", id.to_string()),
+            Actor::Platform(id) => ("superuser", id.to_string()),
         };
         let request = scope.request();
         let mut event = Self {
@@ -167,7 +169,7 @@ impl AuditEvent {
             seq,
             actor_type: actor_type.to_owned(),
             actor_id: Some(actor_id),
-            impersonator_id: None,
+            impersonator_id: scope.impersonator(),
             action: entry.action,
             resource_type: entry.resource_type,
             resource_id: entry.resource_id,

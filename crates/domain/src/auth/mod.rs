@@ -5,7 +5,9 @@ pub mod port;
 pub mod service;
 mod sessions;
 
-pub use model::{AccessToken, CurrentUser, OrganizationMembership, Registered, TokenSubject};
+pub use model::{
+    AccessToken, CurrentUser, OrganizationMembership, PlatformToken, Registered, TokenSubject,
+};
 #[cfg(any(test, feature = "mock"))]
 pub use port::{MockPasswordHasher, MockTokenCodec};
 pub use port::{PasswordHasher, TokenCodec};

@@ -1,22 +1,41 @@
 //! Values produced by authentication.
 
-use crate::ids::{OrganizationId, SessionId, UserId};
+use crate::ids::{ImpersonationId, OrganizationId, SessionId, UserId};
 use crate::organizations::Organization;
-use crate::scope::Role;
+use crate::scope::{PermissionSet, Role, RoleRef};
 use crate::users::User;
 
-/// Who an access token speaks for. The role is informational: authorization always reads the
-/// current membership.
+/// Who an access token speaks for. It names no role: authorization reads the current
+/// membership on every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSubject {
     /// The user.
     pub user_id: UserId,
     /// The organization the token is for.
     pub organization_id: OrganizationId,
-    /// The role when the token was issued.
-    pub role: Role,
     /// The session the token belongs to; revoking it stops the token at once.
     pub session_id: SessionId,
+}
+
+/// Who a platform token speaks for. Platform tokens are short-lived, have no refresh token,
+/// and are checked against the user's current superuser flag on every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformToken {
+    /// A superuser administering the platform (`/admin`); no access to any tenant's data.
+    Admin {
+        /// The superuser.
+        superuser: UserId,
+    },
+    /// A superuser impersonating an organization: read access to its data, every request
+    /// audited there with the superuser as impersonator.
+    Impersonation {
+        /// The superuser.
+        superuser: UserId,
+        /// The organization.
+        organization_id: OrganizationId,
+        /// The impersonation, as recorded when it started.
+        id: ImpersonationId,
+    },
 }
 
 /// A signed access token, ready for the client.
@@ -58,7 +77,9 @@ pub struct CurrentUser {
     /// The organization.
     pub organization: Organization,
     /// The user's current role there.
-    pub role: Role,
+    pub role: RoleRef,
+    /// What that role grants.
+    pub permissions: PermissionSet,
 }
 
 /// One organization the user belongs to, with the role held there.
@@ -67,7 +88,7 @@ pub struct OrganizationMembership {
     /// The organization.
     pub organization: Organization,
     /// The user's role there.
-    pub role: Role,
+    pub role: RoleRef,
     /// When the user joined.
     pub joined_at: chrono::DateTime<chrono::Utc>,
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::model::{AccessToken, TokenSubject};
+use super::model::{AccessToken, PlatformToken, TokenSubject};
 use crate::error::DomainResult;
 use crate::users::{Password, PasswordHash};
 
@@ -28,4 +28,11 @@ pub trait TokenCodec: Send + Sync {
     /// Verifies signature, algorithm, type, issuer, audience and times. Any failure is
     /// [`crate::DomainError::Unauthorized`].
     fn verify(&self, token: &str) -> DomainResult<TokenSubject>;
+
+    /// Signs a platform token, valid for at most 15 minutes, which no access-token check
+    /// accepts (and the other way round).
+    fn issue_platform(&self, subject: &PlatformToken) -> DomainResult<AccessToken>;
+
+    /// Verifies a platform token as strictly as [`TokenCodec::verify`].
+    fn verify_platform(&self, token: &str) -> DomainResult<PlatformToken>;
 }

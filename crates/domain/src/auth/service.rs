@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use super::model::{CurrentUser, Registered, TokenSubject};
+use super::model::{CurrentUser, PlatformToken, Registered, TokenSubject};
 use super::port::{PasswordHasher, TokenCodec};
 use crate::accounts::model::token_email;
 use crate::accounts::{AccountSettings, TokenPurpose};
 use crate::api_keys::{API_KEY_PREFIX, ApiKeyRepository, ApiKeyService};
 use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult, Validator};
-use crate::ids::{OrganizationId, UserId};
+use crate::ids::{ImpersonationId, OrganizationId, UserId};
 use crate::limits::{RateDecision, RateLimiter, RateLimits, address_key, enforce};
 use crate::memberships::{Membership, MembershipRepository};
 use crate::organizations::{Organization, OrganizationName, OrganizationRepository, Registration};
-use crate::scope::{Actor, RequestMeta, Role, TenantScope};
+use crate::platform::{PlatformRepository, PlatformScope};
+use crate::scope::{Actor, Grant, RequestMeta, Role, TenantScope};
 use crate::secret::Secret;
 use crate::sessions::{
     NewSession, REFRESH_TOKEN_PREFIX, Session, SessionPolicy, SessionRepository, TokenPair,
@@ -60,6 +61,7 @@ pub struct AuthService {
     pub(super) limiter: Arc<dyn RateLimiter>,
     budget: Arc<dyn RateLimiter>,
     pub(super) limits: RateLimits,
+    platform: Arc<dyn PlatformRepository>,
 }
 
 /// The adapters [`AuthService`] needs.
@@ -91,6 +93,8 @@ pub struct AuthPorts {
     pub budget: Arc<dyn RateLimiter>,
     /// The limits.
     pub limits: RateLimits,
+    /// The superuser flag and organizations' state, for impersonation tokens.
+    pub platform: Arc<dyn PlatformRepository>,
 }
 
 impl AuthService {
@@ -110,6 +114,7 @@ impl AuthService {
             limiter: ports.limiter,
             budget: ports.budget,
             limits: ports.limits,
+            platform: ports.platform,
         }
     }
 
@@ -157,7 +162,7 @@ impl AuthService {
         let membership = Membership {
             organization_id: organization.id,
             user_id: user.id,
-            role: Role::Owner,
+            role: Role::Owner.into(),
             created_at: now,
         };
         let session = Session::start(user.id, organization.id, self.policy, &request);
@@ -177,11 +182,11 @@ impl AuthService {
         let scope = TenantScope::authenticated(
             registration.organization.id,
             registration.user.id,
-            Role::Owner,
+            Grant::system(Role::Owner),
         )
         .with_request(request);
         self.organizations.register(&scope, &registration).await?;
-        let tokens = self.issue(&registration.session.session, Role::Owner, refresh)?;
+        let tokens = self.issue(&registration.session.session, refresh)?;
         Ok(Registered {
             user: registration.user,
             organization: registration.organization,
@@ -252,9 +257,16 @@ impl AuthService {
         let Some(membership) = membership else {
             return Err(DomainError::Unauthorized);
         };
-        let scope =
-            TenantScope::authenticated(membership.organization_id, user.id, membership.role)
-                .with_request(request.clone());
+        // A suspended organization gives no grant; a deleted one refuses the session below.
+        let Some(grant) = self
+            .memberships
+            .grant(membership.organization_id, user.id, None)
+            .await?
+        else {
+            return Err(DomainError::Unauthorized);
+        };
+        let scope = TenantScope::authenticated(membership.organization_id, user.id, grant)
+            .with_request(request.clone());
         if !matches {
             let user_entry = |action: &str, details| {
                 AuditEntry::event(action, "user", Some(user.id.to_string()), details)
@@ -297,20 +309,18 @@ impl AuthService {
                 entry,
             )
             .await?;
-        self.issue(&session, membership.role, refresh)
+        self.issue(&session, refresh)
     }
 
     /// Signs an access token for `session` and pairs it with its live refresh token.
     pub(super) fn issue(
         &self,
         session: &Session,
-        role: Role,
         refresh_token: Secret,
     ) -> DomainResult<TokenPair> {
         let access = self.tokens.issue(&TokenSubject {
             user_id: session.user_id,
             organization_id: session.organization_id,
-            role,
             session_id: session.id,
         })?;
         Ok(TokenPair {
@@ -322,11 +332,11 @@ impl AuthService {
 
     /// Turns a bearer credential into a [`TenantScope`]. An API key (`bhk_…`) is looked up and
     /// gives its organization's scope with the key's scopes as permissions (see
-    /// [`ApiKeyService::authenticate`]). An access token gives the scope of its organization,
-    /// user, role and session, without a round trip: adapters confirm in the first statement of every
-    /// unit of work made with the scope that the session is live and the user still holds that
-    /// role there (see [`TenantScope`]), so a logged-out session or a removed or demoted member
-    /// is refused at once.
+    /// [`ApiKeyService::authenticate`]). An access token names an organization, a user and a
+    /// session; the scope gets the role the user holds there now and its current permissions,
+    /// read in one statement that also checks that the session is live and the organization
+    /// is not deleted. So a logged-out session or a removed member is refused (401), and a
+    /// demoted member or an edited custom role gets the new permissions, on the next request.
     pub async fn authenticate(
         &self,
         token: &str,
@@ -334,12 +344,29 @@ impl AuthService {
     ) -> DomainResult<TenantScope> {
         let scope = if token.starts_with(API_KEY_PREFIX) {
             self.api_keys.authenticate(token, request).await?
+        } else if let Ok(PlatformToken::Impersonation {
+            superuser,
+            organization_id,
+            id,
+        }) = self.tokens.verify_platform(token)
+        {
+            self.impersonate(superuser, organization_id, id, request)
+                .await?
         } else {
             let subject = self.tokens.verify(token)?;
+            let grant = self
+                .memberships
+                .grant(
+                    subject.organization_id,
+                    subject.user_id,
+                    Some(subject.session_id),
+                )
+                .await?
+                .ok_or(DomainError::Unauthorized)?;
             TenantScope::for_session(
                 subject.organization_id,
                 subject.user_id,
-                subject.role,
+                grant,
                 subject.session_id,
             )
             .with_request(request)
@@ -348,6 +375,9 @@ impl AuthService {
             Actor::User(id) => format!("principal:user:{id}"),
             Actor::ApiKey { id, .. } => format!("principal:key:{id}"),
             Actor::System(task) => format!("principal:system:{}", task.as_str()),
+            Actor::Impersonation { superuser, .. } | Actor::Platform(superuser) => {
+                format!("principal:user:{superuser}")
+            }
         };
         enforce(
             &*self.budget,
@@ -358,14 +388,47 @@ impl AuthService {
         Ok(scope)
     }
 
+    /// The scope of an impersonation token, while its user is still a superuser and the
+    /// organization is not deleted; the request is recorded in the organization's audit
+    /// trail, with the superuser as impersonator, before anything else happens.
+    async fn impersonate(
+        &self,
+        superuser: UserId,
+        organization: OrganizationId,
+        id: ImpersonationId,
+        request: RequestMeta,
+    ) -> DomainResult<TenantScope> {
+        if !self.platform.is_superuser(superuser).await? {
+            return Err(DomainError::Unauthorized);
+        }
+        let platform = PlatformScope::new(superuser, request.clone());
+        match self.platform.get(&platform, organization).await {
+            Ok(org) if org.deleted_at.is_none() => {}
+            Ok(_) | Err(DomainError::NotFound) => return Err(DomainError::Unauthorized),
+            Err(e) => return Err(e),
+        }
+        let scope =
+            TenantScope::for_impersonation(organization, id, superuser).with_request(request);
+        let entry = AuditEntry::event(
+            "impersonation.request",
+            "impersonation",
+            Some(id.to_string()),
+            serde_json::json!({ "route": scope.request().route }),
+        );
+        self.audit.record(&scope, entry).await?;
+        Ok(scope)
+    }
+
     /// The acting user, organization and role.
     pub async fn current_user(&self, scope: &TenantScope) -> DomainResult<CurrentUser> {
         let user = self.users.current(scope).await?;
         let organization = self.organizations.current(scope).await?;
+        let grant = scope.grant().ok_or(DomainError::Unauthorized)?;
         Ok(CurrentUser {
             user,
             organization,
-            role: scope.role().ok_or(DomainError::Unauthorized)?,
+            role: grant.role,
+            permissions: grant.permissions,
         })
     }
 }
@@ -378,6 +441,7 @@ mod tests {
     use crate::ids::SessionId;
     use crate::memberships::MockMembershipRepository;
     use crate::organizations::MockOrganizationRepository;
+    use crate::scope::RoleRef;
     use crate::sessions::MockSessionRepository;
     use crate::users::{MockUserRepository, PasswordHash, UserCredentials};
 
@@ -392,6 +456,7 @@ mod tests {
         api_keys: crate::api_keys::MockApiKeyRepository,
         limiter: crate::limits::MockRateLimiter,
         budget: crate::limits::MockRateLimiter,
+        platform: crate::platform::MockPlatformRepository,
     }
 
     impl Default for Mocks {
@@ -403,6 +468,16 @@ mod tests {
             limiter
                 .expect_peek()
                 .returning(|_, _| Ok(RateDecision::Allowed { count: 0 }));
+            // Every member holds a plain member's grant unless a test says otherwise.
+            let mut memberships = MockMembershipRepository::new();
+            memberships
+                .expect_grant()
+                .returning(|_, _, _| Ok(Some(Role::Member.into())));
+            // Access tokens are not platform tokens unless a test says otherwise.
+            let mut tokens = MockTokenCodec::new();
+            tokens
+                .expect_verify_platform()
+                .returning(|_| Err(DomainError::Unauthorized));
             let mut budget = crate::limits::MockRateLimiter::new();
             budget
                 .expect_hit()
@@ -410,14 +485,15 @@ mod tests {
             Self {
                 organizations: Default::default(),
                 users: Default::default(),
-                memberships: Default::default(),
+                memberships,
                 hasher: Default::default(),
-                tokens: Default::default(),
+                tokens,
                 audit: Default::default(),
                 sessions: Default::default(),
                 api_keys: Default::default(),
                 limiter,
                 budget,
+                platform: Default::default(),
             }
         }
     }
@@ -438,6 +514,7 @@ mod tests {
                 limiter: Arc::new(self.limiter),
                 budget: Arc::new(self.budget),
                 limits: RateLimits::default(),
+                platform: Arc::new(self.platform),
             })
         }
     }
@@ -463,7 +540,7 @@ mod tests {
         Membership {
             organization_id: OrganizationId::new(),
             user_id,
-            role,
+            role: role.into(),
             created_at: crate::now(),
         }
     }
@@ -488,7 +565,7 @@ mod tests {
             .expect_register()
             .withf(|scope, r| {
                 scope.organization_id() == r.organization.id
-                    && r.membership.role == Role::Owner
+                    && r.membership.role == RoleRef::OWNER
                     && r.membership.organization_id == r.organization.id
                     && r.membership.user_id == r.user.id
                     && r.user.email.as_str() == "ada@example.com"
@@ -497,11 +574,7 @@ mod tests {
             })
             .times(1)
             .returning(|_, _| Ok(()));
-        m.tokens
-            .expect_issue()
-            .withf(|s| s.role == Role::Owner)
-            .times(1)
-            .returning(|_| Ok(token()));
+        m.tokens.expect_issue().times(1).returning(|_| Ok(token()));
         let registered = m
             .service()
             .register(register_input(), RequestMeta::default())
@@ -649,7 +722,7 @@ mod tests {
             .returning(|_, _, _| Ok(()));
         m.tokens
             .expect_issue()
-            .withf(move |s| s.organization_id == org && s.role == Role::Admin)
+            .withf(move |s| s.organization_id == org)
             .times(1)
             .returning(|_| Ok(token()));
         let pair = m
@@ -851,12 +924,11 @@ mod tests {
             .returning(move |_, _, _, _| {
                 Ok(crate::sessions::Rotation::Rotated {
                     session: session.clone(),
-                    role: Role::Member,
                 })
             });
         m.tokens
             .expect_issue()
-            .withf(move |s| s.session_id == sid && s.role == Role::Member)
+            .withf(move |s| s.session_id == sid)
             .times(1)
             .returning(|_| Ok(token()));
         let pair = m
@@ -875,7 +947,6 @@ mod tests {
         m.sessions.expect_rotate().returning(move |_, _, _, _| {
             Ok(crate::sessions::Rotation::Reused {
                 session: session.clone(),
-                role: Some(Role::Member),
             })
         });
         m.audit
@@ -931,18 +1002,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn authenticate_builds_the_scope_from_a_verified_token_alone() {
+    async fn authenticate_takes_the_role_from_the_current_membership() {
         let mut m = Mocks::default();
         let (user_id, org, sid) = (UserId::new(), OrganizationId::new(), SessionId::new());
         m.tokens.expect_verify().returning(move |_| {
             Ok(TokenSubject {
                 user_id,
                 organization_id: org,
-                role: Role::Member,
                 session_id: sid,
             })
         });
+        m.memberships = MockMembershipRepository::new();
         m.memberships.expect_list_for_user().never();
+        m.memberships
+            .expect_grant()
+            .withf(move |o, u, s| (*o, *u, *s) == (org, user_id, Some(sid)))
+            .times(1)
+            .returning(|_, _, _| Ok(Some(Role::Member.into())));
         let meta = RequestMeta {
             request_id: Some("r1".into()),
             ..RequestMeta::default()
@@ -952,7 +1028,7 @@ mod tests {
             .authenticate("token", meta)
             .await
             .expect("authenticated");
-        assert_eq!(scope.role(), Some(Role::Member));
+        assert_eq!(scope.role(), Some(Role::Member.into()));
         assert_eq!(
             (scope.organization_id(), scope.user_id()),
             (org, Some(user_id))
@@ -971,6 +1047,95 @@ mod tests {
             m.service()
                 .authenticate("forged", RequestMeta::default())
                 .await,
+            Err(DomainError::Unauthorized)
+        ));
+    }
+
+    fn impersonation_token(
+        m: &mut Mocks,
+        superuser: UserId,
+        org: OrganizationId,
+    ) -> crate::ids::ImpersonationId {
+        let id = crate::ids::ImpersonationId::new();
+        m.tokens = MockTokenCodec::new();
+        m.tokens.expect_verify().never();
+        m.tokens.expect_verify_platform().returning(move |_| {
+            Ok(PlatformToken::Impersonation {
+                superuser,
+                organization_id: org,
+                id,
+            })
+        });
+        id
+    }
+
+    fn live(org: OrganizationId) -> crate::platform::PlatformOrganization {
+        crate::platform::PlatformOrganization {
+            organization: Organization {
+                id: org,
+                name: OrganizationName::parse("name", "Acme").expect("valid"),
+                created_at: crate::now(),
+            },
+            deleted_at: None,
+            suspended_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_impersonation_reads_only_and_every_request_is_audited_with_the_impersonator() {
+        let mut m = Mocks::default();
+        let (superuser, org) = (UserId::new(), OrganizationId::new());
+        let id = impersonation_token(&mut m, superuser, org);
+        m.platform.expect_is_superuser().returning(|_| Ok(true));
+        m.platform.expect_get().returning(move |_, o| Ok(live(o)));
+        m.audit
+            .expect_record()
+            .withf(move |scope, e| {
+                e.action == "impersonation.request"
+                    && e.resource_id == Some(id.to_string())
+                    && e.changes["route"] == "GET /api/v1/projects"
+                    && scope.impersonator() == Some(superuser)
+                    && scope.organization_id() == org
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let meta = RequestMeta {
+            route: Some("GET /api/v1/projects".into()),
+            ..RequestMeta::default()
+        };
+        let scope = m
+            .service()
+            .authenticate("platform-token", meta)
+            .await
+            .expect("impersonating");
+        assert!(scope.has(crate::scope::Permission::ProjectsRead));
+        assert!(!scope.has(crate::scope::Permission::ProjectsWrite));
+    }
+
+    #[tokio::test]
+    async fn an_impersonation_ends_when_its_user_is_no_superuser_or_the_organization_is_deleted() {
+        let mut m = Mocks::default();
+        let (superuser, org) = (UserId::new(), OrganizationId::new());
+        impersonation_token(&mut m, superuser, org);
+        m.platform.expect_is_superuser().returning(|_| Ok(false));
+        m.audit.expect_record().never();
+        assert!(matches!(
+            m.service().authenticate("t", RequestMeta::default()).await,
+            Err(DomainError::Unauthorized)
+        ));
+
+        let mut m = Mocks::default();
+        impersonation_token(&mut m, superuser, org);
+        m.platform.expect_is_superuser().returning(|_| Ok(true));
+        m.platform.expect_get().returning(move |_, o| {
+            Ok(crate::platform::PlatformOrganization {
+                deleted_at: Some(crate::now()),
+                ..live(o)
+            })
+        });
+        m.audit.expect_record().never();
+        assert!(matches!(
+            m.service().authenticate("t", RequestMeta::default()).await,
             Err(DomainError::Unauthorized)
         ));
     }

@@ -46,11 +46,16 @@ impl AuthService {
             )
             .await?;
         match rotation {
-            Rotation::Rotated { session, role } => self.issue(&session, role, replacement),
-            Rotation::Reused { session, role } => {
-                if let Some(role) = role {
+            Rotation::Rotated { session } => self.issue(&session, replacement),
+            Rotation::Reused { session } => {
+                // Recorded in the session's organization while the user is still a member there.
+                let grant = self
+                    .memberships
+                    .grant(session.organization_id, session.user_id, None)
+                    .await?;
+                if let Some(grant) = grant {
                     let scope =
-                        TenantScope::authenticated(session.organization_id, session.user_id, role)
+                        TenantScope::authenticated(session.organization_id, session.user_id, grant)
                             .with_request(request);
                     let entry = session_entry(
                         "auth.refresh_token_reused",
@@ -115,11 +120,11 @@ impl AuthService {
             session,
             serde_json::json!({ "to_organization_id": target.to_string() }),
         );
-        let (session, role) = self
+        let session = self
             .sessions
             .switch_organization(scope, target, &replacement.digest(), entry)
             .await?;
-        self.issue(&session, role, replacement)
+        self.issue(&session, replacement)
     }
 
     /// The organizations the user belongs to, with the role in each.

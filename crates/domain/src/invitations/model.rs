@@ -3,9 +3,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
+use crate::accounts::AccountSettings;
 use crate::audit::Auditable;
 use crate::ids::{InvitationId, OrganizationId, UserId};
-use crate::scope::Role;
+use crate::organizations::Organization;
+use crate::outbox::OutgoingEmail;
+use crate::scope::RoleRef;
+use crate::secret::Secret;
 use crate::users::{Email, PasswordHash, User};
 
 /// How invitation tokens start, so that no other token passes for one.
@@ -26,7 +30,7 @@ pub struct Invitation {
     /// Who is invited.
     pub email: Email,
     /// The role they get.
-    pub role: Role,
+    pub role: RoleRef,
     /// Who invited them.
     pub invited_by: UserId,
     /// When.
@@ -45,7 +49,7 @@ impl Auditable for Invitation {
     fn audit_fields(&self) -> Map<String, Value> {
         let mut fields = Map::new();
         fields.insert("email".into(), self.email.as_str().into());
-        fields.insert("role".into(), self.role.as_str().into());
+        fields.insert("role".into(), self.role.to_string().into());
         fields.insert("expires_at".into(), self.expires_at.to_rfc3339().into());
         fields
     }
@@ -85,7 +89,33 @@ pub struct Accepted {
     /// The member.
     pub user_id: UserId,
     /// The role they got.
-    pub role: Role,
+    pub role: RoleRef,
     /// Whether an account was created.
     pub account_created: bool,
+}
+
+/// The email that carries an invitation's token to the invited address.
+pub(crate) fn invitation_email(
+    to: Email,
+    organization: &Organization,
+    role_name: &str,
+    secret: &Secret,
+    settings: &AccountSettings,
+) -> OutgoingEmail {
+    let base = settings.public_url.trim_end_matches('/');
+    OutgoingEmail {
+        to,
+        subject: format!(
+            "You are invited to {} on Bulkhead",
+            organization.name.as_str()
+        ),
+        body: format!(
+            "Hello,\n\nYou are invited to join {} as {role_name}. Accept within 7 days:\n\n\
+             {base}/accept-invitation?token={}\n\n\
+             Or send the token to POST /api/v1/invitations/accept:\n\n{}\n",
+            organization.name.as_str(),
+            secret.expose(),
+            secret.expose(),
+        ),
+    }
 }

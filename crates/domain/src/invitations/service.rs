@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::model::{AcceptInvitation, Accepted, INVITATION_PREFIX, Invitation, Joining, lifetime};
+use super::model::{
+    AcceptInvitation, Accepted, INVITATION_PREFIX, Invitation, Joining, invitation_email, lifetime,
+};
 use super::port::InvitationRepository;
 use crate::accounts::AccountSettings;
 use crate::audit::AuditEntry;
@@ -11,9 +13,9 @@ use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::{InvitationId, UserId};
 use crate::limits::{RateLimiter, RateLimits, address_key, enforce};
 use crate::organizations::OrganizationRepository;
-use crate::outbox::OutgoingEmail;
 use crate::page::{Page, PageRequest};
-use crate::scope::{Permission, RequestMeta, Role, TenantScope};
+use crate::roles::RoleService;
+use crate::scope::{Grant, Permission, PermissionSet, RequestMeta, RoleRef, TenantScope};
 use crate::secret::Secret;
 use crate::users::{Email, Password, User, UserName, UserRepository};
 
@@ -33,6 +35,8 @@ pub struct InvitationPorts {
     pub limiter: Arc<dyn RateLimiter>,
     /// The limits.
     pub limits: RateLimits,
+    /// The organization's roles, to check what an invitation grants.
+    pub roles: RoleService,
 }
 
 /// Invitation use cases.
@@ -45,6 +49,7 @@ pub struct InvitationService {
     settings: AccountSettings,
     limiter: Arc<dyn RateLimiter>,
     limits: RateLimits,
+    roles: RoleService,
 }
 
 fn invalid_token() -> DomainError {
@@ -66,22 +71,22 @@ impl InvitationService {
             settings: ports.settings,
             limiter: ports.limiter,
             limits: ports.limits,
+            roles: ports.roles,
         }
     }
 
     /// Invites `email` with `role` (members:invite), emailing a single-use link valid 7 days.
-    /// Nobody invites to a role above their own, so only owners invite owners.
+    /// Nobody invites to a role granting a permission they lack, so only owners invite owners.
     pub async fn invite(
         &self,
         scope: &TenantScope,
         email: &str,
-        role: Role,
+        role: RoleRef,
     ) -> DomainResult<Invitation> {
         scope.require(Permission::MembersInvite)?;
         let invited_by = scope.require_user()?;
-        if scope.role().is_none_or(|own| role.rank() > own.rank()) {
-            return Err(DomainError::Forbidden(Permission::MembersManage));
-        }
+        let granted = self.roles.permissions_of(scope, "role", role).await?;
+        scope.require_all(granted)?;
         let email = Email::parse(email)?;
         let organization = self.organizations.current(scope).await?;
         let now = crate::now();
@@ -95,23 +100,8 @@ impl InvitationService {
             expires_at: now + lifetime(),
         };
         let secret = Secret::generate(INVITATION_PREFIX);
-        let base = self.settings.public_url.trim_end_matches('/');
-        let message = OutgoingEmail {
-            to: email,
-            subject: format!(
-                "You are invited to {} on Bulkhead",
-                organization.name.as_str()
-            ),
-            body: format!(
-                "Hello,\n\nYou are invited to join {} as {}. Accept within 7 days:\n\n\
-                 {base}/accept-invitation?token={}\n\n\
-                 Or send the token to POST /api/v1/invitations/accept:\n\n{}\n",
-                organization.name.as_str(),
-                role.as_str(),
-                secret.expose(),
-                secret.expose(),
-            ),
-        };
+        let role_name = self.roles.get(scope, role).await?.name;
+        let message = invitation_email(email, &organization, &role_name, &secret, &self.settings);
         self.invitations
             .create(
                 scope,
@@ -199,16 +189,20 @@ impl InvitationService {
             Joining::Existing(id) => (*id, false),
             Joining::New { user, .. } => (user.id, true),
         };
-        let scope =
-            TenantScope::authenticated(invitation.organization_id, user_id, invitation.role)
-                .with_request(request);
+        // This scope writes the membership and its audit record, and authorizes nothing else.
+        let grant = Grant {
+            role: invitation.role,
+            permissions: PermissionSet::EMPTY,
+        };
+        let scope = TenantScope::authenticated(invitation.organization_id, user_id, grant)
+            .with_request(request);
         let entry = AuditEntry::event(
             "member.joined",
             "member",
             Some(user_id.to_string()),
             serde_json::json!({
                 "invitation_id": invitation.id.to_string(),
-                "role": invitation.role.as_str(),
+                "role": invitation.role.to_string(),
                 "account_created": account_created,
             }),
         );

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::DomainResult;
 use crate::page::PageRequest;
-use crate::scope::Role;
+use crate::scope::RoleRef;
 use crate::text::bounded;
 use crate::users::User;
 
@@ -14,7 +14,7 @@ pub struct Member {
     /// The user.
     pub user: User,
     /// Their role here.
-    pub role: Role,
+    pub role: RoleRef,
     /// When they joined.
     pub joined_at: DateTime<Utc>,
 }
@@ -25,7 +25,7 @@ pub struct MemberQuery {
     /// Case-insensitive search in name and email.
     pub q: Option<String>,
     /// Only members with this role.
-    pub role: Option<Role>,
+    pub role: Option<RoleRef>,
     /// The page.
     pub page: PageRequest,
 }
@@ -34,7 +34,7 @@ impl MemberQuery {
     /// Validates raw list parameters.
     pub fn parse(
         q: Option<&str>,
-        role: Option<Role>,
+        role: Option<RoleRef>,
         limit: Option<i64>,
         offset: Option<i64>,
     ) -> DomainResult<Self> {

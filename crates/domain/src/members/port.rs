@@ -7,7 +7,7 @@ use crate::audit::AuditEntry;
 use crate::error::DomainResult;
 use crate::ids::UserId;
 use crate::page::Page;
-use crate::scope::{Role, TenantScope};
+use crate::scope::{RoleRef, TenantScope};
 
 /// Reads and changes the memberships of `scope`'s organization.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -27,8 +27,8 @@ pub trait MemberRepository: Send + Sync {
         &self,
         scope: &TenantScope,
         user: UserId,
-        current: Role,
-        role: Role,
+        current: RoleRef,
+        role: RoleRef,
         entry: AuditEntry,
     ) -> DomainResult<()>;
 
@@ -38,7 +38,7 @@ pub trait MemberRepository: Send + Sync {
         &self,
         scope: &TenantScope,
         user: UserId,
-        current: Role,
+        current: RoleRef,
         entry: AuditEntry,
     ) -> DomainResult<()>;
 }

@@ -9,12 +9,14 @@ use crate::audit::AuditEntry;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::UserId;
 use crate::page::Page;
-use crate::scope::{Permission, Role, TenantScope};
+use crate::roles::RoleService;
+use crate::scope::{Permission, RoleRef, TenantScope};
 
 /// The members of the scope's organization.
 #[derive(Clone)]
 pub struct MemberService {
     members: Arc<dyn MemberRepository>,
+    roles: RoleService,
 }
 
 fn member_entry(action: &str, user: UserId, details: serde_json::Value) -> AuditEntry {
@@ -23,8 +25,8 @@ fn member_entry(action: &str, user: UserId, details: serde_json::Value) -> Audit
 
 impl MemberService {
     /// Wires the service.
-    pub fn new(members: Arc<dyn MemberRepository>) -> Self {
-        Self { members }
+    pub fn new(members: Arc<dyn MemberRepository>, roles: RoleService) -> Self {
+        Self { members, roles }
     }
 
     /// A page of members (members:read).
@@ -44,12 +46,14 @@ impl MemberService {
     }
 
     /// Changes a member's role (members:manage). Nobody changes their own role; only owners
-    /// grant ownership or change an owner's role; the last owner stays an owner (409).
+    /// grant ownership or change an owner's role; the last owner stays an owner (409). The
+    /// caller must hold every permission of both the member's current role and the new one,
+    /// so nobody grants, or takes away, more than they hold.
     pub async fn change_role(
         &self,
         scope: &TenantScope,
         user: UserId,
-        role: Role,
+        role: RoleRef,
     ) -> DomainResult<Member> {
         scope.require(Permission::MembersManage)?;
         let actor = scope.require_user()?;
@@ -62,9 +66,12 @@ impl MemberService {
         }
         let target = self.members.get(scope, user).await?;
         self.require_owner_for(scope, &[target.role, role])?;
+        let granted = self.roles.permissions_of(scope, "role", role).await?;
+        scope.require_all(granted)?;
+        self.require_outranks(scope, target.role).await?;
         let details = serde_json::json!({
-            "before": { "role": target.role.as_str() },
-            "after": { "role": role.as_str() },
+            "before": { "role": target.role.to_string() },
+            "after": { "role": role.to_string() },
         });
         let entry = member_entry("member.role_changed", user, details);
         self.members
@@ -82,7 +89,8 @@ impl MemberService {
         }
         let target = self.members.get(scope, user).await?;
         self.require_owner_for(scope, &[target.role])?;
-        let details = serde_json::json!({ "role": target.role.as_str() });
+        self.require_outranks(scope, target.role).await?;
+        let details = serde_json::json!({ "role": target.role.to_string() });
         self.members
             .remove(
                 scope,
@@ -102,11 +110,21 @@ impl MemberService {
     }
 
     /// Touching an owner, or granting ownership, takes an owner.
-    fn require_owner_for(&self, scope: &TenantScope, roles: &[Role]) -> DomainResult<()> {
-        if roles.contains(&Role::Owner) && scope.role() != Some(Role::Owner) {
+    fn require_owner_for(&self, scope: &TenantScope, roles: &[RoleRef]) -> DomainResult<()> {
+        if roles.contains(&RoleRef::OWNER) && !scope.is_owner() {
             return Err(DomainError::Forbidden(Permission::MembersManage));
         }
         Ok(())
+    }
+
+    /// Changing or removing a member takes every permission their role grants: nobody acts
+    /// on someone who holds more than they do. A custom role deleted meanwhile counts as none.
+    async fn require_outranks(&self, scope: &TenantScope, role: RoleRef) -> DomainResult<()> {
+        match self.roles.permissions_of(scope, "role", role).await {
+            Ok(held) => scope.require_all(held),
+            Err(DomainError::Validation(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -114,14 +132,21 @@ impl MemberService {
 mod tests {
     use super::*;
     use crate::ids::OrganizationId;
+    use crate::ids::RoleId;
     use crate::members::MockMemberRepository;
+    use crate::roles::{CustomRole, MockRoleRepository, RoleName};
+    use crate::scope::Role;
     use crate::users::{Email, User, UserName};
+
+    fn no_custom_roles() -> RoleService {
+        RoleService::new(Arc::new(MockRoleRepository::new()))
+    }
 
     fn scope(role: Role) -> TenantScope {
         TenantScope::authenticated(OrganizationId::new(), UserId::new(), role)
     }
 
-    fn member(role: Role) -> Member {
+    fn member(role: impl Into<RoleRef>) -> Member {
         Member {
             user: User {
                 id: UserId::new(),
@@ -130,7 +155,7 @@ mod tests {
                 created_at: crate::now(),
                 email_verified_at: None,
             },
-            role,
+            role: role.into(),
             joined_at: crate::now(),
         }
     }
@@ -150,15 +175,15 @@ mod tests {
         });
         members.expect_change_role().never();
         members.expect_remove().never();
-        let service = MemberService::new(Arc::new(members));
+        let service = MemberService::new(Arc::new(members), no_custom_roles());
         let admin = scope(Role::Admin);
         for result in [
             service
-                .change_role(&admin, owner_id, Role::Member)
+                .change_role(&admin, owner_id, Role::Member.into())
                 .await
                 .map(|_| ()),
             service
-                .change_role(&admin, plain_id, Role::Owner)
+                .change_role(&admin, plain_id, Role::Owner.into())
                 .await
                 .map(|_| ()),
             service.remove(&admin, owner_id).await,
@@ -174,19 +199,70 @@ mod tests {
     async fn members_cannot_manage_and_nobody_changes_their_own_role() {
         let mut members = MockMemberRepository::new();
         members.expect_change_role().never();
-        let service = MemberService::new(Arc::new(members));
+        let service = MemberService::new(Arc::new(members), no_custom_roles());
         let plain = scope(Role::Member);
         assert!(matches!(
             service
-                .change_role(&plain, UserId::new(), Role::Viewer)
+                .change_role(&plain, UserId::new(), Role::Viewer.into())
                 .await,
             Err(DomainError::Forbidden(Permission::MembersManage))
         ));
         let owner = scope(Role::Owner);
         let own = owner.user_id().expect("a user");
         assert!(matches!(
-            service.change_role(&owner, own, Role::Admin).await,
+            service.change_role(&owner, own, Role::Admin.into()).await,
             Err(DomainError::Validation(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn nobody_grants_or_takes_away_a_custom_role_holding_more_than_they_do() {
+        let admin = scope(Role::Admin);
+        let billing = CustomRole {
+            id: RoleId::new(),
+            organization_id: admin.organization_id(),
+            name: RoleName::from_stored("Billing".into()),
+            permissions: [Permission::BillingManage].into_iter().collect(),
+            created_at: crate::now(),
+            updated_at: crate::now(),
+        };
+        let billing_id = billing.id;
+        let mut roles = MockRoleRepository::new();
+        roles
+            .expect_get()
+            .returning(move |_, _| Ok(billing.clone()));
+        let holder = member(RoleRef::Custom(billing_id));
+        let plain = member(Role::Member);
+        let (holder_id, plain_id) = (holder.user.id, plain.user.id);
+        let mut members = MockMemberRepository::new();
+        members.expect_get().returning(move |_, id| {
+            Ok(if id == holder_id {
+                holder.clone()
+            } else {
+                plain.clone()
+            })
+        });
+        members.expect_change_role().never();
+        members.expect_remove().never();
+        let service = MemberService::new(Arc::new(members), RoleService::new(Arc::new(roles)));
+        for result in [
+            service
+                .change_role(&admin, plain_id, RoleRef::Custom(billing_id))
+                .await
+                .map(|_| ()),
+            service
+                .change_role(&admin, holder_id, Role::Viewer.into())
+                .await
+                .map(|_| ()),
+            service.remove(&admin, holder_id).await,
+        ] {
+            assert!(
+                matches!(
+                    result,
+                    Err(DomainError::Forbidden(Permission::BillingManage))
+                ),
+                "{result:?}"
+            );
+        }
     }
 }

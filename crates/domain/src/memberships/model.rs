@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::ids::{OrganizationId, UserId};
-use crate::scope::Role;
+use crate::scope::RoleRef;
 
 /// A user's membership of one organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +13,7 @@ pub struct Membership {
     /// The member.
     pub user_id: UserId,
     /// The member's current role there.
-    pub role: Role,
+    pub role: RoleRef,
     /// When the user joined.
     pub created_at: DateTime<Utc>,
 }

@@ -8,7 +8,7 @@ use crate::audit::AuditEntry;
 use chrono::Duration;
 
 use crate::error::{DomainError, DomainResult};
-use crate::scope::{Permission, Role, TenantScope};
+use crate::scope::{Permission, TenantScope};
 
 /// The organization use cases.
 #[derive(Clone)]
@@ -68,13 +68,6 @@ impl OrganizationService {
         self.organizations.current(scope).await
     }
 
-    /// The organization's roles (roles:read): the four system roles, whose permissions are
-    /// fixed.
-    pub fn roles(&self, scope: &TenantScope) -> DomainResult<&'static [Role]> {
-        scope.require(Permission::RolesRead)?;
-        Ok(&Role::ALL)
-    }
-
     /// Renames the scope's organization (organization:update); audited with the old and new
     /// name.
     pub async fn rename(&self, scope: &TenantScope, name: &str) -> DomainResult<Organization> {
@@ -95,6 +88,7 @@ mod tests {
     use super::*;
     use crate::ids::{OrganizationId, UserId};
     use crate::organizations::MockOrganizationRepository;
+    use crate::scope::Role;
 
     #[tokio::test]
     async fn only_admins_and_owners_rename() {

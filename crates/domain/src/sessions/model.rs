@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::auth::AccessToken;
 use crate::ids::{OrganizationId, SessionId, UserId};
-use crate::scope::{RequestMeta, Role};
+use crate::scope::RequestMeta;
 use crate::secret::{Secret, SecretDigest};
 
 /// The prefix of refresh tokens, so that a refresh token is recognisable (and never mistaken
@@ -94,16 +94,12 @@ pub enum Rotation {
     Rotated {
         /// The session, with its new last use.
         session: Session,
-        /// The user's current role in the session's organization.
-        role: Role,
     },
     /// The token had been spent already: it was stolen or replayed, so the whole session has
     /// been revoked, including its newest token.
     Reused {
         /// The revoked session.
         session: Session,
-        /// The user's current role, if still a member (for the audit record).
-        role: Option<Role>,
     },
     /// Unknown token, or a revoked or expired session, or the user left the organization.
     Invalid,

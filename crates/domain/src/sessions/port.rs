@@ -10,7 +10,7 @@ use super::model::{NewSession, Rotation, Session, SessionPolicy};
 use crate::audit::AuditEntry;
 use crate::error::DomainResult;
 use crate::ids::{OrganizationId, SessionId, UserId};
-use crate::scope::{RequestMeta, Role, TenantScope};
+use crate::scope::{RequestMeta, TenantScope};
 use crate::secret::SecretDigest;
 
 /// Stores sessions and rotates their refresh tokens.
@@ -62,14 +62,14 @@ pub trait SessionRepository: Send + Sync {
     /// Moves the scope's session to `target`, where the user must be a member
     /// ([`crate::DomainError::NotFound`] otherwise): its unspent refresh tokens are spent and
     /// `replacement` becomes the live one. Records `entry` in the organization being left.
-    /// Answers the moved session and the user's role in `target`.
+    /// Answers the moved session.
     async fn switch_organization(
         &self,
         scope: &TenantScope,
         target: OrganizationId,
         replacement: &SecretDigest,
         entry: AuditEntry,
-    ) -> DomainResult<(Session, Role)>;
+    ) -> DomainResult<Session>;
 
     /// The organization of the user's most recently used session, for a login that names none.
     async fn last_used_organization(&self, user: UserId) -> DomainResult<Option<OrganizationId>>;

@@ -1,5 +1,9 @@
-// Scopes of API keys and of sessions are made only by authentication, inside the domain crate.
-use bulkhead_domain::{ApiKeyId, OrganizationId, Permission, Role, SessionId, TenantScope, UserId};
+// Scopes of API keys, sessions and impersonations are made only by authentication, inside the
+// domain crate.
+use bulkhead_domain::{
+    ApiKeyId, Grant, ImpersonationId, OrganizationId, Permission, Role, SessionId, TenantScope,
+    UserId,
+};
 
 fn main() {
     let _key = TenantScope::for_api_key(
@@ -8,6 +12,12 @@ fn main() {
         UserId::new(),
         vec![Permission::ProjectsDelete],
     );
-    let _session =
-        TenantScope::for_session(OrganizationId::new(), UserId::new(), Role::Owner, SessionId::new());
+    let _session = TenantScope::for_session(
+        OrganizationId::new(),
+        UserId::new(),
+        Grant::system(Role::Owner),
+        SessionId::new(),
+    );
+    let _impersonation =
+        TenantScope::for_impersonation(OrganizationId::new(), ImpersonationId::new(), UserId::new());
 }

@@ -1,0 +1,276 @@
+//! Custom roles over HTTP, on SQLite and PostgreSQL: nobody creates, edits, grants or deletes
+//! a role holding a permission they lack; a role's holders get its current permissions on
+//! their next request; a held role cannot be deleted.
+
+#![allow(clippy::unwrap_used)]
+
+use bulkhead_tests::{Tenant, TestApp, both_stores};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+both_stores! {
+    custom_roles_grant_exactly_their_permissions_and_changes_apply_on_the_next_request;
+    nobody_creates_or_grants_a_role_with_a_permission_they_lack;
+    held_and_system_roles_cannot_be_deleted_or_changed;
+    roles_are_confined_to_their_organization;
+}
+
+async fn create_role(app: &TestApp, by: &Tenant, name: &str, permissions: &[&str]) -> Value {
+    let reply = app
+        .post(
+            "/api/v1/roles",
+            Some(&by.token),
+            json!({ "name": name, "permissions": permissions }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+async fn custom_roles_grant_exactly_their_permissions_and_changes_apply_on_the_next_request(
+    app: TestApp,
+) {
+    let a = app.register("ada@example.com").await;
+    let m = app.member_token(&a, "mia@example.com", "viewer").await;
+    let auditor = create_role(&app, &a, "Auditor", &["audit:read", "projects:read"]).await;
+    let id = auditor["id"].as_str().unwrap();
+    assert_eq!(auditor["system"], false);
+    assert_eq!(
+        auditor["permissions"],
+        json!(["projects:read", "audit:read"])
+    );
+
+    let listed = app.get("/api/v1/roles", &m.token).await;
+    let names: Vec<_> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["owner", "admin", "member", "viewer", "Auditor"]);
+
+    app.get("/api/v1/audit-events", &m.token)
+        .await
+        .assert_problem(403);
+    let path = format!("/api/v1/members/{}", m.user_id);
+    let granted = app.patch(&path, &a.token, json!({ "role": id })).await;
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+    assert_eq!(granted.body["role"], id);
+    // The same token holds the custom role's permissions at once, and nothing more.
+    let me = app.get("/api/v1/auth/me", &m.token).await;
+    assert_eq!(me.body["role"], id);
+    assert_eq!(
+        me.body["permissions"],
+        json!(["projects:read", "audit:read"])
+    );
+    assert_eq!(
+        app.get("/api/v1/audit-events", &m.token).await.status,
+        StatusCode::OK
+    );
+    app.get("/api/v1/members", &m.token)
+        .await
+        .assert_problem(403);
+    let filtered = app
+        .get(&format!("/api/v1/members?role={id}"), &a.token)
+        .await;
+    assert_eq!(filtered.body["total"], 1, "{}", filtered.body);
+
+    // Editing the role changes what its holders may do on their next request.
+    let edited = app
+        .patch(
+            &format!("/api/v1/roles/{id}"),
+            &a.token,
+            json!({ "permissions": ["projects:read", "members:read"] }),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    app.get("/api/v1/audit-events", &m.token)
+        .await
+        .assert_problem(403);
+    assert_eq!(
+        app.get("/api/v1/members", &m.token).await.status,
+        StatusCode::OK
+    );
+    let actions = app.audit_actions(&a).await;
+    for action in ["role.created", "member.role_changed", "role.updated"] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action}: {actions:?}"
+        );
+    }
+
+    // Invitations can offer a custom role; accepting gives exactly it.
+    let invited = app
+        .post(
+            "/api/v1/invitations",
+            Some(&a.token),
+            json!({ "email": "ivy@example.com", "role": id }),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let token = app
+        .token_from_email("ivy@example.com", "invited", "bhi_")
+        .await;
+    let accepted = app
+        .post(
+            "/api/v1/invitations/accept",
+            None,
+            json!({ "token": token, "name": "Ivy", "password": bulkhead_tests::PASSWORD }),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!(accepted.body["role"], id);
+}
+
+async fn nobody_creates_or_grants_a_role_with_a_permission_they_lack(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let admin = app.member_token(&a, "adam@example.com", "admin").await;
+    let m = app.member_token(&a, "mia@example.com", "member").await;
+    // Admins lack billing:manage and organization:delete.
+    let reply = app
+        .post(
+            "/api/v1/roles",
+            Some(&admin.token),
+            json!({ "name": "Billing", "permissions": ["billing:manage"] }),
+        )
+        .await;
+    reply.assert_problem(403);
+    app.post(
+        "/api/v1/roles",
+        Some(&m.token),
+        json!({ "name": "Reader", "permissions": ["projects:read"] }),
+    )
+    .await
+    .assert_problem(403);
+    // Bad input: 422 with every field named, and nothing stored.
+    let bad = app
+        .post(
+            "/api/v1/roles",
+            Some(&a.token),
+            json!({ "name": "Admin", "permissions": ["projects:*"] }),
+        )
+        .await;
+    bad.assert_problem(422);
+    let mut fields = bad.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["name", "permissions"]);
+    // The owner's role with billing cannot be granted, edited or deleted by an admin.
+    let billing = create_role(&app, &a, "Billing", &["billing:manage", "projects:read"]).await;
+    let id = billing["id"].as_str().unwrap();
+    let path = format!("/api/v1/members/{}", m.user_id);
+    app.patch(&path, &admin.token, json!({ "role": id }))
+        .await
+        .assert_problem(403);
+    app.patch(
+        &format!("/api/v1/roles/{id}"),
+        &admin.token,
+        json!({ "name": "Money" }),
+    )
+    .await
+    .assert_problem(403);
+    app.delete(&format!("/api/v1/roles/{id}"), &admin.token)
+        .await
+        .assert_problem(403);
+    app.post(
+        "/api/v1/invitations",
+        Some(&admin.token),
+        json!({ "email": "eve@example.com", "role": id }),
+    )
+    .await
+    .assert_problem(403);
+    // Unknown roles are a 422 on the body, not a 404.
+    app.patch(
+        &path,
+        &a.token,
+        json!({ "role": "01234567-89ab-7def-8123-456789abcdef" }),
+    )
+    .await
+    .assert_problem(422);
+    app.patch(&path, &a.token, json!({ "role": "superuser" }))
+        .await
+        .assert_problem(422);
+    let roles = app.get("/api/v1/roles", &a.token).await;
+    assert_eq!(roles.body["data"].as_array().unwrap().len(), 5);
+    let members = app.get("/api/v1/members?role=member", &a.token).await;
+    assert_eq!(members.body["total"], 1, "{}", members.body);
+}
+
+async fn held_and_system_roles_cannot_be_deleted_or_changed(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let m = app.member_token(&a, "mia@example.com", "member").await;
+    let role = create_role(&app, &a, "Support", &["projects:read", "members:read"]).await;
+    let id = role["id"].as_str().unwrap();
+    let path = format!("/api/v1/roles/{id}");
+    // Names are unique per organization, ignoring case.
+    app.post(
+        "/api/v1/roles",
+        Some(&a.token),
+        json!({ "name": "support", "permissions": [] }),
+    )
+    .await
+    .assert_problem(409);
+    let member = format!("/api/v1/members/{}", m.user_id);
+    assert_eq!(
+        app.patch(&member, &a.token, json!({ "role": id }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    app.delete(&path, &a.token).await.assert_problem(409);
+    assert_eq!(app.get(&path, &a.token).await.status, StatusCode::OK);
+    for system in ["owner", "viewer"] {
+        app.delete(&format!("/api/v1/roles/{system}"), &a.token)
+            .await
+            .assert_problem(409);
+        app.patch(
+            &format!("/api/v1/roles/{system}"),
+            &a.token,
+            json!({ "permissions": [] }),
+        )
+        .await
+        .assert_problem(409);
+    }
+    assert_eq!(
+        app.get("/api/v1/roles/admin", &a.token).await.body["system"],
+        true
+    );
+    // Once nobody holds it, it goes.
+    app.patch(&member, &a.token, json!({ "role": "viewer" }))
+        .await;
+    assert_eq!(
+        app.delete(&path, &a.token).await.status,
+        StatusCode::NO_CONTENT
+    );
+    app.get(&path, &a.token).await.assert_problem(404);
+    assert!(
+        app.audit_actions(&a)
+            .await
+            .contains(&"role.deleted".to_owned())
+    );
+}
+
+async fn roles_are_confined_to_their_organization(app: TestApp) {
+    let a = app.register("ada@example.com").await;
+    let b = app.register("bob@example.com").await;
+    let bm = app.member_token(&b, "mia@example.com", "member").await;
+    let role = create_role(&app, &a, "Auditor", &["audit:read"]).await;
+    let id = role["id"].as_str().unwrap();
+    let path = format!("/api/v1/roles/{id}");
+    app.get(&path, &b.token).await.assert_problem(404);
+    app.patch(&path, &b.token, json!({ "name": "Mine" }))
+        .await
+        .assert_problem(404);
+    app.delete(&path, &b.token).await.assert_problem(404);
+    // Another organization's role cannot be granted: it names no role here.
+    app.patch(
+        &format!("/api/v1/members/{}", bm.user_id),
+        &b.token,
+        json!({ "role": id }),
+    )
+    .await
+    .assert_problem(422);
+    app.get("/api/v1/roles/not-a-role", &a.token)
+        .await
+        .assert_problem(404);
+    assert_eq!(app.get(&path, &a.token).await.body["name"], "Auditor");
+}
