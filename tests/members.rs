@@ -282,6 +282,9 @@ async fn members_are_listed_searched_and_found_only_in_their_organization(app: T
         by_role.body["data"][0]["user"]["email"],
         "linus@example.com"
     );
+    // Registration leaves the address unconfirmed until the emailed link is used.
+    assert_eq!(by_role.body["data"][0]["status"], "unverified");
+    assert!(by_role.body["data"][0]["joined_at"].is_string());
     let wildcard = app.get("/api/v1/members?q=%25", &a.token).await;
     assert_eq!(wildcard.body["total"], 0, "LIKE wildcards are literal");
     app.get("/api/v1/members?limit=101", &a.token)
@@ -333,20 +336,41 @@ async fn the_organization_is_read_and_renamed_by_its_admins(app: TestApp) {
         .await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
     assert_eq!(renamed.body["name"], "Engines Ltd");
+    assert_eq!(renamed.body["settings"], json!({}));
+    let settings = json!({ "theme": "dark", "ui.locale": "de", "limits": { "seats": 5 } });
+    let set = app
+        .patch(
+            "/api/v1/organizations/current",
+            &a.token,
+            json!({ "settings": settings }),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["name"], "Engines Ltd");
     for bad in [
         json!({ "name": "" }),
         json!({ "name": "x", "id": a.organization_id }),
+        json!({ "name": "x", "settings": ["theme"] }),
+        json!({ "settings": { "bad key": 1 } }),
+        json!({ "settings": null }),
+        json!({ "settings": { "big": "x".repeat(17 * 1024) } }),
     ] {
         app.patch("/api/v1/organizations/current", &a.token, bad)
             .await
             .assert_problem(422);
     }
+    let current = app.get("/api/v1/organizations/current", &a.token).await;
+    assert_eq!(current.body["settings"], settings);
+    assert_eq!(current.body["name"], "Engines Ltd");
     let events = app.audit_events(&a).await;
-    let update = events
+    let updates: Vec<_> = events
         .iter()
-        .find(|e| e["action"] == "organization.updated")
-        .unwrap();
-    assert_eq!(update["changes"]["after"]["name"], "Engines Ltd");
+        .filter(|e| e["action"] == "organization.updated")
+        .collect();
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[0]["changes"]["after"]["name"], "Engines Ltd");
+    assert_eq!(updates[1]["changes"]["after"]["settings"], settings);
+    assert!(updates[1]["changes"]["after"].get("name").is_none());
     let me = app
         .patch("/api/v1/users/me", &a.token, json!({ "name": "Ada King" }))
         .await;

@@ -10,6 +10,7 @@
 //!   again as the first statement of each unit of work, comparing the two.
 //! - `users.is_superuser` can only be set on the owner's connection (`bulkhead
 //!   create-superuser`): the app role may neither insert nor update it.
+//! - `organizations.settings` keeps each organization's settings, a JSON object, as text.
 //! - A transaction naming a superuser in `app.platform_user` may read every organization's
 //!   record (and nothing else of a tenant); writing one still needs that organization as the
 //!   current tenant.
@@ -40,6 +41,7 @@ enum Organizations {
     Table,
     Id,
     SuspendedAt,
+    Settings,
 }
 
 #[derive(DeriveIden)]
@@ -168,6 +170,14 @@ impl MigrationTrait for Migration {
         manager
             .alter_table(
                 Table::alter()
+                    .table(Organizations::Table)
+                    .add_column(text(Organizations::Settings).default("{}"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
                     .table(Users::Table)
                     .add_column(boolean(Users::IsSuperuser).default(false))
                     .to_owned(),
@@ -190,7 +200,7 @@ impl MigrationTrait for Migration {
                  CREATE INDEX memberships_role_id_idx ON memberships (organization_id, role_id)
                    WHERE role_id IS NOT NULL;
                  GRANT UPDATE (role_id) ON memberships TO {APP_ROLE};
-                 GRANT UPDATE (suspended_at) ON organizations TO {APP_ROLE};
+                 GRANT UPDATE (suspended_at, settings) ON organizations TO {APP_ROLE};
                  REVOKE INSERT ON users FROM {APP_ROLE};
                  GRANT INSERT (id, email, name, password_hash, created_at, email_verified_at)
                    ON users TO {APP_ROLE};
@@ -236,6 +246,10 @@ impl MigrationTrait for Migration {
         }
         for (table, column) in [
             (Users::Table.into_iden(), Users::IsSuperuser.into_iden()),
+            (
+                Organizations::Table.into_iden(),
+                Organizations::Settings.into_iden(),
+            ),
             (
                 Organizations::Table.into_iden(),
                 Organizations::SuspendedAt.into_iden(),

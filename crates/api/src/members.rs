@@ -32,12 +32,21 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 pub struct MemberBody {
     pub user: UserBody,
     pub role: RoleBody,
+    /// `active`, or `unverified` while the member has not confirmed their email address.
+    /// People invited but not yet joined are listed by `GET /invitations`.
+    #[schema(example = "active")]
+    pub status: &'static str,
     pub joined_at: DateTime<Utc>,
 }
 
 impl From<Member> for MemberBody {
     fn from(m: Member) -> Self {
         Self {
+            status: if m.user.email_verified_at.is_some() {
+                "active"
+            } else {
+                "unverified"
+            },
             user: m.user.into(),
             role: m.role.into(),
             joined_at: m.joined_at,

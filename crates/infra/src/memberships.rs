@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use bulkhead_domain::auth::OrganizationMembership;
 use bulkhead_domain::memberships::{Membership, MembershipRepository};
-use bulkhead_domain::organizations::{Organization, OrganizationName};
 use bulkhead_domain::{
     DomainError, DomainResult, Grant, OrganizationId, PermissionSet, Role, RoleId, RoleRef,
     SessionId, TenantScope, UserId,
@@ -274,12 +273,7 @@ impl MembershipRepository for SqlMembershipRepository {
                         )
                     })?;
                 Ok(OrganizationMembership {
-                    organization: Organization {
-                        id: OrganizationId::from_uuid(org.id),
-                        name: OrganizationName::parse("name", &org.name)
-                            .map_err(corrupt("organization name"))?,
-                        created_at: org.created_at,
-                    },
+                    organization: crate::organizations::to_organization(org.clone())?,
                     role: role_ref(&m.role, m.role_id)?,
                     joined_at: m.created_at,
                 })

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use bulkhead_domain::audit::{AuditEntry, Auditable};
 use bulkhead_domain::organizations::{
-    Organization, OrganizationName, OrganizationRepository, Registration,
+    Organization, OrganizationName, OrganizationRepository, OrganizationSettings, Registration,
 };
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope};
 use sea_orm::sea_query::Expr;
@@ -33,6 +33,8 @@ pub(crate) mod entity {
         pub deleted_at: Option<DateTimeUtc>,
         pub deleted_by: Option<Uuid>,
         pub suspended_at: Option<DateTimeUtc>,
+        /// A JSON object, as text on every store.
+        pub settings: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -67,6 +69,7 @@ pub(crate) async fn insert(
         deleted_at: Set(None),
         deleted_by: Set(None),
         suspended_at: Set(None),
+        settings: Set(organization.settings.to_stored()),
     }
     .insert(txn)
     .await
@@ -79,6 +82,7 @@ pub(crate) fn to_organization(row: entity::Model) -> DomainResult<Organization> 
         id: OrganizationId::from_uuid(row.id),
         name: OrganizationName::parse("name", &row.name).map_err(corrupt("organization name"))?,
         created_at: row.created_at,
+        settings: OrganizationSettings::from_stored(&row.settings)?,
     })
 }
 
@@ -178,15 +182,22 @@ impl OrganizationRepository for SqlOrganizationRepository {
         tx.commit().await
     }
 
-    async fn rename(
+    async fn update(
         &self,
         scope: &TenantScope,
-        name: &OrganizationName,
+        changed: &Organization,
         entry: AuditEntry,
     ) -> DomainResult<Organization> {
         let tx = OrgTx::begin(&self.store, scope).await?;
         let renamed = entity::Entity::update_many()
-            .col_expr(entity::Column::Name, Expr::value(name.as_str().to_owned()))
+            .col_expr(
+                entity::Column::Name,
+                Expr::value(changed.name.as_str().to_owned()),
+            )
+            .col_expr(
+                entity::Column::Settings,
+                Expr::value(changed.settings.to_stored()),
+            )
             .filter(entity::Column::Id.eq(scope.organization_id().as_uuid()))
             .exec_with_returning(&*tx)
             .await

@@ -151,6 +151,7 @@ impl AuthService {
             id: OrganizationId::new(),
             name: organization_name,
             created_at: now,
+            settings: Default::default(),
         };
         let user = User {
             id: UserId::new(),
@@ -1075,6 +1076,7 @@ mod tests {
                 id: org,
                 name: OrganizationName::parse("name", "Acme").expect("valid"),
                 created_at: crate::now(),
+                settings: Default::default(),
             },
             deleted_at: None,
             suspended_at: None,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::audit::Auditable;
-use crate::error::DomainResult;
+use crate::error::{DomainError, DomainResult};
 use crate::ids::OrganizationId;
 use crate::memberships::Membership;
 use crate::text::bounded;
@@ -29,6 +29,65 @@ impl OrganizationName {
     }
 }
 
+/// An organization's settings: a JSON object for the product built on Bulkhead to keep
+/// per-tenant preferences in (Bulkhead itself reads none). At most 64 keys, each 1 to 64
+/// characters of letters, digits, `_`, `-` and `.`, and 16 KiB in all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OrganizationSettings(Map<String, Value>);
+
+impl OrganizationSettings {
+    /// The most keys accepted.
+    pub const MAX_KEYS: usize = 64;
+    /// The largest accepted size, serialized, in bytes.
+    pub const MAX_BYTES: usize = 16 * 1024;
+
+    /// Validates settings sent by a client.
+    pub fn parse(value: Value) -> DomainResult<Self> {
+        let invalid = |code, message: &str| Err(DomainError::invalid("settings", code, message));
+        let Value::Object(map) = value else {
+            return invalid("type", "settings must be a JSON object");
+        };
+        if map.len() > Self::MAX_KEYS {
+            return invalid("size", "settings may have at most 64 keys");
+        }
+        let key_ok = |k: &str| {
+            (1..=64).contains(&k.chars().count())
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        };
+        if !map.keys().all(|k| key_ok(k)) {
+            return invalid(
+                "key",
+                "settings keys are 1 to 64 letters, digits, '_', '-' or '.'",
+            );
+        }
+        if Value::Object(map.clone()).to_string().len() > Self::MAX_BYTES {
+            return invalid("size", "settings may take at most 16 KiB");
+        }
+        Ok(Self(map))
+    }
+
+    /// Reads stored settings (written by [`OrganizationSettings::to_stored`]).
+    pub fn from_stored(text: &str) -> DomainResult<Self> {
+        match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => Ok(Self(map)),
+            _ => Err(DomainError::Internal(
+                "stored organization settings are not a JSON object".into(),
+            )),
+        }
+    }
+
+    /// The stored form: the object as JSON text.
+    pub fn to_stored(&self) -> String {
+        Value::Object(self.0.clone()).to_string()
+    }
+
+    /// The settings.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
@@ -38,6 +97,8 @@ pub struct Organization {
     pub name: OrganizationName,
     /// When the organization was created.
     pub created_at: DateTime<Utc>,
+    /// Its settings.
+    pub settings: OrganizationSettings,
 }
 
 impl Auditable for Organization {
@@ -50,7 +111,34 @@ impl Auditable for Organization {
     fn audit_fields(&self) -> Map<String, Value> {
         let mut fields = Map::new();
         fields.insert("name".into(), self.name.as_str().into());
+        fields.insert("settings".into(), Value::Object(self.settings.0.clone()));
         fields
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn settings_are_a_bounded_object_with_plain_keys() {
+        let ok = OrganizationSettings::parse(json!({ "theme": "dark", "ui.locale": "de" }));
+        assert_eq!(ok.ok().map(|s| s.as_map().len()), Some(2));
+        assert!(OrganizationSettings::parse(json!(["theme"])).is_err());
+        assert!(OrganizationSettings::parse(json!({ "": 1 })).is_err());
+        assert!(OrganizationSettings::parse(json!({ "bad key": 1 })).is_err());
+        let many: Map<String, Value> = (0..65).map(|i| (format!("k{i}"), json!(i))).collect();
+        assert!(OrganizationSettings::parse(Value::Object(many)).is_err());
+        assert!(OrganizationSettings::parse(json!({ "big": "x".repeat(17 * 1024) })).is_err());
+        let stored = OrganizationSettings::parse(json!({ "a": [1, {"b": null}] })).ok();
+        let text = stored.as_ref().map(OrganizationSettings::to_stored);
+        assert_eq!(
+            text.as_deref()
+                .map(OrganizationSettings::from_stored)
+                .and_then(Result::ok),
+            stored
+        );
     }
 }
 

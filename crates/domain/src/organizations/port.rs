@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::model::{Organization, OrganizationName, Registration};
+use super::model::{Organization, Registration};
 use crate::audit::AuditEntry;
 use crate::error::DomainResult;
 use crate::scope::TenantScope;
@@ -33,11 +33,12 @@ pub trait OrganizationRepository: Send + Sync {
         entry: AuditEntry,
     ) -> DomainResult<Organization>;
 
-    /// Renames the organization, recording `entry`; answers it renamed.
-    async fn rename(
+    /// Stores the organization's new name and settings, recording `entry`; answers it as
+    /// stored.
+    async fn update(
         &self,
         scope: &TenantScope,
-        name: &OrganizationName,
+        changed: &Organization,
         entry: AuditEntry,
     ) -> DomainResult<Organization>;
 }

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use super::model::{Organization, OrganizationName};
+use super::model::{Organization, OrganizationName, OrganizationSettings};
 use super::port::OrganizationRepository;
 use crate::audit::AuditEntry;
 use chrono::Duration;
 
-use crate::error::{DomainError, DomainResult};
+use crate::error::{DomainError, DomainResult, Validator};
 use crate::scope::{Permission, TenantScope};
 
 /// The organization use cases.
@@ -68,18 +68,30 @@ impl OrganizationService {
         self.organizations.current(scope).await
     }
 
-    /// Renames the scope's organization (organization:update); audited with the old and new
-    /// name.
-    pub async fn rename(&self, scope: &TenantScope, name: &str) -> DomainResult<Organization> {
+    /// Renames the scope's organization or replaces its settings (organization:update);
+    /// absent parts stay. Audited with what changed, before and after.
+    pub async fn update(
+        &self,
+        scope: &TenantScope,
+        name: Option<&str>,
+        settings: Option<serde_json::Value>,
+    ) -> DomainResult<Organization> {
         scope.require(Permission::OrganizationUpdate)?;
-        let name = OrganizationName::parse("name", name)?;
+        let mut v = Validator::new();
+        let name = name.and_then(|n| v.check(OrganizationName::parse("name", n)));
+        let settings = settings.and_then(|s| v.check(OrganizationSettings::parse(s)));
+        v.finish()?;
         let before = self.organizations.current(scope).await?;
         let after = Organization {
-            name: name.clone(),
+            name: name.unwrap_or_else(|| before.name.clone()),
+            settings: settings.unwrap_or_else(|| before.settings.clone()),
             ..before.clone()
         };
+        if after == before {
+            return Ok(before);
+        }
         let entry = AuditEntry::updated("organization.updated", &before, &after);
-        self.organizations.rename(scope, &name, entry).await
+        self.organizations.update(scope, &after, entry).await
     }
 }
 
@@ -93,12 +105,12 @@ mod tests {
     #[tokio::test]
     async fn only_admins_and_owners_rename() {
         let mut organizations = MockOrganizationRepository::new();
-        organizations.expect_rename().never();
+        organizations.expect_update().never();
         organizations.expect_delete().never();
         let service = OrganizationService::new(Arc::new(organizations), Duration::days(30));
         let member = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Member);
         assert!(matches!(
-            service.rename(&member, "New name").await,
+            service.update(&member, Some("New name"), None).await,
             Err(DomainError::Forbidden(Permission::OrganizationUpdate))
         ));
         let admin = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Admin);

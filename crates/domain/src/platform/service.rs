@@ -170,6 +170,7 @@ impl PlatformService {
             id: OrganizationId::new(),
             name,
             created_at: now,
+            settings: Default::default(),
         };
         let invitation = Invitation {
             id: InvitationId::new(),
