@@ -221,6 +221,32 @@ async fn roles_change_and_take_effect_on_the_next_request(app: TestApp) {
             "{action}: {actions:?}"
         );
     }
+    // A downgrade ends the member's sessions here: the access token and the refresh token
+    // issued under the higher role both stop at once (SECURITY-CASES 17).
+    let demoted = app
+        .patch(&path, &a.token, json!({ "role": "viewer" }))
+        .await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.body);
+    app.get("/api/v1/projects", &m.token)
+        .await
+        .assert_problem(401);
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({ "refresh_token": m.refresh_token }),
+    )
+    .await
+    .assert_problem(401);
+    let again = app.login(&m.email).await;
+    let me = app.get("/api/v1/auth/me", &again).await;
+    assert_eq!(me.body["role"], "viewer", "{}", me.body);
+    let events = app.audit_events(&a).await;
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e["action"] == "member.role_changed")
+        .unwrap();
+    assert_eq!(last["changes"]["sessions_ended"], true);
 }
 
 async fn the_last_owner_stays(app: TestApp) {

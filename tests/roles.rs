@@ -56,7 +56,15 @@ async fn custom_roles_grant_exactly_their_permissions_and_changes_apply_on_the_n
     let granted = app.patch(&path, &a.token, json!({ "role": id })).await;
     assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
     assert_eq!(granted.body["role"], id);
-    // The same token holds the custom role's permissions at once, and nothing more.
+    // The new role takes away some of the viewer's permissions, so the member's sessions
+    // ended; signed in again, they hold exactly the custom role's permissions.
+    app.get("/api/v1/auth/me", &m.token)
+        .await
+        .assert_problem(401);
+    let m = bulkhead_tests::Tenant {
+        token: app.login(&m.email).await,
+        ..m
+    };
     let me = app.get("/api/v1/auth/me", &m.token).await;
     assert_eq!(me.body["role"], id);
     assert_eq!(
@@ -75,20 +83,38 @@ async fn custom_roles_grant_exactly_their_permissions_and_changes_apply_on_the_n
         .await;
     assert_eq!(filtered.body["total"], 1, "{}", filtered.body);
 
-    // Editing the role changes what its holders may do on their next request.
-    let edited = app
+    // Adding a permission reaches its holders on their next request, same token.
+    let widened = app
+        .patch(
+            &format!("/api/v1/roles/{id}"),
+            &a.token,
+            json!({ "permissions": ["projects:read", "audit:read", "members:read"] }),
+        )
+        .await;
+    assert_eq!(widened.status, StatusCode::OK, "{}", widened.body);
+    assert_eq!(
+        app.get("/api/v1/members", &m.token).await.status,
+        StatusCode::OK
+    );
+    // Taking one away downgrades every holder: their sessions here end, and a new sign-in
+    // holds exactly what is left.
+    let narrowed = app
         .patch(
             &format!("/api/v1/roles/{id}"),
             &a.token,
             json!({ "permissions": ["projects:read", "members:read"] }),
         )
         .await;
-    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
-    app.get("/api/v1/audit-events", &m.token)
+    assert_eq!(narrowed.status, StatusCode::OK, "{}", narrowed.body);
+    app.get("/api/v1/members", &m.token)
+        .await
+        .assert_problem(401);
+    let token = app.login(&m.email).await;
+    app.get("/api/v1/audit-events", &token)
         .await
         .assert_problem(403);
     assert_eq!(
-        app.get("/api/v1/members", &m.token).await.status,
+        app.get("/api/v1/members", &token).await.status,
         StatusCode::OK
     );
     let actions = app.audit_actions(&a).await;

@@ -214,6 +214,7 @@ impl MemberRepository for SqlMemberRepository {
         user: UserId,
         current: RoleRef,
         role: RoleRef,
+        end_sessions: bool,
         entry: AuditEntry,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
@@ -238,6 +239,10 @@ impl MemberRepository for SqlMemberRepository {
             .map_err(crate::error::conflict_on_key(
                 "the role was deleted meanwhile",
             ))?;
+        if end_sessions {
+            crate::sessions::end_downgraded(&tx, scope.organization_id(), &[user.as_uuid()])
+                .await?;
+        }
         tx.audit(scope, entry).await?;
         tx.commit().await
     }

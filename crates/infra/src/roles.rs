@@ -6,9 +6,10 @@ use bulkhead_domain::roles::{CustomRole, RoleName, RoleRepository};
 use bulkhead_domain::{
     DomainError, DomainResult, OrganizationId, PermissionSet, RoleId, TenantScope,
 };
+use sea_orm::prelude::Uuid;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
@@ -136,6 +137,7 @@ impl RoleRepository for SqlRoleRepository {
         &self,
         scope: &TenantScope,
         role: &CustomRole,
+        end_sessions: bool,
         entry: AuditEntry,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
@@ -150,6 +152,21 @@ impl RoleRepository for SqlRoleRepository {
             .map_err(conflict_or_domain(DUPLICATE_NAME))?;
         if updated.rows_affected == 0 {
             return Err(DomainError::NotFound);
+        }
+        if end_sessions {
+            let holders: Vec<Uuid> = memberships::entity::Entity::find()
+                .select_only()
+                .column(memberships::entity::Column::UserId)
+                .filter(
+                    memberships::entity::Column::OrganizationId
+                        .eq(scope.organization_id().as_uuid()),
+                )
+                .filter(memberships::entity::Column::RoleId.eq(role.id.as_uuid()))
+                .into_tuple()
+                .all(&*tx)
+                .await
+                .map_err(to_domain)?;
+            crate::sessions::end_downgraded(&tx, scope.organization_id(), &holders).await?;
         }
         tx.audit(scope, entry).await?;
         tx.commit().await

@@ -27,6 +27,31 @@ use crate::tx::OrgTx;
 mod reasons {
     pub(super) const REUSED: &str = "refresh_token_reused";
     pub(super) const MEMBERSHIP_ENDED: &str = "membership_ended";
+    pub(super) const ROLE_DOWNGRADED: &str = "role_downgraded";
+}
+
+/// Ends the live sessions of `users` in `org`, because their role there now grants less.
+pub(crate) async fn end_downgraded(
+    txn: &DatabaseTransaction,
+    org: OrganizationId,
+    users: &[Uuid],
+) -> DomainResult<u64> {
+    entity::Entity::update_many()
+        .col_expr(
+            entity::Column::RevokedAt,
+            Expr::value(bulkhead_domain::now()),
+        )
+        .col_expr(
+            entity::Column::RevokedReason,
+            Expr::value(reasons::ROLE_DOWNGRADED),
+        )
+        .filter(entity::Column::OrganizationId.eq(org.as_uuid()))
+        .filter(entity::Column::UserId.is_in(users.iter().copied()))
+        .filter(entity::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await
+        .map_err(to_domain)
+        .map(|r| r.rows_affected)
 }
 
 pub(crate) mod entity {

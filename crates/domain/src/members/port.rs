@@ -22,13 +22,15 @@ pub trait MemberRepository: Send + Sync {
     /// Sets a member's role from `current` (the role the caller decided on; if it changed
     /// meanwhile, [`crate::DomainError::Conflict`]) to `role`, recording `entry`. Taking the
     /// last owner's ownership is a conflict too; concurrent changes are serialized on the
-    /// organization's owners, so one owner always remains.
+    /// organization's owners, so one owner always remains. With `end_sessions`, the member's
+    /// sessions in this organization end in the same transaction.
     async fn change_role(
         &self,
         scope: &TenantScope,
         user: UserId,
         current: RoleRef,
         role: RoleRef,
+        end_sessions: bool,
         entry: AuditEntry,
     ) -> DomainResult<()>;
 

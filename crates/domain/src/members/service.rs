@@ -10,7 +10,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::ids::UserId;
 use crate::page::Page;
 use crate::roles::RoleService;
-use crate::scope::{Permission, RoleRef, TenantScope};
+use crate::scope::{Permission, PermissionSet, RoleRef, TenantScope};
 
 /// The members of the scope's organization.
 #[derive(Clone)]
@@ -68,14 +68,18 @@ impl MemberService {
         self.require_owner_for(scope, &[target.role, role])?;
         let granted = self.roles.permissions_of(scope, "role", role).await?;
         scope.require_all(granted)?;
-        self.require_outranks(scope, target.role).await?;
+        let held = self.require_outranks(scope, target.role).await?;
+        // A downgrade ends the member's sessions here, so tokens issued under the old role stop
+        // at once (SECURITY-CASES 17); a promotion keeps them, with the new permissions.
+        let downgrade = !held.is_subset(granted);
         let details = serde_json::json!({
             "before": { "role": target.role.to_string() },
             "after": { "role": role.to_string() },
+            "sessions_ended": downgrade,
         });
         let entry = member_entry("member.role_changed", user, details);
         self.members
-            .change_role(scope, user, target.role, role, entry)
+            .change_role(scope, user, target.role, role, downgrade, entry)
             .await?;
         Ok(Member { role, ..target })
     }
@@ -119,10 +123,15 @@ impl MemberService {
 
     /// Changing or removing a member takes every permission their role grants: nobody acts
     /// on someone who holds more than they do. A custom role deleted meanwhile counts as none.
-    async fn require_outranks(&self, scope: &TenantScope, role: RoleRef) -> DomainResult<()> {
+    /// Answers what the role grants.
+    async fn require_outranks(
+        &self,
+        scope: &TenantScope,
+        role: RoleRef,
+    ) -> DomainResult<PermissionSet> {
         match self.roles.permissions_of(scope, "role", role).await {
-            Ok(held) => scope.require_all(held),
-            Err(DomainError::Validation(_)) => Ok(()),
+            Ok(held) => scope.require_all(held).map(|()| held),
+            Err(DomainError::Validation(_)) => Ok(PermissionSet::EMPTY),
             Err(e) => Err(e),
         }
     }

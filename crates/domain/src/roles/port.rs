@@ -28,10 +28,13 @@ pub trait RoleRepository: Send + Sync {
     ) -> DomainResult<()>;
 
     /// Replaces a role's name and permissions, recording `entry`, under the same name rule.
+    /// With `end_sessions`, the sessions of its holders in this organization end in the same
+    /// transaction.
     async fn update(
         &self,
         scope: &TenantScope,
         role: &CustomRole,
+        end_sessions: bool,
         entry: AuditEntry,
     ) -> DomainResult<()>;
 

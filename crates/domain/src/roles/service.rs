@@ -84,7 +84,8 @@ impl RoleService {
 
     /// Renames a custom role or replaces its permissions (roles:manage). The caller must hold
     /// every permission the role grants before and after; members holding the role get the
-    /// new permissions on their next request. System roles cannot be changed (409).
+    /// new permissions on their next request, and when a permission is taken away their
+    /// sessions in the organization end. System roles cannot be changed (409).
     pub async fn update(
         &self,
         scope: &TenantScope,
@@ -112,8 +113,11 @@ impl RoleService {
             ..before.clone()
         };
         scope.require_all(after.permissions)?;
+        // Taking a permission away is a downgrade of every holder: their sessions here end,
+        // as when a member's role is lowered.
+        let narrowed = !before.permissions.is_subset(after.permissions);
         let entry = AuditEntry::updated("role.updated", &before, &after);
-        self.roles.update(scope, &after, entry).await?;
+        self.roles.update(scope, &after, narrowed, entry).await?;
         Ok(after)
     }
 
