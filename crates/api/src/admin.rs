@@ -4,7 +4,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use bulkhead_domain::OrganizationId;
 use bulkhead_domain::auth::AccessToken;
-use bulkhead_domain::platform::{PlatformOrganization, PlatformOrganizationQuery};
+use bulkhead_domain::platform::{
+    OrganizationStatus, PlatformOrganization, PlatformOrganizationQuery,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -121,12 +123,12 @@ pub enum StatusParam {
     Deleted,
 }
 
-impl StatusParam {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-            Self::Deleted => "deleted",
+impl From<StatusParam> for OrganizationStatus {
+    fn from(status: StatusParam) -> Self {
+        match status {
+            StatusParam::Active => Self::Active,
+            StatusParam::Suspended => Self::Suspended,
+            StatusParam::Deleted => Self::Deleted,
         }
     }
 }
@@ -228,7 +230,7 @@ pub(crate) async fn list(
     let query = query.into_inner();
     let query = PlatformOrganizationQuery::parse(
         query.q.as_deref(),
-        query.status.map(StatusParam::as_str),
+        query.status.map(Into::into),
         int_param("limit", query.limit.as_deref())?,
         int_param("offset", query.offset.as_deref())?,
     )?;

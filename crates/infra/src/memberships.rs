@@ -130,6 +130,31 @@ pub(crate) async fn grant_of(
     }
 }
 
+/// What `user` holds in `org`, provided the organization exists, is not suspended and is
+/// deleted or not as `deleted` says, and `session` (when given) is live in it; `None`
+/// otherwise. On PostgreSQL this is the one statement that also enters the tenant for the
+/// rest of `txn`.
+pub(crate) async fn admitted(
+    txn: &DatabaseTransaction,
+    org: OrganizationId,
+    user: UserId,
+    session: Option<SessionId>,
+    deleted: bool,
+) -> DomainResult<Option<Grant>> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        return enter_tenant(txn, org, Some(user), session, deleted).await;
+    }
+    if crate::organizations::is_deleted(txn, org).await? != Some(deleted) {
+        return Ok(None);
+    }
+    if let Some(session) = session
+        && !crate::sessions::is_live_in(txn, session, user, org).await?
+    {
+        return Ok(None);
+    }
+    grant_of(txn, org, user).await
+}
+
 /// The user's role in `org`, read inside `txn` (under whatever tenant settings it has).
 pub(crate) async fn role_of(
     txn: &DatabaseTransaction,
@@ -223,17 +248,9 @@ impl MembershipRepository for SqlMembershipRepository {
         let txn = sea_orm::TransactionTrait::begin(db)
             .await
             .map_err(to_domain)?;
-        let grant = if crate::organizations::is_deleted(&txn, organization)
-            .await?
-            .is_none()
-        {
-            None
-        } else if let Some(session) = session
-            && !crate::sessions::is_live_in(&txn, session, user, organization).await?
-        {
-            None
-        } else {
-            grant_of(&txn, organization, user).await?
+        let grant = match admitted(&txn, organization, user, session, false).await? {
+            Some(grant) => Some(grant),
+            None => admitted(&txn, organization, user, session, true).await?,
         };
         txn.commit().await.map_err(to_domain)?;
         Ok(grant)

@@ -37,27 +37,17 @@ impl OrgTx {
     async fn enter(store: &Store, scope: &TenantScope, deleted: bool) -> DomainResult<Self> {
         let txn = store.connection().begin().await.map_err(to_domain)?;
         let org = scope.organization_id();
-        let current = if txn.get_database_backend() == DatabaseBackend::Postgres {
-            crate::memberships::enter_tenant(
-                &txn,
-                org,
-                scope.user_id(),
-                scope.session_id(),
-                deleted,
-            )
-            .await?
-        } else if let Some(user) = scope.user_id() {
-            if crate::organizations::is_deleted(&txn, org).await? != Some(deleted) {
-                return Err(DomainError::Unauthorized);
+        let current = match scope.user_id() {
+            Some(user) => {
+                crate::memberships::admitted(&txn, org, user, scope.session_id(), deleted).await?
             }
-            if let Some(session) = scope.session_id()
-                && !crate::sessions::is_live_in(&txn, session, user, org).await?
-            {
-                return Err(DomainError::Unauthorized);
+            None => {
+                // Only the tenant to set: keys and system tasks were checked where they were made.
+                if txn.get_database_backend() == DatabaseBackend::Postgres {
+                    crate::memberships::enter_tenant(&txn, org, None, None, deleted).await?;
+                }
+                None
             }
-            crate::memberships::grant_of(&txn, org, user).await?
-        } else {
-            None
         };
         if let Some(expected) = scope.grant()
             && current != Some(expected)

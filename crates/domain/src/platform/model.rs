@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::auth::AccessToken;
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainResult;
 use crate::ids::{ImpersonationId, OrganizationId, UserId};
 use crate::invitations::Invitation;
 use crate::organizations::Organization;
@@ -57,13 +57,6 @@ impl OrganizationStatus {
             Self::Deleted => "deleted",
         }
     }
-
-    /// The status named `value`, if any.
-    pub fn parse(value: &str) -> Option<Self> {
-        [Self::Active, Self::Suspended, Self::Deleted]
-            .into_iter()
-            .find(|s| s.as_str() == value)
-    }
 }
 
 /// An organization as the platform sees it: its record, never its data.
@@ -103,7 +96,7 @@ impl PlatformOrganizationQuery {
     /// Validates raw list parameters.
     pub fn parse(
         q: Option<&str>,
-        status: Option<&str>,
+        status: Option<OrganizationStatus>,
         limit: Option<i64>,
         offset: Option<i64>,
     ) -> DomainResult<Self> {
@@ -111,17 +104,6 @@ impl PlatformOrganizationQuery {
             .map(|q| bounded("q", q, 0, 200))
             .transpose()?
             .filter(|q| !q.is_empty());
-        let status = status
-            .map(|s| {
-                OrganizationStatus::parse(s).ok_or_else(|| {
-                    DomainError::invalid(
-                        "status",
-                        "enum",
-                        "status must be active, suspended or deleted",
-                    )
-                })
-            })
-            .transpose()?;
         Ok(Self {
             q,
             status,
