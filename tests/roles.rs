@@ -215,8 +215,32 @@ async fn nobody_creates_or_grants_a_role_with_a_permission_they_lack(app: TestAp
     app.patch(&path, &a.token, json!({ "role": "superuser" }))
         .await
         .assert_problem(422);
+    // Granting is decided by permissions alone: a recruiter who may invite, but not read
+    // the roles, invites to a role within their own permissions.
+    let reader = create_role(&app, &a, "Reader", &["projects:read"]).await;
+    let recruiter = create_role(&app, &a, "Recruiter", &["members:invite", "projects:read"]).await;
+    let r = app.member_token(&a, "rita@example.com", "viewer").await;
+    let r_path = format!("/api/v1/members/{}", r.user_id);
+    app.patch(&r_path, &a.token, json!({ "role": recruiter["id"] }))
+        .await;
+    let r_token = app.login(&r.email).await;
+    let invited = app
+        .post(
+            "/api/v1/invitations",
+            Some(&r_token),
+            json!({ "email": "ray@example.com", "role": reader["id"] }),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    app.post(
+        "/api/v1/invitations",
+        Some(&r_token),
+        json!({ "email": "roy@example.com", "role": "viewer" }),
+    )
+    .await
+    .assert_problem(403);
     let roles = app.get("/api/v1/roles", &a.token).await;
-    assert_eq!(roles.body["data"].as_array().unwrap().len(), 5);
+    assert_eq!(roles.body["data"].as_array().unwrap().len(), 7);
     let members = app.get("/api/v1/members?role=member", &a.token).await;
     assert_eq!(members.body["total"], 1, "{}", members.body);
 }

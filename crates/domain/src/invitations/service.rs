@@ -85,8 +85,8 @@ impl InvitationService {
     ) -> DomainResult<Invitation> {
         scope.require(Permission::MembersInvite)?;
         let invited_by = scope.require_user()?;
-        let granted = self.roles.permissions_of(scope, "role", role).await?;
-        scope.require_all(granted)?;
+        let offered = self.roles.resolve(scope, "role", role).await?;
+        scope.require_all(offered.permissions)?;
         let email = Email::parse(email)?;
         let organization = self.organizations.current(scope).await?;
         let now = crate::now();
@@ -100,8 +100,8 @@ impl InvitationService {
             expires_at: now + lifetime(),
         };
         let secret = Secret::generate(INVITATION_PREFIX);
-        let role_name = self.roles.get(scope, role).await?.name;
-        let message = invitation_email(email, &organization, &role_name, &secret, &self.settings);
+        let message =
+            invitation_email(email, &organization, &offered.name, &secret, &self.settings);
         self.invitations
             .create(
                 scope,

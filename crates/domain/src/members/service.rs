@@ -66,7 +66,7 @@ impl MemberService {
         }
         let target = self.members.get(scope, user).await?;
         self.require_owner_for(scope, &[target.role, role])?;
-        let granted = self.roles.permissions_of(scope, "role", role).await?;
+        let granted = self.roles.resolve(scope, "role", role).await?.permissions;
         scope.require_all(granted)?;
         let held = self.require_outranks(scope, target.role).await?;
         // A downgrade ends the member's sessions here, so tokens issued under the old role stop
@@ -129,8 +129,10 @@ impl MemberService {
         scope: &TenantScope,
         role: RoleRef,
     ) -> DomainResult<PermissionSet> {
-        match self.roles.permissions_of(scope, "role", role).await {
-            Ok(held) => scope.require_all(held).map(|()| held),
+        match self.roles.resolve(scope, "role", role).await {
+            Ok(held) => scope
+                .require_all(held.permissions)
+                .map(|()| held.permissions),
             Err(DomainError::Validation(_)) => Ok(PermissionSet::EMPTY),
             Err(e) => Err(e),
         }

@@ -7,7 +7,7 @@ use super::port::RoleRepository;
 use crate::audit::AuditEntry;
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::RoleId;
-use crate::scope::{Permission, PermissionSet, Role, RoleRef, TenantScope};
+use crate::scope::{Permission, Role, RoleRef, TenantScope};
 
 /// Raw changes to a custom role; absent fields stay as they are.
 #[derive(Debug, Clone, Default)]
@@ -132,19 +132,20 @@ impl RoleService {
         self.roles.delete(scope, id, entry).await
     }
 
-    /// What `role` grants in the scope's organization, for deciding whether the caller may
-    /// grant it. A custom role the organization does not have is a validation error on
+    /// The role named `role` in the scope's organization and what it grants, for deciding
+    /// whether the caller may grant it. A custom role the organization does not have is a validation error on
     /// `field`, since the caller named it in a request body.
-    pub async fn permissions_of(
+    /// Needs no roles:read: granting a role is decided by the permissions it grants.
+    pub async fn resolve(
         &self,
         scope: &TenantScope,
         field: &str,
         role: RoleRef,
-    ) -> DomainResult<PermissionSet> {
+    ) -> DomainResult<RoleDefinition> {
         match role {
-            RoleRef::System(role) => Ok(role.permission_set()),
+            RoleRef::System(role) => Ok(RoleDefinition::system(role)),
             RoleRef::Custom(id) => match self.roles.get(scope, id).await {
-                Ok(role) => Ok(role.permissions),
+                Ok(role) => Ok(role.into()),
                 Err(DomainError::NotFound) => Err(DomainError::invalid(
                     field,
                     "unknown_role",
