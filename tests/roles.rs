@@ -324,3 +324,85 @@ async fn roles_are_confined_to_their_organization(app: TestApp) {
         .assert_problem(404);
     assert_eq!(app.get(&path, &a.token).await.body["name"], "Auditor");
 }
+
+/// Each server process caches what members hold. A change made through another process, or
+/// directly in the database, reaches it through PostgreSQL's notification. Every unit of work
+/// also reads the grant again, so a request is never served with a permission taken away
+/// (it is refused), and the cache corrects itself; the notification makes even the first
+/// request after a change see it. Each step waits a moment for the notification first.
+#[tokio::test]
+async fn every_instance_follows_role_changes_made_elsewhere() {
+    let notified = || tokio::time::sleep(std::time::Duration::from_millis(300));
+    let first = bulkhead_tests::spawn_app(bulkhead_tests::Store::Postgres).await;
+    let second = first.another_instance(|_| {}).await;
+    let a = first.register("ada@example.com").await;
+    let m = first.member_token(&a, "mia@example.com", "member").await;
+    let audit = "/api/v1/audit-events";
+    let me = "/api/v1/auth/me";
+    // The second instance now holds mia's grant as a member.
+    second.get(audit, &m.token).await.assert_problem(403);
+
+    // Promoted through the first instance: the second's very next request knows it. (From a
+    // stale cache, /auth/me would still say "member", as its unit of work lets a promoted
+    // member through with the permissions the request was authorized with.)
+    let path = format!("/api/v1/members/{}", m.user_id);
+    let promoted = first
+        .patch(&path, &a.token, json!({ "role": "admin" }))
+        .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
+    notified().await;
+    let current = second.get(me, &m.token).await;
+    assert_eq!(current.body["role"], "admin", "{}", current.body);
+    assert_eq!(second.get(audit, &m.token).await.status, StatusCode::OK);
+
+    // Demoted behind both servers' backs (no session ends): a viewer at once. (From a stale
+    // cache the tenant statement would refuse the request: 401.)
+    first
+        .as_owner(&format!(
+            "UPDATE memberships SET role = 'viewer' WHERE user_id = '{}'",
+            m.user_id
+        ))
+        .await;
+    notified().await;
+    let listed = second.get("/api/v1/projects", &m.token).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    second.get(audit, &m.token).await.assert_problem(403);
+
+    // A custom role widened through the first instance reaches its holder on the second.
+    let r = first.member_token(&a, "rex@example.com", "viewer").await;
+    let reader = create_role(&first, &a, "Reader", &["projects:read"]).await;
+    let id = reader["id"].as_str().unwrap();
+    let granted = first
+        .patch(
+            &format!("/api/v1/members/{}", r.user_id),
+            &a.token,
+            json!({ "role": id }),
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+    let r_token = first.login(&r.email).await;
+    let before = second.get(me, &r_token).await;
+    assert_eq!(before.body["permissions"], json!(["projects:read"]));
+    let widened = first
+        .patch(
+            &format!("/api/v1/roles/{id}"),
+            &a.token,
+            json!({ "permissions": ["projects:read", "audit:read"] }),
+        )
+        .await;
+    assert_eq!(widened.status, StatusCode::OK, "{}", widened.body);
+    notified().await;
+    let after = second.get(me, &r_token).await;
+    assert_eq!(
+        after.body["permissions"],
+        json!(["projects:read", "audit:read"])
+    );
+
+    // Signed out on the first instance: the second refuses the token at once, /auth/me too.
+    let out = first
+        .post("/api/v1/auth/logout", Some(&r_token), json!({}))
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.body);
+    second.get(audit, &r_token).await.assert_problem(401);
+    second.get(me, &r_token).await.assert_problem(401);
+}

@@ -18,6 +18,7 @@ mod m20261123_000009_members;
 mod m20261123_000010_project_members;
 mod m20261123_000011_organization_deletion;
 mod m20261123_000012_roles_and_platform;
+mod m20261123_000013_grant_notifications;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_project_members::Migration),
             Box::new(m20261123_000011_organization_deletion::Migration),
             Box::new(m20261123_000012_roles_and_platform::Migration),
+            Box::new(m20261123_000013_grant_notifications::Migration),
         ]
     }
 }

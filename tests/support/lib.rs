@@ -639,3 +639,32 @@ macro_rules! both_stores {
         }
     };
 }
+
+/// Asks `request` until it answers `wanted`, for at most five seconds, and fails on any
+/// answer outside `allowed` meanwhile: a change made elsewhere reaches an instance through
+/// PostgreSQL's notification, a moment after it commits.
+pub async fn settles<F, Fut>(wanted: StatusCode, allowed: &[StatusCode], mut request: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Reply>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let reply = request().await;
+        if reply.status == wanted {
+            return;
+        }
+        assert!(
+            allowed.contains(&reply.status),
+            "{} before settling: {}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} after 5 s",
+            reply.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -290,6 +290,14 @@ impl Grant {
             permissions: role.permission_set(),
         }
     }
+
+    /// Whether everything `earlier` allowed is still allowed by `self`: every permission, and
+    /// ownership (which decisions such as granting the owner role read from the role, not
+    /// from a permission). A request authorized with `earlier` may then run under `self`.
+    pub fn covers(&self, earlier: &Grant) -> bool {
+        earlier.permissions.is_subset(self.permissions)
+            && (earlier.role != RoleRef::OWNER || self.role == RoleRef::OWNER)
+    }
 }
 
 impl fmt::Display for Role {
@@ -666,6 +674,21 @@ mod tests {
         assert!(!scope.has(Permission::AuditRead));
         assert_eq!(scope.user_id(), None);
         assert!(scope.require_user().is_err());
+    }
+
+    #[test]
+    fn a_grant_covers_an_earlier_one_only_when_nothing_was_lost() {
+        let admin = Grant::system(Role::Admin);
+        assert!(Grant::system(Role::Owner).covers(&admin), "a promotion");
+        assert!(admin.covers(&admin));
+        assert!(!Grant::system(Role::Viewer).covers(&admin), "a demotion");
+        // A custom role with every permission an owner has is still not the owner.
+        let everything = Grant {
+            role: RoleRef::Custom(RoleId::new()),
+            permissions: Role::Owner.permission_set(),
+        };
+        assert!(!everything.covers(&Grant::system(Role::Owner)));
+        assert!(Grant::system(Role::Owner).covers(&everything));
     }
 
     #[test]

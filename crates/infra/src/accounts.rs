@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    Select, Set, TransactionTrait,
+    Select, Set,
 };
 
 use crate::error::to_domain;
@@ -140,7 +140,7 @@ impl SqlAccountRepository {
 #[async_trait]
 impl AccountRepository for SqlAccountRepository {
     async fn issue_token(&self, token: &AccountToken, email: &OutgoingEmail) -> DomainResult<()> {
-        let txn = self.store.connection().begin().await.map_err(to_domain)?;
+        let txn = self.store.begin().await.map_err(to_domain)?;
         insert_token(&txn, token, email).await?;
         txn.commit().await.map_err(to_domain)
     }
@@ -165,7 +165,7 @@ impl AccountRepository for SqlAccountRepository {
         digest: &SecretDigest,
         hash: &PasswordHash,
     ) -> DomainResult<Option<UserId>> {
-        let txn = self.store.connection().begin().await.map_err(to_domain)?;
+        let txn = self.store.begin().await.map_err(to_domain)?;
         let now = bulkhead_domain::now();
         let Some(user) = spend(&txn, TokenPurpose::PasswordReset, digest, now).await? else {
             return Ok(None);
@@ -186,7 +186,7 @@ impl AccountRepository for SqlAccountRepository {
     }
 
     async fn verify_email(&self, digest: &SecretDigest) -> DomainResult<Option<UserId>> {
-        let txn = self.store.connection().begin().await.map_err(to_domain)?;
+        let txn = self.store.begin().await.map_err(to_domain)?;
         let now = bulkhead_domain::now();
         let Some(user) = spend(&txn, TokenPurpose::EmailVerification, digest, now).await? else {
             return Ok(None);

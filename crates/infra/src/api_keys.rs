@@ -12,7 +12,7 @@ use chrono::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
-    QueryFilter, QueryOrder, Set, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, Set, Statement,
 };
 
 use crate::error::{corrupt, to_domain};
@@ -190,7 +190,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
         prefix: &str,
         digest: &SecretDigest,
     ) -> DomainResult<Option<ResolvedKey>> {
-        let txn = self.store.connection().begin().await.map_err(to_domain)?;
+        let txn = self.store.begin().await.map_err(to_domain)?;
         let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
         if postgres {
             txn.execute_raw(Statement::from_sql_and_values(

@@ -17,20 +17,41 @@ pub enum InfraError {
 /// Maps a database error to the domain: lost connections are `Unavailable` (503, retry),
 /// everything unexpected is `Internal` (500, details only in logs).
 pub(crate) fn to_domain(err: DbErr) -> DomainError {
-    match &err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => DomainError::Unavailable(err.to_string()),
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
-            if matches!(
+    let unavailable = match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
                 e.as_ref(),
-                sea_orm::sqlx::Error::Io(_)
-                    | sea_orm::sqlx::Error::PoolTimedOut
+                sea_orm::sqlx::Error::PoolTimedOut
                     | sea_orm::sqlx::Error::PoolClosed
                     | sea_orm::sqlx::Error::WorkerCrashed
-            ) =>
-        {
-            DomainError::Unavailable(err.to_string())
+            ) || is_lost_connection(&err)
         }
-        _ => DomainError::Internal(err.to_string()),
+        _ => false,
+    };
+    if unavailable {
+        DomainError::Unavailable(err.to_string())
+    } else {
+        DomainError::Internal(err.to_string())
+    }
+}
+
+/// Whether `err` says the connection itself is gone: the socket failed, or PostgreSQL ended
+/// the session (SQLSTATE class 08, connection exception, or 57P, a shutdown or an
+/// administrator's `pg_terminate_backend`).
+pub(crate) fn is_lost_connection(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    match e.as_ref() {
+        sea_orm::sqlx::Error::Io(_) => true,
+        sea_orm::sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 

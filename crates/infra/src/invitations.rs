@@ -15,7 +15,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
     DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    Statement, TransactionTrait,
+    Statement,
 };
 
 use crate::error::{conflict_on_key, conflict_or_domain, corrupt, to_domain};
@@ -218,7 +218,7 @@ impl InvitationRepository for SqlInvitationRepository {
     }
 
     async fn find_pending(&self, digest: &SecretDigest) -> DomainResult<Option<Invitation>> {
-        let txn = self.store.connection().begin().await.map_err(to_domain)?;
+        let txn = self.store.begin().await.map_err(to_domain)?;
         name_digest(&txn, digest).await?;
         let row = Entity::find()
             .filter(Column::TokenDigest.eq(digest.as_str()))

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 mod error;
+mod grants;
 pub mod health;
 pub mod idempotency;
 pub mod invitations;

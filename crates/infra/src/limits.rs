@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use bulkhead_domain::limits::{Limit, RateDecision, RateLimiter};
@@ -61,6 +62,57 @@ async fn add(store: &Store, key: &str, start: i64, hits: u32) -> DomainResult<u3
         .ok_or_else(|| DomainError::Internal("rate limit upsert returned nothing".into()))?;
     let total: i32 = row.try_get("", "hits").map_err(to_domain)?;
     Ok(total.max(0) as u32)
+}
+
+/// PostgreSQL: adds every pending count and reads every live key's total, in one statement.
+/// Keys with nothing pending are only read, so that quiet keys learn what the other instances
+/// counted without writing a row version each flush.
+async fn add_all(
+    store: &Store,
+    live: &[((String, i64), u32)],
+) -> DomainResult<Vec<((String, i64), u32)>> {
+    let (busy, quiet): (Vec<_>, Vec<_>) = live.iter().partition(|(_, hits)| *hits > 0);
+    let column = |rows: &[&((String, i64), u32)]| {
+        (
+            rows.iter().map(|((k, _), _)| k.clone()).collect::<Vec<_>>(),
+            rows.iter().map(|((_, s), _)| *s).collect::<Vec<_>>(),
+            rows.iter().map(|(_, h)| *h as i32).collect::<Vec<_>>(),
+        )
+    };
+    let (busy_keys, busy_starts, busy_hits) = column(&busy);
+    let (quiet_keys, quiet_starts, _) = column(&quiet);
+    let rows = store
+        .connection()
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "WITH added AS (
+               INSERT INTO rate_limits (key, window_start, hits)
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[])
+               ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + EXCLUDED.hits
+               RETURNING key, window_start, hits)
+             SELECT key, window_start, hits FROM added
+             UNION ALL
+             SELECT r.key, r.window_start, r.hits
+               FROM rate_limits r JOIN unnest($4::text[], $5::bigint[]) AS q(key, window_start)
+                 ON r.key = q.key AND r.window_start = q.window_start",
+            [
+                busy_keys.into(),
+                busy_starts.into(),
+                busy_hits.into(),
+                quiet_keys.into(),
+                quiet_starts.into(),
+            ],
+        ))
+        .await
+        .map_err(to_domain)?;
+    rows.iter()
+        .map(|row| {
+            let key: String = row.try_get("", "key").map_err(to_domain)?;
+            let start: i64 = row.try_get("", "window_start").map_err(to_domain)?;
+            let hits: i32 = row.try_get("", "hits").map_err(to_domain)?;
+            Ok(((key, start), hits.max(0) as u32))
+        })
+        .collect()
 }
 
 /// Exact counters: every event is one upsert, so every instance sees every event at once.
@@ -130,6 +182,8 @@ struct Tally {
 pub struct BatchedRateLimiter {
     store: Store,
     tallies: Mutex<HashMap<(String, i64), Tally>>,
+    /// The minute (Unix time / 60) of the last deletion of old windows.
+    cleaned_in_minute: AtomicI64,
 }
 
 impl BatchedRateLimiter {
@@ -138,6 +192,7 @@ impl BatchedRateLimiter {
         Self {
             store,
             tallies: Mutex::new(HashMap::new()),
+            cleaned_in_minute: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -149,7 +204,9 @@ impl BatchedRateLimiter {
     }
 
     /// Adds the pending counts to the shared counters, learns the other instances' counts,
-    /// forgets ended windows, and deletes windows older than a day from the store.
+    /// forgets ended windows, and (once a minute) deletes windows older than a day from the
+    /// store. On PostgreSQL all of it but the deletion is one statement, whatever the number
+    /// of principals.
     pub async fn flush(&self) -> DomainResult<()> {
         let now = now_secs();
         let live: Vec<((String, i64), u32)> = {
@@ -163,13 +220,29 @@ impl BatchedRateLimiter {
                 .map(|(k, t)| (k.clone(), std::mem::take(&mut t.pending)))
                 .collect()
         };
-        for ((key, start), hits) in live {
-            // Adding nothing still answers the total, so keys quiet here learn what the
-            // other instances counted.
-            let shared = add(&self.store, &key, start, hits).await?;
-            if let Some(tally) = self.tallies().get_mut(&(key, start)) {
-                tally.shared = shared;
+        let totals = if self.store.is_postgres() {
+            add_all(&self.store, &live).await?
+        } else {
+            let mut totals = Vec::with_capacity(live.len());
+            for ((key, start), hits) in live {
+                // Adding nothing still answers the total, so keys quiet here learn what the
+                // other instances counted.
+                let shared = add(&self.store, &key, start, hits).await?;
+                totals.push(((key, start), shared));
             }
+            totals
+        };
+        {
+            let mut tallies = self.tallies();
+            for (key, shared) in totals {
+                if let Some(tally) = tallies.get_mut(&key) {
+                    tally.shared = shared;
+                }
+            }
+        }
+        let minute = now as i64 / 60;
+        if self.cleaned_in_minute.swap(minute, Ordering::Relaxed) == minute {
+            return Ok(());
         }
         let db = self.store.connection();
         let backend = db.get_database_backend();

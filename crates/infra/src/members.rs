@@ -244,7 +244,7 @@ impl MemberRepository for SqlMemberRepository {
                 .await?;
         }
         tx.audit(scope, entry).await?;
-        tx.commit().await
+        tx.commit_changing_grants(&self.store, scope).await
     }
 
     async fn remove(

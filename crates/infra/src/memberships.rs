@@ -181,18 +181,32 @@ pub(crate) async fn enter_tenant(
     deleted: bool,
 ) -> DomainResult<Option<Grant>> {
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4)",
-            [
-                org.as_uuid().into(),
-                user.map(|u| u.as_uuid()).into(),
-                session.map(|s| s.as_uuid()).into(),
-                deleted.into(),
-            ],
-        ))
+        .query_one_raw(enter_tenant_statement(org, user, session, deleted))
         .await
         .map_err(to_domain)?;
+    grant_in(row)
+}
+
+fn enter_tenant_statement(
+    org: OrganizationId,
+    user: Option<UserId>,
+    session: Option<SessionId>,
+    deleted: bool,
+) -> Statement {
+    Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4)",
+        [
+            org.as_uuid().into(),
+            user.map(|u| u.as_uuid()).into(),
+            session.map(|s| s.as_uuid()).into(),
+            deleted.into(),
+        ],
+    )
+}
+
+/// The grant in `bulkhead_enter_tenant`'s answer.
+fn grant_in(row: Option<sea_orm::QueryResult>) -> DomainResult<Option<Grant>> {
     let Some(row) = row else {
         return Ok(None);
     };
@@ -236,18 +250,38 @@ impl MembershipRepository for SqlMembershipRepository {
     ) -> DomainResult<Option<Grant>> {
         let db = self.store.connection();
         if db.get_database_backend() == DatabaseBackend::Postgres {
+            // A session's grant in a live organization comes from the cache when it can: the
+            // unit of work's first statement checks it again (crate::grants explains why that
+            // is safe).
+            let cache = self.store.grants();
+            let key = session.map(|s| (organization, user, s));
+            if let Some(grant) = key.and_then(|k| cache.get(&k)) {
+                return Ok(Some(grant));
+            }
+            let generation = cache.generation();
             // One statement outside any transaction: its settings end with it. Only a live
             // organization's members get their grant in one round trip; a deleted one's
-            // (to restore it) in two.
-            let live = enter_tenant(db, organization, Some(user), session, false).await?;
+            // (to restore it) in two, and it is not cached.
+            // The request's first statement: a connection the server closed while it sat in
+            // the pool fails it before anything ran, so another is tried.
+            let statement = enter_tenant_statement(organization, Some(user), session, false);
+            let row = self
+                .store
+                .on_live_connection(|| db.query_one_raw(statement.clone()))
+                .await
+                .map_err(to_domain)?;
+            let live = grant_in(row)?;
             return match live {
-                Some(grant) => Ok(Some(grant)),
+                Some(grant) => {
+                    if let Some(key) = key {
+                        cache.store(key, grant, generation);
+                    }
+                    Ok(Some(grant))
+                }
                 None => enter_tenant(db, organization, Some(user), session, true).await,
             };
         }
-        let txn = sea_orm::TransactionTrait::begin(db)
-            .await
-            .map_err(to_domain)?;
+        let txn = self.store.begin().await.map_err(to_domain)?;
         let grant = match admitted(&txn, organization, user, session, false).await? {
             Some(grant) => Some(grant),
             None => admitted(&txn, organization, user, session, true).await?,

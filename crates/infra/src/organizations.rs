@@ -7,9 +7,7 @@ use bulkhead_domain::organizations::{
 };
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
 use crate::store::Store;
@@ -115,7 +113,7 @@ impl SqlOrganizationRepository {
             .await
             .map_err(to_domain)?;
         for id in &doomed {
-            let txn = self.store.connection().begin().await.map_err(to_domain)?;
+            let txn = self.store.begin().await.map_err(to_domain)?;
             // The audit trail does not cascade (it is append-only for the server); everything
             // else goes with the organization.
             crate::audit::entity::Entity::delete_many()

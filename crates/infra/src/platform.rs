@@ -17,7 +17,7 @@ use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope, Us
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use crate::error::to_domain;
@@ -40,7 +40,7 @@ impl TryFrom<entity::Model> for PlatformOrganization {
 
 /// A transaction in which `scope`'s superuser may read every organization's record.
 async fn platform_tx(store: &Store, scope: &PlatformScope) -> DomainResult<DatabaseTransaction> {
-    let txn = store.connection().begin().await.map_err(to_domain)?;
+    let txn = store.begin().await.map_err(to_domain)?;
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -103,7 +103,7 @@ impl SqlPlatformRepository {
         user: &User,
         password_hash: &PasswordHash,
     ) -> DomainResult<(UserId, bool)> {
-        let txn = self.store.connection().begin().await.map_err(to_domain)?;
+        let txn = self.store.begin().await.map_err(to_domain)?;
         let existing = users::entity::Entity::find()
             .filter(users::entity::Column::Email.eq(user.email.as_str()))
             .one(&txn)

@@ -169,7 +169,7 @@ impl RoleRepository for SqlRoleRepository {
             crate::sessions::end_downgraded(&tx, scope.organization_id(), &holders).await?;
         }
         tx.audit(scope, entry).await?;
-        tx.commit().await
+        tx.commit_changing_grants(&self.store, scope).await
     }
 
     async fn delete(&self, scope: &TenantScope, id: RoleId, entry: AuditEntry) -> DomainResult<()> {

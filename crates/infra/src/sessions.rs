@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -221,7 +221,7 @@ impl SessionRepository for SqlSessionRepository {
         policy: SessionPolicy,
         request: &RequestMeta,
     ) -> DomainResult<Rotation> {
-        let txn = self.store.connection().begin().await.map_err(to_domain)?;
+        let txn = self.store.begin().await.map_err(to_domain)?;
         // The token's row lock makes concurrent refreshes with one token queue here; the
         // second then finds it spent.
         let Some(presented_row) = token::Entity::find_by_id(presented.as_str().to_owned())

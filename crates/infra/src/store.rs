@@ -1,12 +1,16 @@
 //! The connection pool and the start-up checks on the database role.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, Statement, TransactionTrait,
 };
 
-use crate::error::InfraError;
+use crate::error::{InfraError, is_lost_connection};
+use crate::grants::GrantCache;
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -30,6 +34,9 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    grants: Arc<GrantCache>,
+    /// How often a unit of work's first statement is tried on another pooled connection.
+    max_attempts: u32,
 }
 
 impl Store {
@@ -41,11 +48,21 @@ impl Store {
         connect
             // SQLite allows one writer; a single connection serializes writes instead of
             // failing them with SQLITE_BUSY, and keeps an in-memory database alive.
-            .max_connections(if sqlite { 1 } else { options.max_connections })
+            // PostgreSQL: one more, held for good by the listener of grant changes.
+            .max_connections(if sqlite {
+                1
+            } else {
+                options.max_connections + 1
+            })
             .min_connections(if sqlite { 1 } else { 0 })
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
             .connect_lazy(!sqlite)
+            // sqlx pings every connection on its way back to the pool; pinging it again on the
+            // way out cost a round trip per request. Under load connections idle for
+            // microseconds; one idle for a second is checked first, and a dead one that still
+            // slips through is replaced by `on_live_connection`.
+            .test_before_acquire_if_idle_for(Duration::from_secs(1))
             .sqlx_logging(false);
         if sqlite {
             connect
@@ -53,7 +70,59 @@ impl Store {
                 .max_lifetime(None::<Duration>);
         }
         let db = Database::connect(connect).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            grants: Arc::new(GrantCache::new()),
+            max_attempts: options.max_connections + 2,
+        })
+    }
+
+    /// Runs `first`, a unit of work's first statement, again while it fails because the
+    /// pooled connection it drew is gone: the server restarted, failed over or ended the
+    /// session while the connection sat idle. Nothing ran on that connection, so trying the
+    /// next is safe, and it spares the round trip of a ping before every use. After as many
+    /// attempts as the pool has connections, the error stands (503).
+    pub(crate) async fn on_live_connection<T, F, Fut>(&self, mut first: F) -> Result<T, DbErr>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, DbErr>>,
+    {
+        let mut attempts = 1;
+        loop {
+            match first().await {
+                Err(err) if attempts < self.max_attempts && is_lost_connection(&err) => {
+                    tracing::debug!(error = %err, "a pooled connection was closed by the server; trying another");
+                    attempts += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Begins a transaction on a live connection (see [`Store::on_live_connection`]).
+    pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.on_live_connection(|| self.db.begin()).await
+    }
+
+    /// The cache of members' grants (PostgreSQL only; see [`crate::grants`]).
+    pub(crate) fn grants(&self) -> &GrantCache {
+        &self.grants
+    }
+
+    /// Keeps the cache of members' grants in step with the database: subscribes to
+    /// PostgreSQL's notifications of changed roles and memberships, and answers the task that
+    /// follows them, to run for as long as the server does. Without it nothing is cached and
+    /// every request reads its grant. `None` on SQLite, which caches nothing.
+    pub async fn watch_grants(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let pool = self.postgres_pool()?.clone();
+        let grants = self.grants.clone();
+        let listener = grants.subscribe(&pool).await;
+        Some(async move { grants.follow(&pool, listener).await })
+    }
+
+    fn postgres_pool(&self) -> Option<&sea_orm::sqlx::PgPool> {
+        self.is_postgres()
+            .then(|| self.db.get_postgres_connection_pool())
     }
 
     /// The underlying connection, for migrations and tests.

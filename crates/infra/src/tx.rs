@@ -3,7 +3,7 @@
 use std::ops::Deref;
 
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope, UserId};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, Statement};
 
 use crate::error::to_domain;
 use crate::store::Store;
@@ -20,7 +20,7 @@ impl OrgTx {
     /// A transaction confined to `scope`'s organization. For a user's scope it also confirms,
     /// in the same first statement on PostgreSQL, that the scope's session (if it came from an
     /// access token) is live and still in this organization, and that the user still holds
-    /// exactly the scope's grant there (role and permissions); otherwise
+    /// the scope's grant there, or more (a promotion since); otherwise
     /// [`DomainError::Unauthorized`] and nothing runs.
     /// This is where the session and membership behind a token are checked, once per unit of
     /// work, at no extra round trip. A deleted (suspended) organization admits no user.
@@ -35,24 +35,33 @@ impl OrgTx {
     }
 
     async fn enter(store: &Store, scope: &TenantScope, deleted: bool) -> DomainResult<Self> {
-        let txn = store.connection().begin().await.map_err(to_domain)?;
+        let generation = store.grants().generation();
+        let txn = store.begin().await.map_err(to_domain)?;
         let org = scope.organization_id();
-        let current = match scope.user_id() {
-            Some(user) => {
-                crate::memberships::admitted(&txn, org, user, scope.session_id(), deleted).await?
+        let Some(user) = scope.user_id() else {
+            // Only the tenant to set: keys and system tasks were checked where they were made.
+            if txn.get_database_backend() == DatabaseBackend::Postgres {
+                crate::memberships::enter_tenant(&txn, org, None, None, deleted).await?;
             }
-            None => {
-                // Only the tenant to set: keys and system tasks were checked where they were made.
-                if txn.get_database_backend() == DatabaseBackend::Postgres {
-                    crate::memberships::enter_tenant(&txn, org, None, None, deleted).await?;
-                }
-                None
-            }
+            return Ok(Self(txn));
         };
+        let current =
+            crate::memberships::admitted(&txn, org, user, scope.session_id(), deleted).await?;
         if let Some(expected) = scope.grant()
             && current != Some(expected)
         {
-            return Err(DomainError::Unauthorized);
+            // The request was authorized with a grant that has changed since (possibly a
+            // cached one): correct the cache, and go on only if nothing was taken away.
+            if let (Some(session), false) = (scope.session_id(), deleted) {
+                let key = (org, user, session);
+                match current {
+                    Some(grant) => store.grants().store(key, grant, generation),
+                    None => store.grants().forget(&key),
+                }
+            }
+            if !current.is_some_and(|now| now.covers(&expected)) {
+                return Err(DomainError::Unauthorized);
+            }
         }
         Ok(Self(txn))
     }
@@ -86,7 +95,7 @@ impl OrgTx {
         organization: Option<OrganizationId>,
         user: Option<UserId>,
     ) -> DomainResult<Self> {
-        let txn = store.connection().begin().await.map_err(to_domain)?;
+        let txn = store.begin().await.map_err(to_domain)?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             let setting = |id: Option<String>| id.unwrap_or_default();
             txn.execute_raw(Statement::from_sql_and_values(
@@ -115,6 +124,19 @@ impl OrgTx {
     /// Commits the unit of work.
     pub(crate) async fn commit(self) -> DomainResult<()> {
         self.0.commit().await.map_err(to_domain)
+    }
+
+    /// Commits a unit of work that changed what members of `scope`'s organization hold, and
+    /// drops this process's cached grants there, so that a promotion applies on the very next
+    /// request here. Other processes learn of it from the database's notification.
+    pub(crate) async fn commit_changing_grants(
+        self,
+        store: &Store,
+        scope: &TenantScope,
+    ) -> DomainResult<()> {
+        self.commit().await?;
+        store.grants().forget_organization(scope.organization_id());
+        Ok(())
     }
 }
 

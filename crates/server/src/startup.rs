@@ -60,8 +60,9 @@ pub struct Application {
     port: u16,
     host: String,
     server: Server,
-    /// The outbox delivery and rate-limit flushing loops; they stop with the application.
-    background: [Background; 2],
+    /// The outbox delivery, rate-limit flushing and grant-change listening loops; they stop
+    /// with the application.
+    background: [Background; 3],
 }
 
 /// A background task, aborted when dropped.
@@ -81,6 +82,18 @@ fn spawn_flusher(budget: Arc<BatchedRateLimiter>) -> Background {
             if let Err(err) = budget.flush().await {
                 tracing::warn!(error = %err, "rate-limit counters not flushed; retrying");
             }
+        }
+    }))
+}
+
+/// Keeps the store's cache of members' grants in step with the database. The subscription is
+/// made before the server answers anything, so the cache works from the first request
+/// (PostgreSQL; on SQLite there is nothing to follow).
+async fn spawn_grant_watcher(store: &Store) -> Background {
+    let watch = store.watch_grants().await;
+    Background(tokio::spawn(async move {
+        if let Some(watch) = watch {
+            watch.await;
         }
     }))
 }
@@ -176,6 +189,7 @@ impl Application {
         let users = Arc::new(SqlUserRepository::new(store.clone()));
         let memberships = Arc::new(SqlMembershipRepository::new(store.clone()));
         let outbox = spawn_outbox(&config, &store)?;
+        let grants = spawn_grant_watcher(&store).await;
         let organizations = Arc::new(SqlOrganizationRepository::new(store.clone()));
         let limiter = Arc::new(SqlRateLimiter::new(store.clone()));
         let budget = Arc::new(BatchedRateLimiter::new(store.clone()));
@@ -272,7 +286,7 @@ impl Application {
             port: address.port(),
             host: address.ip().to_string(),
             server,
-            background: [outbox, flusher],
+            background: [outbox, flusher, grants],
         })
     }
 
