@@ -180,6 +180,36 @@ async fn postgres_outage_answers_503_and_the_server_recovers() {
     );
 }
 
+/// PostgreSQL ending the server's pooled connections (a restart, a failover, an administrator)
+/// costs no request: a unit of work whose first statement finds its connection gone moves to
+/// another before anything ran on it.
+#[tokio::test]
+async fn connections_postgres_ended_are_replaced_without_failing_a_request() {
+    let app = spawn_app(Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    let database = app.database.as_ref().unwrap();
+    let admin = bulkhead_tests::TestDatabase::connect_admin_server().await;
+    for _ in 0..3 {
+        // Warm the pool with several connections, then end them all.
+        let warm = (0..8).map(|_| app.get("/api/v1/projects", &a.token));
+        for reply in futures_util::future::join_all(warm).await {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
+        admin
+            .execute_unprepared(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                database.name
+            ))
+            .await
+            .unwrap();
+        let replies = (0..8).map(|_| app.get("/api/v1/projects", &a.token));
+        for reply in futures_util::future::join_all(replies).await {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_default_body_limit_is_one_mebibyte() {
     let app = sqlite_app().await;
