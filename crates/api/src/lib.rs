@@ -27,6 +27,7 @@ mod sessions;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -147,17 +148,24 @@ pub fn configure(
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));
 }
 
-/// Builds the HTTP server on a bound listener. It starts serving when the returned future is
+/// Builds the HTTP server on a bound listener, with one state per worker thread (handed out in
+/// turn as workers start, so a restarted worker takes one again): each worker's database pool
+/// is then served by that worker's own runtime. It starts serving when the returned future is
 /// awaited.
 pub fn server(
     listener: TcpListener,
-    state: AppState,
+    states: Vec<AppState>,
     settings: HttpSettings,
 ) -> std::io::Result<Server> {
-    let state = web::Data::new(state);
+    if states.is_empty() {
+        return Err(std::io::Error::other("the HTTP server needs a state"));
+    }
+    let states: Arc<[web::Data<AppState>]> = states.into_iter().map(web::Data::new).collect();
+    let next = Arc::new(AtomicUsize::new(0));
     let workers = settings.workers;
     let timeout = settings.client_request_timeout;
     let server = HttpServer::new(move || {
+        let state = states[next.fetch_add(1, Ordering::Relaxed) % states.len()].clone();
         App::new()
             .configure(|cfg| configure(cfg, state.clone(), &settings))
             .default_service(web::to(|| async {

@@ -31,12 +31,26 @@ impl Default for StoreOptions {
 }
 
 /// The database the adapters share: PostgreSQL (with row-level security) or SQLite.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Where it connects, for [`Store::sibling`].
+    url: Arc<str>,
+    options: StoreOptions,
     grants: Arc<GrantCache>,
     /// How often a unit of work's first statement is tried on another pooled connection.
     max_attempts: u32,
+}
+
+impl std::fmt::Debug for Store {
+    // Not the URL: it may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.db.get_database_backend())
+            .field("options", &self.options)
+            .field("grants", &self.grants)
+            .finish()
+    }
 }
 
 impl Store {
@@ -72,9 +86,29 @@ impl Store {
         let db = Database::connect(connect).await?;
         Ok(Self {
             db,
+            url: url.into(),
+            options: options.clone(),
             grants: Arc::new(GrantCache::new()),
             max_attempts: options.max_connections + 2,
         })
+    }
+
+    /// Another pool of `max_connections` on the same PostgreSQL database, sharing this store's
+    /// cache of grants: one per HTTP worker thread. Its connections are opened lazily, by the
+    /// first requests that need them, so they belong to that worker's runtime, which then
+    /// reads their replies itself instead of waking another thread for each. On SQLite, where
+    /// the one connection is the database (in memory, it is), the same store.
+    pub async fn sibling(&self, max_connections: u32) -> Result<Self, InfraError> {
+        if !self.is_postgres() {
+            return Ok(self.clone());
+        }
+        let options = StoreOptions {
+            max_connections,
+            ..self.options.clone()
+        };
+        let mut sibling = Self::connect(&self.url, &options).await?;
+        sibling.grants = self.grants.clone();
+        Ok(sibling)
     }
 
     /// Runs `first`, a unit of work's first statement, again while it fails because the

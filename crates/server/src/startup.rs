@@ -123,10 +123,103 @@ fn spawn_outbox(config: &Config, store: &Store) -> Result<Background, StartupErr
     })))
 }
 
+/// What every worker's services share: key material, the hasher's bound, the request budget.
+struct Shared {
+    tokens: Arc<JwtCodec>,
+    hasher: Arc<BcryptHasher>,
+    budget: Arc<BatchedRateLimiter>,
+}
+
+/// The adapters and services of one HTTP worker, on its own pool.
+fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
+    let audit = Arc::new(SqlAuditRepository::new(store.clone()));
+    let api_keys = Arc::new(SqlApiKeyRepository::new(store.clone()));
+    let users = Arc::new(SqlUserRepository::new(store.clone()));
+    let memberships = Arc::new(SqlMembershipRepository::new(store.clone()));
+    let organizations = Arc::new(SqlOrganizationRepository::new(store.clone()));
+    let limiter = Arc::new(SqlRateLimiter::new(store.clone()));
+    let roles = RoleService::new(Arc::new(SqlRoleRepository::new(store.clone())));
+    let platform = Arc::new(SqlPlatformRepository::new(store.clone()));
+    let hasher = shared.hasher.clone();
+    let tokens = shared.tokens.clone();
+    AppState {
+        auth: AuthService::new(AuthPorts {
+            organizations: organizations.clone(),
+            users: users.clone(),
+            memberships: memberships.clone(),
+            hasher: hasher.clone(),
+            tokens: tokens.clone(),
+            audit: audit.clone(),
+            sessions: Arc::new(SqlSessionRepository::new(store.clone())),
+            policy: config.sessions,
+            api_keys: api_keys.clone(),
+            settings: config.accounts.clone(),
+            limiter: limiter.clone(),
+            budget: shared.budget.clone(),
+            limits: config.limits,
+            platform: platform.clone(),
+        }),
+        platform: PlatformService::new(PlatformPorts {
+            platform,
+            users: users.clone(),
+            hasher: hasher.clone(),
+            tokens,
+            audit: audit.clone(),
+            settings: config.accounts.clone(),
+            limiter: limiter.clone(),
+            limits: config.limits,
+        }),
+        accounts: AccountService::new(AccountPorts {
+            accounts: Arc::new(SqlAccountRepository::new(store.clone())),
+            users: users.clone(),
+            memberships,
+            hasher: hasher.clone(),
+            audit: audit.clone(),
+            settings: config.accounts.clone(),
+            limiter: limiter.clone(),
+            limits: config.limits,
+        }),
+        projects: ProjectService::new(
+            Arc::new(SqlProjectRepository::new(store.clone())),
+            Arc::new(SqlProjectTeamRepository::new(store.clone())),
+            audit.clone(),
+        ),
+        audit: AuditService::new(audit),
+        api_keys: ApiKeyService::new(api_keys),
+        organizations: OrganizationService::new(organizations.clone(), config.organization_grace),
+        members: MemberService::new(
+            Arc::new(SqlMemberRepository::new(store.clone())),
+            roles.clone(),
+        ),
+        invitations: InvitationService::new(InvitationPorts {
+            invitations: Arc::new(SqlInvitationRepository::new(store.clone())),
+            organizations,
+            users: users.clone(),
+            hasher: hasher.clone(),
+            settings: config.accounts.clone(),
+            limiter: limiter.clone(),
+            limits: config.limits,
+            roles: roles.clone(),
+        }),
+        roles,
+        users: UserService::new(users.clone()),
+        idempotency: IdempotencyService::new(Arc::new(SqlIdempotencyRepository::new(
+            store.clone(),
+        ))),
+        health: Arc::new(store.clone()),
+    }
+}
+
 impl Application {
     /// Connects, checks and wires everything, and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let store = Store::connect(&config.database_url, &config.store).await?;
+        // The background tasks' store (outbox, rate-limit flushing, the grant listener's own
+        // connection); the HTTP workers get theirs below.
+        let background = StoreOptions {
+            max_connections: 2,
+            ..config.store.clone()
+        };
+        let store = Store::connect(&config.database_url, &background).await?;
         if store.is_postgres() {
             store.verify_app_role(TENANT_TABLES).await?;
             tracing::info!(
@@ -183,89 +276,25 @@ impl Application {
             .await
             .map_err(|e| StartupError::Config(format!("hasher set-up failed: {e}")))??;
 
-        let audit = Arc::new(SqlAuditRepository::new(store.clone()));
-        let api_keys = Arc::new(SqlApiKeyRepository::new(store.clone()));
-        let hasher: Arc<BcryptHasher> = Arc::new(hasher);
-        let users = Arc::new(SqlUserRepository::new(store.clone()));
-        let memberships = Arc::new(SqlMembershipRepository::new(store.clone()));
         let outbox = spawn_outbox(&config, &store)?;
         let grants = spawn_grant_watcher(&store).await;
-        let organizations = Arc::new(SqlOrganizationRepository::new(store.clone()));
-        let limiter = Arc::new(SqlRateLimiter::new(store.clone()));
+        // Counted in memory by every worker, flushed by one background task.
         let budget = Arc::new(BatchedRateLimiter::new(store.clone()));
         let flusher = spawn_flusher(budget.clone());
-        let roles = RoleService::new(Arc::new(SqlRoleRepository::new(store.clone())));
-        let platform = Arc::new(SqlPlatformRepository::new(store.clone()));
-        let tokens = Arc::new(tokens);
-        let state = AppState {
-            auth: AuthService::new(AuthPorts {
-                organizations: organizations.clone(),
-                users: users.clone(),
-                memberships: memberships.clone(),
-                hasher: hasher.clone(),
-                tokens: tokens.clone(),
-                audit: audit.clone(),
-                sessions: Arc::new(SqlSessionRepository::new(store.clone())),
-                policy: config.sessions,
-                api_keys: api_keys.clone(),
-                settings: config.accounts.clone(),
-                limiter: limiter.clone(),
-                budget,
-                limits: config.limits,
-                platform: platform.clone(),
-            }),
-            platform: PlatformService::new(PlatformPorts {
-                platform,
-                users: users.clone(),
-                hasher: hasher.clone(),
-                tokens,
-                audit: audit.clone(),
-                settings: config.accounts.clone(),
-                limiter: limiter.clone(),
-                limits: config.limits,
-            }),
-            accounts: AccountService::new(AccountPorts {
-                accounts: Arc::new(SqlAccountRepository::new(store.clone())),
-                users: users.clone(),
-                memberships,
-                hasher: hasher.clone(),
-                audit: audit.clone(),
-                settings: config.accounts.clone(),
-                limiter: limiter.clone(),
-                limits: config.limits,
-            }),
-            projects: ProjectService::new(
-                Arc::new(SqlProjectRepository::new(store.clone())),
-                Arc::new(SqlProjectTeamRepository::new(store.clone())),
-                audit.clone(),
-            ),
-            audit: AuditService::new(audit),
-            api_keys: ApiKeyService::new(api_keys),
-            organizations: OrganizationService::new(
-                organizations.clone(),
-                config.organization_grace,
-            ),
-            members: MemberService::new(
-                Arc::new(SqlMemberRepository::new(store.clone())),
-                roles.clone(),
-            ),
-            invitations: InvitationService::new(InvitationPorts {
-                invitations: Arc::new(SqlInvitationRepository::new(store.clone())),
-                organizations,
-                users: users.clone(),
-                hasher: hasher.clone(),
-                settings: config.accounts.clone(),
-                limiter: limiter.clone(),
-                limits: config.limits,
-                roles: roles.clone(),
-            }),
-            roles,
-            users: UserService::new(users.clone()),
-            idempotency: IdempotencyService::new(Arc::new(SqlIdempotencyRepository::new(
-                store.clone(),
-            ))),
-            health: Arc::new(store),
+        let shared = Shared {
+            tokens: Arc::new(tokens),
+            hasher: Arc::new(hasher),
+            budget,
         };
+        // One pool per HTTP worker, so that each worker's runtime serves its own connections;
+        // the configured size is split between them. The store above keeps the background
+        // tasks' few connections.
+        let workers = config.http.workers.max(1);
+        let per_worker = config.store.max_connections.div_ceil(workers as u32).max(1);
+        let mut states = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            states.push(wire(&store.sibling(per_worker).await?, &shared, &config));
+        }
 
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
             address: config.bind.clone(),
@@ -276,7 +305,7 @@ impl Application {
             source,
         })?;
         let server =
-            bulkhead_api::server(listener, state, config.http.clone()).map_err(|source| {
+            bulkhead_api::server(listener, states, config.http.clone()).map_err(|source| {
                 StartupError::Bind {
                     address: config.bind.clone(),
                     source,
