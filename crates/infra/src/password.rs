@@ -1,15 +1,19 @@
 //! bcrypt password hashing, off the async executor.
 
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use bulkhead_domain::auth::PasswordHasher;
 use bulkhead_domain::users::{Password, PasswordHash};
 use bulkhead_domain::{DomainError, DomainResult};
-
-use tokio::sync::Semaphore;
+use thread_priority::{ThreadPriority, set_current_thread_priority};
 
 use crate::error::InfraError;
+
+/// A hash or a check, run on a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
 
 /// [`PasswordHasher`] with bcrypt at a configured cost.
 ///
@@ -22,13 +26,16 @@ pub struct BcryptHasher {
     /// Checked against when the account does not exist, so that an unknown email costs as
     /// much time as a wrong password.
     dummy: String,
-    /// Bounds the hashes that run at once to one core less than the machine has, so a burst
-    /// of logins queues behind itself instead of starving every other request of CPU.
-    hashing: Arc<Semaphore>,
+    /// The hashing threads' queue. There is one core less of them than the machine has, so a
+    /// burst of logins queues behind itself, and they run at the lowest CPU priority, so the
+    /// kernel runs request handling first whenever both want a core: a login waits a little
+    /// longer, the readers do not.
+    jobs: Sender<Job>,
 }
 
 impl BcryptHasher {
-    /// Builds a hasher; computes the dummy hash once, at the same cost as real ones.
+    /// Builds a hasher; starts its threads (they end with the last clone) and computes the
+    /// dummy hash once, at the same cost as real ones.
     pub fn new(cost: u32) -> Result<Self, InfraError> {
         if !(4..=31).contains(&cost) {
             return Err(InfraError::Config(format!(
@@ -41,25 +48,57 @@ impl BcryptHasher {
         Ok(Self {
             cost,
             dummy,
-            hashing: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            jobs: start_threads(cores.saturating_sub(1).max(1))?,
         })
     }
 }
 
+fn start_threads(count: usize) -> Result<Sender<Job>, InfraError> {
+    let (jobs, queue) = channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..count {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("bcrypt-{n}"))
+            .spawn(move || run_jobs(&queue))
+            .map_err(|e| InfraError::Config(format!("cannot start a hashing thread: {e}")))?;
+    }
+    Ok(jobs)
+}
+
+fn run_jobs(queue: &Mutex<Receiver<Job>>) {
+    // Lowering one's own priority needs no privilege; if it fails, hashing still works.
+    if let Err(err) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::warn!(error = ?err, "cannot lower the hashing thread's priority");
+    }
+    loop {
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match job {
+            // A panicking job loses its answer (the caller gets an error), not the thread.
+            Ok(job) => {
+                let _ = catch_unwind(AssertUnwindSafe(job));
+            }
+            // Every hasher is gone.
+            Err(_) => return,
+        }
+    }
+}
+
 impl BcryptHasher {
-    /// Runs bcrypt on the blocking pool, once a hashing slot is free.
+    /// Runs bcrypt on a hashing thread, once one is free.
     async fn off_executor<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> DomainResult<T> {
-        let _slot = self
-            .hashing
-            .acquire()
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = answer.send(work());
+            }))
+            .map_err(|_| DomainError::Internal("the hashing threads have stopped".into()))?;
+        answered
             .await
-            .map_err(|e| DomainError::Internal(format!("hashing slots closed: {e}")))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| DomainError::Internal(format!("hashing task failed: {e}")))
+            .map_err(|_| DomainError::Internal("a hashing job failed".into()))
     }
 }
 
@@ -123,6 +162,27 @@ mod tests {
                 .await
                 .expect("ran")
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_runs_at_the_lowest_cpu_priority_and_off_the_executor() {
+        let hasher = BcryptHasher::new(4).expect("cost 4 is valid");
+        let caller = std::thread::current().id();
+        let (nice, thread) = hasher
+            .off_executor(move || {
+                let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("readable");
+                // Fields after the command name, which ends with the last ')'; nice is the 19th.
+                let fields: Vec<String> = stat[stat.rfind(')').expect("comm") + 2..]
+                    .split(' ')
+                    .map(str::to_owned)
+                    .collect();
+                (fields[16].clone(), std::thread::current().id())
+            })
+            .await
+            .expect("ran");
+        assert_eq!(nice, "19");
+        assert_ne!(thread, caller);
     }
 
     #[test]
