@@ -123,6 +123,8 @@ class Postgres:
         # What autovacuum would do in time: statistics, and the visibility map that lets the
         # page's total be counted from the index alone. VACUUM cannot run in a transaction.
         self.psql(self.owner_url, "VACUUM (ANALYZE) projects")
+        # Written back now, not by a checkpoint in the middle of a measurement.
+        self.psql(self.admin_url, "CHECKPOINT")
 
     def rows(self):
         return int(self.psql(self.owner_url, "SELECT count(*) FROM projects").strip())
