@@ -391,7 +391,7 @@ def report(path, size, args, m, growth, scenarios, pgb, rss, chart_name):
         f"{m['rustc']}; {m['PostgreSQL']}; {m['wrk']}; {m['pgbench']}. Server, PostgreSQL and the load "
         "generator share the machine.", "",
         "The server runs the release build as `bulkhead_app` (row-level security on), 2 HTTP workers, "
-        "a pool of 10 connections (and one more that listens for role changes); wrk spreads requests over the tokens of up to 100 organizations. "
+        "each with its own pool (10 connections between them; the background tasks and the listener for role changes have 3 more); wrk spreads requests over the tokens of up to 100 organizations. "
         "The per-principal rate limiter counts every request with a limit too high to trip; the "
         "per-address login limit is off (all logins come from 127.0.0.1).", "",
         "## Scenarios", "",
