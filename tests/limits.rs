@@ -228,7 +228,10 @@ async fn lockouts_and_budgets_hold_across_instances() {
             StatusCode::OK
         );
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    // Each instance must flush its own counts and then, on a later flush, read the other's:
+    // two flush periods at least, given five here so that a loaded machine (the whole suite
+    // runs in parallel) does not make it flaky.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert_limited(&first.get("/api/v1/projects", &a.token).await);
     assert_limited(&second.get("/api/v1/projects", &a.token).await);
 }

@@ -259,11 +259,10 @@ impl MembershipRepository for SqlMembershipRepository {
                 return Ok(Some(grant));
             }
             let generation = cache.generation();
-            // One statement outside any transaction: its settings end with it. Only a live
-            // organization's members get their grant in one round trip; a deleted one's
-            // (to restore it) in two, and it is not cached.
-            // The request's first statement: a connection the server closed while it sat in
-            // the pool fails it before anything ran, so another is tried.
+            // One statement outside any transaction: its settings end with it. As the
+            // request's first statement, it moves to another connection if the server closed
+            // the one it drew. Only a live organization's members get their grant in one round
+            // trip; a deleted one's (to restore it) in two, and it is not cached.
             let statement = enter_tenant_statement(organization, Some(user), session, false);
             let row = self
                 .store

@@ -57,17 +57,20 @@ impl Store {
     /// Opens a pool. Connection attempts and pool waits are bounded by `acquire_timeout`, so a
     /// database that is down makes requests fail fast instead of hanging.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, InfraError> {
+        Self::open(url, options, Arc::new(GrantCache::new())).await
+    }
+
+    async fn open(
+        url: &str,
+        options: &StoreOptions,
+        grants: Arc<GrantCache>,
+    ) -> Result<Self, InfraError> {
         let mut connect = ConnectOptions::new(url.to_owned());
         let sqlite = url.starts_with("sqlite:");
         connect
             // SQLite allows one writer; a single connection serializes writes instead of
             // failing them with SQLITE_BUSY, and keeps an in-memory database alive.
-            // PostgreSQL: one more, held for good by the listener of grant changes.
-            .max_connections(if sqlite {
-                1
-            } else {
-                options.max_connections + 1
-            })
+            .max_connections(if sqlite { 1 } else { options.max_connections })
             .min_connections(if sqlite { 1 } else { 0 })
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
@@ -88,7 +91,7 @@ impl Store {
             db,
             url: url.into(),
             options: options.clone(),
-            grants: Arc::new(GrantCache::new()),
+            grants,
             max_attempts: options.max_connections + 2,
         })
     }
@@ -106,9 +109,7 @@ impl Store {
             max_connections,
             ..self.options.clone()
         };
-        let mut sibling = Self::connect(&self.url, &options).await?;
-        sibling.grants = self.grants.clone();
-        Ok(sibling)
+        Self::open(&self.url, &options, self.grants.clone()).await
     }
 
     /// Runs `first`, a unit of work's first statement, again while it fails because the

@@ -213,10 +213,10 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
 impl Application {
     /// Connects, checks and wires everything, and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        // The background tasks' store (outbox, rate-limit flushing, the grant listener's own
-        // connection); the HTTP workers get theirs below.
+        // The background tasks' store: the outbox, the rate-limit flushing, and the connection
+        // the grant listener holds for good. The HTTP workers get theirs below.
         let background = StoreOptions {
-            max_connections: 2,
+            max_connections: 3,
             ..config.store.clone()
         };
         let store = Store::connect(&config.database_url, &background).await?;
