@@ -376,6 +376,8 @@ async fn the_audit_trail_is_append_only_for_the_server() {
 
 #[tokio::test]
 async fn a_pool_of_one_connection_never_leaks_the_tenant_between_requests() {
+    // The server's connections use generic plans (planned once, reused for every tenant), so
+    // this also shows that the policies read the tenant when a plan runs, not when it is made.
     let app = spawn_app_with(Store::Postgres, |c| c.store.max_connections = 1).await;
     let a = app.register("a@example.com").await;
     let b = app.register("b@example.com").await;
@@ -398,6 +400,28 @@ async fn a_pool_of_one_connection_never_leaks_the_tenant_between_requests() {
             .await;
         assert_eq!(foreign.status, StatusCode::NOT_FOUND);
     }
+}
+
+/// The server's sessions plan each prepared statement once (see `Store::connect`).
+#[tokio::test]
+async fn the_servers_sessions_use_generic_plans() {
+    let database = TestDatabase::create().await;
+    let store = bulkhead_infra::Store::connect(&database.app_url, &Default::default())
+        .await
+        .unwrap();
+    let row = store
+        .connection()
+        .query_one_raw(sql(
+            "SELECT current_setting('plan_cache_mode') AS mode",
+            vec![],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.try_get::<String>("", "mode").unwrap(),
+        "force_generic_plan"
+    );
 }
 
 async fn build_error(url: String) -> String {

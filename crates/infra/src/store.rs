@@ -80,6 +80,12 @@ impl Store {
             // microseconds; one idle for a second is checked first, and a dead one that still
             // slips through is replaced by `on_live_connection`.
             .test_before_acquire_if_idle_for(Duration::from_secs(1))
+            // Every statement is prepared once per connection and then bound; left to choose,
+            // PostgreSQL plans most executions again (row-level security makes planning as
+            // costly as running a page query). A generic plan is planned once: the tenant's
+            // policies still read the tenant at run time, and every query is keyed by
+            // organization on an index that leads with it.
+            .map_sqlx_postgres_opts(|pg| pg.options([("plan_cache_mode", "force_generic_plan")]))
             .sqlx_logging(false);
         if sqlite {
             connect
