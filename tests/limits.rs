@@ -64,6 +64,7 @@ async fn accounts_lock_after_repeated_failures_from_any_address(store: Store) {
         },
         ..roomy()
     };
+    inside_one_window(900, 10).await;
     let app = spawn_app_with(store, behind_proxy(limits)).await;
     let a = app.register("ada@example.com").await;
     for (i, address) in ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
@@ -95,11 +96,22 @@ async fn accounts_lock_after_repeated_failures_from_any_address(store: Store) {
     );
 }
 
+/// Limit windows are fixed (aligned to multiples of their length): waits, when fewer than
+/// `margin` seconds of the current `window`-second window are left, for the next one, so that
+/// every count a test makes lands in one window.
+async fn inside_one_window(window: i64, margin: i64) {
+    let into = chrono::Utc::now().timestamp() % window;
+    if into > window - margin {
+        tokio::time::sleep(std::time::Duration::from_secs((window - into + 1) as u64)).await;
+    }
+}
+
 async fn one_address_cannot_try_many_accounts(store: Store) {
     let limits = RateLimits {
         auth_per_address: Limit::per_minute(4),
         ..roomy()
     };
+    inside_one_window(60, 10).await;
     let app = spawn_app_with(store, behind_proxy(limits)).await;
     for i in 0..4 {
         let reply = login_from(
@@ -131,6 +143,7 @@ async fn each_principal_has_a_request_budget(store: Store) {
         requests_per_principal: Limit::per_minute(5),
         ..roomy()
     };
+    inside_one_window(60, 10).await;
     let app = spawn_app_with(store, |c| c.limits = limits).await;
     let a = app.register("ada@example.com").await;
     let b = app.register("bob@example.com").await;
@@ -204,9 +217,15 @@ async fn lockouts_and_budgets_hold_across_instances() {
             max: 2,
             window_secs: 900,
         },
-        requests_per_principal: Limit::per_minute(6),
+        requests_per_principal: Limit {
+            max: 6,
+            window_secs: 3600,
+        },
         ..roomy()
     };
+    // Every hour boundary is a quarter-hour one; with a minute's window this test failed
+    // whenever a minute ended during it.
+    inside_one_window(900, 30).await;
     let first = spawn_app_with(Store::Postgres, |c| c.limits = limits).await;
     let second = first.another_instance(|c| c.limits = limits).await;
     let a = first.register("ada@example.com").await;
@@ -242,6 +261,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         auth_per_address: Limit::per_minute(2),
         ..roomy()
     };
+    inside_one_window(60, 10).await;
     // No trusted proxy: the header is the client's own words and is ignored, so every
     // "address" below is really 127.0.0.1.
     let app = spawn_app_with(Store::Sqlite, |c| c.limits = limits).await;
