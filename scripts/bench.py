@@ -314,7 +314,7 @@ PROJECT_COLUMNS = ('"projects"."organization_id", "projects"."id", "projects"."n
                    '"projects"."deleted_at", "projects"."deleted_by"')
 PGBENCH_SCRIPTS = {
     "list": PGBENCH_TENANT + f"""
-SELECT {PROJECT_COLUMNS}, (SELECT COUNT(*) AS "total" FROM "projects" WHERE "projects"."organization_id" = {sql_org('(:n)::int')}::uuid AND "projects"."deleted_at" IS NULL) AS "total" FROM "projects" WHERE "projects"."organization_id" = {sql_org('(:n)::int')}::uuid AND "projects"."deleted_at" IS NULL ORDER BY "projects"."created_at" DESC, "projects"."id" DESC LIMIT 20 OFFSET 0;
+SELECT {PROJECT_COLUMNS}, COALESCE((SELECT "live" FROM "project_counts" WHERE "organization_id" = {sql_org('(:n)::int')}::uuid), 0) AS "total" FROM "projects" WHERE "projects"."organization_id" = {sql_org('(:n)::int')}::uuid AND "projects"."deleted_at" IS NULL ORDER BY "projects"."created_at" DESC, "projects"."id" DESC LIMIT 20 OFFSET 0;
 COMMIT;
 """,
     "get": PGBENCH_TENANT + f"""

@@ -14,6 +14,7 @@ both_stores! {
     clients_cannot_assign_server_owned_fields;
     list_parameters_are_validated_not_clamped;
     search_sort_and_pagination;
+    totals_follow_every_change_by_any_writer;
 }
 
 async fn other_tenants_projects_are_indistinguishable_from_missing_ones(app: TestApp) {
@@ -260,4 +261,95 @@ async fn search_sort_and_pagination(app: TestApp) {
     assert_eq!(names(&percent), ["50% off"]);
     let underscore = app.get("/api/v1/projects?q=_", &a.token).await;
     assert_eq!(names(&underscore), ["under_score"]);
+}
+
+/// The unfiltered total comes from a count the database keeps (migration 14); it must agree
+/// with the rows whoever writes them: the server, concurrent requests, the purge, or SQL.
+async fn totals_follow_every_change_by_any_writer(app: TestApp) {
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    let totals = |token: String| {
+        let app = &app;
+        async move {
+            let mut seen = Vec::new();
+            for query in ["", "?include_deleted=true", "?offset=1000", "?q=p"] {
+                let reply = app.get(&format!("/api/v1/projects{query}"), &token).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                seen.push(reply.body["total"].as_u64().unwrap());
+            }
+            seen
+        }
+    };
+    assert_eq!(totals(a.token.clone()).await, [0, 0, 0, 0]);
+
+    let created = futures_util::future::join_all((0..12).map(|n| {
+        app.post(
+            "/api/v1/projects",
+            Some(&a.token),
+            json!({ "name": format!("p{n}") }),
+        )
+    }))
+    .await;
+    assert!(created.iter().all(|r| r.status == StatusCode::CREATED));
+    app.create_project(&b, "theirs").await;
+    assert_eq!(totals(a.token.clone()).await, [12, 12, 12, 12]);
+    assert_eq!(totals(b.token.clone()).await, [1, 1, 1, 0]);
+
+    let ids: Vec<String> = created
+        .iter()
+        .map(|r| r.body["id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &ids[..3] {
+        let gone = app
+            .delete(&format!("/api/v1/projects/{id}"), &a.token)
+            .await;
+        assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    }
+    assert_eq!(totals(a.token.clone()).await, [9, 12, 9, 9]);
+    // Editing a project, deleted or not, changes no count.
+    let renamed = app
+        .patch(
+            &format!("/api/v1/projects/{}", ids[4]),
+            &a.token,
+            json!({ "name": "renamed" }),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    let restored = app
+        .post(
+            &format!("/api/v1/projects/{}/restore", ids[0]),
+            Some(&a.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
+    assert_eq!(totals(a.token.clone()).await, [10, 12, 10, 9]);
+
+    // Behind the server's back: a row written and one removed directly in SQL, and the purge.
+    app.as_owner(&format!(
+        "INSERT INTO projects (organization_id, id, name, created_by, created_at, updated_at, version) \
+         VALUES ({}, {}, 'p-sql', {}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)",
+        app.uuid_literal(&a.organization_id),
+        app.uuid_literal(&Uuid::now_v7().to_string()),
+        app.uuid_literal(&a.user_id),
+    ))
+    .await;
+    app.as_owner(&format!(
+        "DELETE FROM projects WHERE id = {}",
+        app.uuid_literal(&ids[5])
+    ))
+    .await;
+    assert_eq!(totals(a.token.clone()).await, [10, 12, 10, 9]);
+    app.as_owner(&format!(
+        "UPDATE projects SET deleted_at = '2001-01-01T00:00:00+00:00' WHERE id IN ({}, {})",
+        app.uuid_literal(&ids[1]),
+        app.uuid_literal(&ids[2])
+    ))
+    .await;
+    let removed = bulkhead_server::purge(&app.owner_url(), chrono::Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    assert_eq!(totals(a.token.clone()).await, [10, 10, 10, 9]);
+    assert_eq!(totals(b.token.clone()).await, [1, 1, 1, 0]);
 }

@@ -19,6 +19,7 @@ mod m20261123_000010_project_members;
 mod m20261123_000011_organization_deletion;
 mod m20261123_000012_roles_and_platform;
 mod m20261123_000013_grant_notifications;
+mod m20261124_000014_project_counts;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -35,6 +36,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "invitations",
     "project_members",
     "roles",
+    "project_counts",
 ];
 
 /// The ordered list of migrations.
@@ -57,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000011_organization_deletion::Migration),
             Box::new(m20261123_000012_roles_and_platform::Migration),
             Box::new(m20261123_000013_grant_notifications::Migration),
+            Box::new(m20261124_000014_project_counts::Migration),
         ]
     }
 }

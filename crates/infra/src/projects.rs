@@ -11,10 +11,10 @@ use bulkhead_domain::projects::{
 };
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, ProjectId, TenantScope, UserId};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, IntoActiveModel, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, Set,
+    ColumnTrait, DeriveIden, EntityTrait, FromQueryResult, IntoActiveModel, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
 };
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
@@ -78,6 +78,15 @@ impl Lifecycle for Entity {
         active.deleted_at = Set(deleted.map(|(at, _)| at));
         active.deleted_by = Set(deleted.and_then(|(_, by)| by));
     }
+}
+
+/// The live projects of each organization, kept by triggers (migration 14); under row-level
+/// security like every tenant table.
+#[derive(DeriveIden)]
+enum ProjectCounts {
+    Table,
+    OrganizationId,
+    Live,
 }
 
 /// A project row with the count of all rows its query matched.
@@ -219,15 +228,28 @@ impl ProjectRepository for SqlProjectRepository {
             Order::Asc
         };
         // The total rides along with the page as an uncounted-per-row subquery, so a page is one
-        // round trip; both parts are served by the partial indexes on live projects.
-        let count: SelectStatement = select
-            .clone()
-            .select_only()
-            .column_as(Expr::cust("COUNT(*)"), "total")
-            .into_query();
+        // round trip. The unfiltered list reads the count the triggers keep (migration 14);
+        // a filtered one counts, served by the partial indexes on live projects.
+        let total: Expr = if query.include_deleted || query.name_contains.is_some() {
+            let count: SelectStatement = select
+                .clone()
+                .select_only()
+                .column_as(Expr::cust("COUNT(*)"), "total")
+                .into_query();
+            Expr::SubQuery(None, Box::new(count.into()))
+        } else {
+            let live = Query::select()
+                .column(ProjectCounts::Live)
+                .from(ProjectCounts::Table)
+                .and_where(
+                    Expr::col(ProjectCounts::OrganizationId).eq(scope.organization_id().as_uuid()),
+                )
+                .to_owned();
+            Func::coalesce([Expr::SubQuery(None, Box::new(live.into())), Expr::val(0i64)]).into()
+        };
         let rows: Vec<CountedRow> = select
             .clone()
-            .column_as(Expr::SubQuery(None, Box::new(count.into())), "total")
+            .column_as(total, "total")
             .order_by(column, order.clone())
             // Ties (equal names or timestamps) still page deterministically.
             .order_by(Column::Id, order)
