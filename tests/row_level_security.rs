@@ -402,6 +402,78 @@ async fn a_pool_of_one_connection_never_leaks_the_tenant_between_requests() {
     }
 }
 
+/// A read ends its transaction with a rollback that the driver sends along with the pool's
+/// check of the released connection (`OrgTx::finish_read`), after the reply is on its way. With
+/// one connection, every write right after a read runs on the connection that read: it must
+/// find it out of that read-only transaction, with no tenant set.
+#[tokio::test]
+async fn reads_leave_their_connection_writable_and_outside_any_transaction() {
+    let app = spawn_app_with(Store::Postgres, |c| c.store.max_connections = 1).await;
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    let own = app.create_project(&a, "alpha").await;
+    let own = own["id"].as_str().unwrap();
+    // A key's scope has no user: its unit of work enters the tenant without a membership.
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&a.token),
+            serde_json::json!({ "name": "reader", "scopes": ["projects:read"] }),
+        )
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
+    let key = key.body["secret"].as_str().unwrap().to_owned();
+    for round in 1..=3 {
+        let reply = app.get(&format!("/api/v1/projects/{own}"), &key).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        app.create_project(&b, &format!("bravo by key's turn {round}"))
+            .await;
+        for path in [
+            "/api/v1/projects".to_owned(),
+            format!("/api/v1/projects/{own}"),
+            format!("/api/v1/projects/{own}/members"),
+            "/api/v1/members".to_owned(),
+            "/api/v1/roles".to_owned(),
+            "/api/v1/invitations".to_owned(),
+            "/api/v1/api-keys".to_owned(),
+            "/api/v1/audit-events".to_owned(),
+            "/api/v1/organizations/current".to_owned(),
+            "/api/v1/auth/me".to_owned(),
+            "/api/v1/auth/sessions".to_owned(),
+            "/api/v1/auth/organizations".to_owned(),
+        ] {
+            let reply = app.get(&path, &a.token).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+        }
+        app.create_project(&b, &format!("bravo {round}")).await;
+    }
+    let list = app.get("/api/v1/projects", &b.token).await;
+    assert_eq!(list.body["total"], 6);
+    let list = app.get("/api/v1/projects", &a.token).await;
+    assert_eq!(list.body["total"], 1);
+
+    let owner = app.database.as_ref().unwrap().connect_as_owner().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let open = count(
+            &owner,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND usename = '{APP_ROLE}' AND state LIKE 'idle in transaction%'"
+            ),
+        )
+        .await;
+        if open == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} connections still in a transaction after 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The server's sessions plan each prepared statement once (see `Store::connect`).
 #[tokio::test]
 async fn the_servers_sessions_use_generic_plans() {

@@ -142,7 +142,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
     }
 
     async fn list(&self, scope: &TenantScope, page: PageRequest) -> DomainResult<Page<ApiKey>> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let select = Entity::find()
             .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
             .filter(live(bulkhead_domain::now()));
@@ -153,7 +153,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
             page,
         )
         .await?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         Ok(page)
     }
 

@@ -206,7 +206,7 @@ impl AuditRepository for SqlAuditRepository {
         query: &AuditQuery,
     ) -> DomainResult<Page<AuditEvent>> {
         use entity::Column;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let mut select = entity::Entity::find()
             .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()));
         if let Some(actor) = &query.actor_id {
@@ -230,7 +230,7 @@ impl AuditRepository for SqlAuditRepository {
         let page =
             crate::paging::page_of(&tx, select, |s| s.order_by_desc(Column::Seq), query.page)
                 .await?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         Ok(page)
     }
 
@@ -241,7 +241,7 @@ impl AuditRepository for SqlAuditRepository {
         limit: u64,
     ) -> DomainResult<Vec<AuditEvent>> {
         use entity::Column;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let rows = entity::Entity::find()
             .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
             .filter(Column::Seq.gt(after_seq))
@@ -250,7 +250,7 @@ impl AuditRepository for SqlAuditRepository {
             .all(&*tx)
             .await
             .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         rows.into_iter().map(AuditEvent::try_from).collect()
     }
 }

@@ -179,7 +179,7 @@ impl InvitationRepository for SqlInvitationRepository {
     }
 
     async fn list(&self, scope: &TenantScope, page: PageRequest) -> DomainResult<Page<Invitation>> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let select = Entity::find()
             .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
             .filter(pending(bulkhead_domain::now()));
@@ -190,7 +190,7 @@ impl InvitationRepository for SqlInvitationRepository {
             page,
         )
         .await?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         Ok(page)
     }
 

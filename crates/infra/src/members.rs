@@ -148,7 +148,7 @@ impl SqlMemberRepository {
 #[async_trait]
 impl MemberRepository for SqlMemberRepository {
     async fn list(&self, scope: &TenantScope, query: MemberQuery) -> DomainResult<Page<Member>> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let (m, u) = (Alias::new("m"), Alias::new("u"));
         let mut filtered = members_of(scope);
         if let Some(role) = query.role {
@@ -193,7 +193,7 @@ impl MemberRepository for SqlMemberRepository {
             .query_all_raw(backend.build(&page))
             .await
             .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         Ok(Page {
             items: rows.iter().map(to_member).collect::<DomainResult<_>>()?,
             total: u64::try_from(total).unwrap_or(0),
@@ -202,9 +202,9 @@ impl MemberRepository for SqlMemberRepository {
     }
 
     async fn get(&self, scope: &TenantScope, user: UserId) -> DomainResult<Member> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let member = fetch_one(&tx, scope, user).await?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         Ok(member)
     }
 

@@ -16,7 +16,7 @@ use sea_orm::{
 use crate::error::{corrupt, to_domain};
 use crate::organizations::entity as organizations;
 use crate::store::Store;
-use crate::tx::OrgTx;
+use crate::tx::{Access, OrgTx};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -133,16 +133,17 @@ pub(crate) async fn grant_of(
 /// What `user` holds in `org`, provided the organization exists, is not suspended and is
 /// deleted or not as `deleted` says, and `session` (when given) is live in it; `None`
 /// otherwise. On PostgreSQL this is the one statement that also enters the tenant for the
-/// rest of `txn`.
+/// rest of `txn`, and makes `txn` read-only when `access` says so.
 pub(crate) async fn admitted(
     txn: &DatabaseTransaction,
     org: OrganizationId,
     user: UserId,
     session: Option<SessionId>,
     deleted: bool,
+    access: Access,
 ) -> DomainResult<Option<Grant>> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
-        return enter_tenant(txn, org, Some(user), session, deleted).await;
+        return enter_tenant(txn, org, Some(user), session, deleted, access).await;
     }
     if crate::organizations::is_deleted(txn, org).await? != Some(deleted) {
         return Ok(None);
@@ -179,9 +180,10 @@ pub(crate) async fn enter_tenant(
     user: Option<UserId>,
     session: Option<SessionId>,
     deleted: bool,
+    access: Access,
 ) -> DomainResult<Option<Grant>> {
     let row = db
-        .query_one_raw(enter_tenant_statement(org, user, session, deleted))
+        .query_one_raw(enter_tenant_statement(org, user, session, deleted, access))
         .await
         .map_err(to_domain)?;
     grant_in(row)
@@ -192,10 +194,26 @@ fn enter_tenant_statement(
     user: Option<UserId>,
     session: Option<SessionId>,
     deleted: bool,
+    access: Access,
 ) -> Statement {
     Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
-        "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4)",
+        match access {
+            Access::ReadWrite => {
+                "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4)"
+            }
+            // In the same statement, so it costs no round trip. PostgreSQL lets a transaction
+            // turn read-only at any point (only the way back is refused); from here on it
+            // refuses every write, which is what lets `OrgTx::finish_read` end it with a
+            // rollback. The outer join keeps the setting's row, so it is applied even when
+            // the function answers nothing (an API key's scope has no user); the answer is
+            // then one row without a role, which admits no one, as no row does.
+            Access::ReadOnly => {
+                "SELECT e.member_role, e.role_permissions \
+                 FROM set_config('transaction_read_only', 'on', true) AS read_only \
+                 LEFT JOIN bulkhead_enter_tenant($1, $2, $3, $4) AS e ON true"
+            }
+        },
         [
             org.as_uuid().into(),
             user.map(|u| u.as_uuid()).into(),
@@ -263,7 +281,8 @@ impl MembershipRepository for SqlMembershipRepository {
             // request's first statement, it moves to another connection if the server closed
             // the one it drew. Only a live organization's members get their grant in one round
             // trip; a deleted one's (to restore it) in two, and it is not cached.
-            let statement = enter_tenant_statement(organization, Some(user), session, false);
+            let statement =
+                enter_tenant_statement(organization, Some(user), session, false, Access::ReadWrite);
             let row = self
                 .store
                 .on_live_connection(|| db.query_one_raw(statement.clone()))
@@ -277,13 +296,24 @@ impl MembershipRepository for SqlMembershipRepository {
                     }
                     Ok(Some(grant))
                 }
-                None => enter_tenant(db, organization, Some(user), session, true).await,
+                None => {
+                    enter_tenant(
+                        db,
+                        organization,
+                        Some(user),
+                        session,
+                        true,
+                        Access::ReadWrite,
+                    )
+                    .await
+                }
             };
         }
         let txn = self.store.begin().await.map_err(to_domain)?;
-        let grant = match admitted(&txn, organization, user, session, false).await? {
+        let access = Access::ReadWrite;
+        let grant = match admitted(&txn, organization, user, session, false, access).await? {
             Some(grant) => Some(grant),
-            None => admitted(&txn, organization, user, session, true).await?,
+            None => admitted(&txn, organization, user, session, true, access).await?,
         };
         txn.commit().await.map_err(to_domain)?;
         Ok(grant)
@@ -303,7 +333,7 @@ impl MembershipRepository for SqlMembershipRepository {
         let user = scope.require_user()?;
         // The scope's own tenant transaction: its user's memberships, and the organizations
         // they name, are readable beyond the current tenant; nothing else is.
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let rows = of_user(&tx, user).await?;
         let ids: Vec<_> = rows.iter().map(|m| m.organization_id).collect();
         let organizations = organizations::Entity::find()
@@ -311,7 +341,7 @@ impl MembershipRepository for SqlMembershipRepository {
             .all(&*tx)
             .await
             .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         rows.into_iter()
             .map(|m| {
                 let org = organizations
@@ -329,5 +359,25 @@ impl MembershipRepository for SqlMembershipRepository {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sql(access: Access) -> String {
+        let (org, user) = (OrganizationId::new(), UserId::new());
+        enter_tenant_statement(org, Some(user), None, false, access).sql
+    }
+
+    #[test]
+    fn only_read_only_units_of_work_turn_their_transaction_read_only() {
+        let read_only = "set_config('transaction_read_only', 'on', true)";
+        assert!(sql(Access::ReadOnly).contains(read_only));
+        assert!(!sql(Access::ReadWrite).contains("transaction_read_only"));
+        for access in [Access::ReadOnly, Access::ReadWrite] {
+            assert!(sql(access).contains("bulkhead_enter_tenant($1, $2, $3, $4)"));
+        }
     }
 }

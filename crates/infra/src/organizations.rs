@@ -261,14 +261,14 @@ impl OrganizationRepository for SqlOrganizationRepository {
     }
 
     async fn current(&self, scope: &TenantScope) -> DomainResult<Organization> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let row = entity::Entity::find()
             .filter(entity::Column::Id.eq(scope.organization_id().as_uuid()))
             .one(&*tx)
             .await
             .map_err(to_domain)?
             .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         to_organization(row)
     }
 }

@@ -77,7 +77,7 @@ impl ProjectTeamRepository for SqlProjectTeamRepository {
         scope: &TenantScope,
         project: ProjectId,
     ) -> DomainResult<Vec<ProjectMember>> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         require_project(&tx, scope, project).await?;
         let rows = Entity::find()
             .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
@@ -87,7 +87,7 @@ impl ProjectTeamRepository for SqlProjectTeamRepository {
             .all(&*tx)
             .await
             .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         rows.into_iter()
             .map(|row| {
                 Ok(ProjectMember {
@@ -106,7 +106,7 @@ impl ProjectTeamRepository for SqlProjectTeamRepository {
         project: ProjectId,
         user: UserId,
     ) -> DomainResult<Option<ProjectRole>> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let row = Entity::find_by_id((
             scope.organization_id().as_uuid(),
             project.as_uuid(),
@@ -115,7 +115,7 @@ impl ProjectTeamRepository for SqlProjectTeamRepository {
         .one(&*tx)
         .await
         .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         row.map(|r| role(&r.role)).transpose()
     }
 

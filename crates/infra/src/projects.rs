@@ -207,7 +207,7 @@ impl ProjectRepository for SqlProjectRepository {
     }
 
     async fn list(&self, scope: &TenantScope, query: &ProjectQuery) -> DomainResult<Page<Project>> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let mut select = in_scope(scope);
         if !query.include_deleted {
             select = select.filter(Column::DeletedAt.is_null());
@@ -265,7 +265,7 @@ impl ProjectRepository for SqlProjectRepository {
             None if query.page.offset() > 0 => select.count(&*tx).await.map_err(to_domain)?,
             None => 0,
         };
-        tx.commit().await?;
+        tx.finish_read().await?;
         Ok(Page {
             items: rows
                 .into_iter()
@@ -277,14 +277,14 @@ impl ProjectRepository for SqlProjectRepository {
     }
 
     async fn get(&self, scope: &TenantScope, id: ProjectId) -> DomainResult<Project> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let row = in_scope(scope)
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::DeletedAt.is_null())
             .one(&*tx)
             .await
             .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         row.ok_or(DomainError::NotFound)?.try_into()
     }
 

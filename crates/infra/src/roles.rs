@@ -100,21 +100,21 @@ impl SqlRoleRepository {
 #[async_trait]
 impl RoleRepository for SqlRoleRepository {
     async fn list(&self, scope: &TenantScope) -> DomainResult<Vec<CustomRole>> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let rows = Entity::find()
             .filter(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
             .order_by_asc(Column::NameKey)
             .all(&*tx)
             .await
             .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         rows.into_iter().map(to_role).collect()
     }
 
     async fn get(&self, scope: &TenantScope, id: RoleId) -> DomainResult<CustomRole> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let role = find(&tx, scope.organization_id(), id).await?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         role.ok_or(DomainError::NotFound)
     }
 

@@ -289,7 +289,7 @@ impl SessionRepository for SqlSessionRepository {
 
     async fn list(&self, scope: &TenantScope, policy: SessionPolicy) -> DomainResult<Vec<Session>> {
         let user = scope.require_user()?;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let now = bulkhead_domain::now();
         let rows = entity::Entity::find()
             .filter(entity::Column::UserId.eq(user.as_uuid()))
@@ -301,7 +301,7 @@ impl SessionRepository for SqlSessionRepository {
             .all(&*tx)
             .await
             .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         Ok(rows.into_iter().map(Session::from).collect())
     }
 

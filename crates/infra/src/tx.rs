@@ -14,7 +14,18 @@ use crate::store::Store;
 /// rollback and cannot leak to the next request on a pooled connection. Queries inside must
 /// still filter by `organization_id` themselves, so indexes are used and SQLite, which has no
 /// RLS, is isolated too. Dropping an `OrgTx` without [`OrgTx::commit`] rolls back.
-pub(crate) struct OrgTx(DatabaseTransaction);
+pub(crate) struct OrgTx {
+    txn: DatabaseTransaction,
+    access: Access,
+}
+
+/// What a unit of work may do. A read-only one is marked so on PostgreSQL in its first
+/// statement, and PostgreSQL then refuses any write in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadWrite,
+    ReadOnly,
+}
 
 impl OrgTx {
     /// A transaction confined to `scope`'s organization. For a user's scope it also confirms,
@@ -25,28 +36,41 @@ impl OrgTx {
     /// This is where the session and membership behind a token are checked, once per unit of
     /// work, at no extra round trip. A deleted (suspended) organization admits no user.
     pub(crate) async fn begin(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
-        Self::enter(store, scope, false).await
+        Self::enter(store, scope, false, Access::ReadWrite).await
+    }
+
+    /// Like [`OrgTx::begin`], for a unit of work that only reads: on PostgreSQL the
+    /// transaction is read-only from its first statement, and [`OrgTx::finish_read`] ends it
+    /// without a round trip of its own.
+    pub(crate) async fn begin_read(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
+        Self::enter(store, scope, false, Access::ReadOnly).await
     }
 
     /// Like [`OrgTx::begin`], but only into a deleted organization: the one way in while it
     /// waits for its purge, used to restore it.
     pub(crate) async fn begin_deleted(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
-        Self::enter(store, scope, true).await
+        Self::enter(store, scope, true, Access::ReadWrite).await
     }
 
-    async fn enter(store: &Store, scope: &TenantScope, deleted: bool) -> DomainResult<Self> {
+    async fn enter(
+        store: &Store,
+        scope: &TenantScope,
+        deleted: bool,
+        access: Access,
+    ) -> DomainResult<Self> {
         let generation = store.grants().generation();
         let txn = store.begin().await.map_err(to_domain)?;
         let org = scope.organization_id();
         let Some(user) = scope.user_id() else {
             // Only the tenant to set: keys and system tasks were checked where they were made.
             if txn.get_database_backend() == DatabaseBackend::Postgres {
-                crate::memberships::enter_tenant(&txn, org, None, None, deleted).await?;
+                crate::memberships::enter_tenant(&txn, org, None, None, deleted, access).await?;
             }
-            return Ok(Self(txn));
+            return Ok(Self { txn, access });
         };
         let current =
-            crate::memberships::admitted(&txn, org, user, scope.session_id(), deleted).await?;
+            crate::memberships::admitted(&txn, org, user, scope.session_id(), deleted, access)
+                .await?;
         if let Some(expected) = scope.grant()
             && current != Some(expected)
         {
@@ -63,7 +87,7 @@ impl OrgTx {
                 return Err(DomainError::Unauthorized);
             }
         }
-        Ok(Self(txn))
+        Ok(Self { txn, access })
     }
 
     /// The sign-up's transaction: the organization and membership it creates do not exist yet,
@@ -109,7 +133,10 @@ impl OrgTx {
             .await
             .map_err(to_domain)?;
         }
-        Ok(Self(txn))
+        Ok(Self {
+            txn,
+            access: Access::ReadWrite,
+        })
     }
 
     /// Records `entry` in the audit chain, inside this transaction.
@@ -118,12 +145,32 @@ impl OrgTx {
         scope: &TenantScope,
         entry: bulkhead_domain::audit::AuditEntry,
     ) -> DomainResult<()> {
-        crate::audit::append(&self.0, scope, entry).await
+        crate::audit::append(&self.txn, scope, entry).await
     }
 
     /// Commits the unit of work.
     pub(crate) async fn commit(self) -> DomainResult<()> {
-        self.0.commit().await.map_err(to_domain)
+        self.txn.commit().await.map_err(to_domain)
+    }
+
+    /// Ends a unit of work begun with [`OrgTx::begin_read`] once everything it read is in
+    /// hand; one begun otherwise is committed.
+    ///
+    /// A read-only transaction has nothing to commit, so on PostgreSQL it is dropped: the
+    /// driver queues its ROLLBACK and sends it together with the check the pool makes of
+    /// every connection on its way back (sqlx pings each released connection), instead of a
+    /// COMMIT round trip of its own while the request waits. The connection goes back to the
+    /// pool only once the rollback has been answered, with the tenant's transaction-local
+    /// settings gone. Nothing is lost: PostgreSQL refused every write since the first
+    /// statement. On SQLite, in process, it commits.
+    pub(crate) async fn finish_read(self) -> DomainResult<()> {
+        if self.access == Access::ReadOnly
+            && self.txn.get_database_backend() == DatabaseBackend::Postgres
+        {
+            drop(self);
+            return Ok(());
+        }
+        self.commit().await
     }
 
     /// Commits a unit of work that changed what members of `scope`'s organization hold, and
@@ -144,6 +191,6 @@ impl Deref for OrgTx {
     type Target = DatabaseTransaction;
 
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.txn
     }
 }

@@ -120,12 +120,12 @@ impl UserRepository for SqlUserRepository {
     async fn current(&self, scope: &TenantScope) -> DomainResult<User> {
         // In the tenant transaction, like everything a token does: its first statement is
         // what refuses an ended session.
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
         let row = entity::Entity::find_by_id(scope.require_user()?.as_uuid())
             .one(&*tx)
             .await
             .map_err(to_domain)?;
-        tx.commit().await?;
+        tx.finish_read().await?;
         row.ok_or(DomainError::Unauthorized)?
             .into_credentials()
             .map(|c| c.user)
