@@ -6,7 +6,7 @@
 use bulkhead_migrations::{APP_ROLE, TENANT_TABLES};
 use bulkhead_server::Application;
 use bulkhead_tests::{
-    Store, Tenant, TestApp, TestDatabase, spawn_app, spawn_app_with, test_config,
+    Store, Tenant, TestApp, TestDatabase, eventually, spawn_app, spawn_app_with, test_config,
 };
 use reqwest::StatusCode;
 use sea_orm::{
@@ -453,25 +453,22 @@ async fn reads_leave_their_connection_writable_and_outside_any_transaction() {
     assert_eq!(list.body["total"], 1);
 
     let owner = app.database.as_ref().unwrap().connect_as_owner().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
+    let owner = &owner;
+    eventually(|| async move {
         let open = count(
-            &owner,
+            owner,
             &format!(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
                  AND usename = '{APP_ROLE}' AND state LIKE 'idle in transaction%'"
             ),
         )
         .await;
-        if open == 0 {
-            break;
+        match open {
+            0 => Ok(()),
+            open => Err(format!("{open} connections still in a transaction")),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{open} connections still in a transaction after 5 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 /// The server's sessions plan each prepared statement once (see `Store::connect`).
