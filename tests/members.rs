@@ -789,13 +789,30 @@ async fn a_deleted_organization_stops_every_token_until_restored(app: TestApp) {
             StatusCode::OK
         );
     }
+    // Restoring it again: it is live, which is a conflict, not a bad token.
+    let again = app
+        .post(
+            "/api/v1/organizations/current/restore",
+            Some(&a.token),
+            json!({}),
+        )
+        .await;
+    again.assert_problem(409);
+    assert!(
+        again.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not deleted")),
+        "{}",
+        again.body
+    );
+    // An admin of it still gets 403: the permission is checked first.
     app.post(
         "/api/v1/organizations/current/restore",
-        Some(&a.token),
+        Some(&admin.token),
         json!({}),
     )
     .await
-    .assert_problem(401);
+    .assert_problem(403);
     let actions = app.audit_actions(&a).await;
     for action in ["organization.deleted", "organization.restored"] {
         assert!(

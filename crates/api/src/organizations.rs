@@ -152,7 +152,8 @@ pub(crate) async fn delete(
 }
 
 /// Restore a deleted organization within the grace period (organization:delete), with a token
-/// of a session in it (refresh one if the access token expired). After the grace period: 409.
+/// of a session in it (refresh one if the access token expired). After the grace period, or
+/// when it is not deleted: 409.
 #[utoipa::path(
     post, path = "/api/v1/organizations/current/restore", extensions(("x-permission" = json!("organization:delete"))), tag = "organizations",
     security(("bearer" = [])),

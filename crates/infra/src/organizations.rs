@@ -233,7 +233,20 @@ impl OrganizationRepository for SqlOrganizationRepository {
         deleted_after: chrono::DateTime<chrono::Utc>,
         entry: AuditEntry,
     ) -> DomainResult<Organization> {
-        let tx = OrgTx::begin_deleted(&self.store, scope).await?;
+        let tx = match OrgTx::begin_deleted(&self.store, scope).await {
+            // Not let in as into a deleted organization. If the caller may still use it as a
+            // live one, the request is at odds with its state, not with the caller's rights.
+            Err(DomainError::Unauthorized) => {
+                OrgTx::begin_read(&self.store, scope)
+                    .await?
+                    .finish_read()
+                    .await?;
+                return Err(DomainError::Conflict(
+                    "the organization is not deleted".into(),
+                ));
+            }
+            entered => entered?,
+        };
         let restored = entity::Entity::update_many()
             .col_expr(
                 entity::Column::DeletedAt,
