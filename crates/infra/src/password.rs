@@ -1,102 +1,87 @@
 //! bcrypt password hashing, off the async executor.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bulkhead_domain::auth::PasswordHasher;
 use bulkhead_domain::users::{Password, PasswordHash};
 use bulkhead_domain::{DomainError, DomainResult};
-use thread_priority::{ThreadPriority, set_current_thread_priority};
 
 use crate::error::InfraError;
 
-/// A hash or a check, run on a hashing thread.
-type Job = Box<dyn FnOnce() + Send>;
+mod threads;
+
+use threads::{HashingThreads, Lanes};
+
+/// The share of one core the reserve hashing thread takes by default, in percent.
+pub const DEFAULT_RESERVE_PERCENT: u8 = 25;
 
 /// [`PasswordHasher`] with bcrypt at a configured cost.
 ///
 /// Uses bcrypt's non-truncating functions: the domain already rejects passwords over the
 /// byte limit, and a login attempt over it can never match, instead of matching its first 72
 /// bytes.
+///
+/// Hashing runs on threads of its own: one core fewer of them than the machine has, at the
+/// lowest CPU priority, so that the kernel runs request handling first and a burst of logins
+/// queues behind itself; and one reserve thread at normal priority, held to a share of one
+/// core, which steps in when those fall behind, so that logins still complete while request
+/// handling keeps every core busy.
 #[derive(Debug, Clone)]
 pub struct BcryptHasher {
     cost: u32,
     /// Checked against when the account does not exist, so that an unknown email costs as
     /// much time as a wrong password.
     dummy: String,
-    /// The hashing threads' queue. There is one core less of them than the machine has, so a
-    /// burst of logins queues behind itself, and they run at the lowest CPU priority, so the
-    /// kernel runs request handling first whenever both want a core: a login waits a little
-    /// longer, the readers do not.
-    jobs: Sender<Job>,
+    threads: Arc<HashingThreads>,
 }
 
 impl BcryptHasher {
-    /// Builds a hasher; starts its threads (they end with the last clone) and computes the
-    /// dummy hash once, at the same cost as real ones.
+    /// A hasher with the default reserve ([`DEFAULT_RESERVE_PERCENT`] of one core).
     pub fn new(cost: u32) -> Result<Self, InfraError> {
+        Self::with_reserve(cost, DEFAULT_RESERVE_PERCENT)
+    }
+
+    /// Builds a hasher whose reserve thread takes at most `reserve_percent` of one core (0:
+    /// no reserve, so hashing gets only what request handling leaves). Starts its threads
+    /// (they end with the last clone) and computes the dummy hash once, at the same cost as
+    /// real ones, timing it to learn how long a hash takes on a free core.
+    pub fn with_reserve(cost: u32, reserve_percent: u8) -> Result<Self, InfraError> {
         if !(4..=31).contains(&cost) {
             return Err(InfraError::Config(format!(
                 "bcrypt cost must be between 4 and 31, got {cost}"
             )));
         }
+        if reserve_percent > 100 {
+            return Err(InfraError::Config(format!(
+                "the hashing reserve is a percentage of one core (0 to 100), got {reserve_percent}"
+            )));
+        }
+        let started = Instant::now();
         let dummy = bcrypt::non_truncating_hash("bulkhead dummy password", cost)
             .map_err(|e| InfraError::Config(format!("bcrypt failed: {e}")))?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = HashingThreads::start(Lanes {
+            idle: cores.saturating_sub(1).max(1),
+            reserve_share: (reserve_percent > 0).then(|| f64::from(reserve_percent) / 100.0),
+            // Idle threads that take twice as long as a hash on a free core are being starved.
+            patience: (started.elapsed() * 2).max(Duration::from_millis(10)),
+        })?;
         Ok(Self {
             cost,
             dummy,
-            jobs: start_threads(cores.saturating_sub(1).max(1))?,
+            threads: Arc::new(threads),
         })
     }
-}
 
-fn start_threads(count: usize) -> Result<Sender<Job>, InfraError> {
-    let (jobs, queue) = channel::<Job>();
-    let queue = Arc::new(Mutex::new(queue));
-    for n in 0..count {
-        let queue = queue.clone();
-        std::thread::Builder::new()
-            .name(format!("bcrypt-{n}"))
-            .spawn(move || run_jobs(&queue))
-            .map_err(|e| InfraError::Config(format!("cannot start a hashing thread: {e}")))?;
-    }
-    Ok(jobs)
-}
-
-fn run_jobs(queue: &Mutex<Receiver<Job>>) {
-    // Lowering one's own priority needs no privilege; if it fails, hashing still works.
-    if let Err(err) = set_current_thread_priority(ThreadPriority::Min) {
-        tracing::warn!(error = ?err, "cannot lower the hashing thread's priority");
-    }
-    loop {
-        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        match job {
-            // A panicking job loses its answer (the caller gets an error), not the thread.
-            Ok(job) => {
-                let _ = catch_unwind(AssertUnwindSafe(job));
-            }
-            // Every hasher is gone.
-            Err(_) => return,
-        }
-    }
-}
-
-impl BcryptHasher {
     /// Runs bcrypt on a hashing thread, once one is free.
     async fn off_executor<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl Fn() -> T + Send + Sync + 'static,
     ) -> DomainResult<T> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = answer.send(work());
-            }))
-            .map_err(|_| DomainError::Internal("the hashing threads have stopped".into()))?;
-        answered
+        self.threads
+            .run(work)
             .await
             .map_err(|_| DomainError::Internal("a hashing job failed".into()))
     }
@@ -106,7 +91,7 @@ impl BcryptHasher {
 impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: &Password) -> DomainResult<PasswordHash> {
         let (plain, cost) = (password.expose().to_owned(), self.cost);
-        self.off_executor(move || bcrypt::non_truncating_hash(plain, cost))
+        self.off_executor(move || bcrypt::non_truncating_hash(&plain, cost))
             .await?
             .map(PasswordHash::new)
             .map_err(|e| DomainError::Internal(format!("bcrypt failed: {e}")))
@@ -164,30 +149,11 @@ mod tests {
         );
     }
 
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn hashing_runs_at_the_lowest_cpu_priority_and_off_the_executor() {
-        let hasher = BcryptHasher::new(4).expect("cost 4 is valid");
-        let caller = std::thread::current().id();
-        let (nice, thread) = hasher
-            .off_executor(move || {
-                let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("readable");
-                // Fields after the command name, which ends with the last ')'; nice is the 19th.
-                let fields: Vec<String> = stat[stat.rfind(')').expect("comm") + 2..]
-                    .split(' ')
-                    .map(str::to_owned)
-                    .collect();
-                (fields[16].clone(), std::thread::current().id())
-            })
-            .await
-            .expect("ran");
-        assert_eq!(nice, "19");
-        assert_ne!(thread, caller);
-    }
-
     #[test]
     fn rejects_out_of_range_costs() {
         assert!(BcryptHasher::new(3).is_err());
         assert!(BcryptHasher::new(32).is_err());
+        assert!(BcryptHasher::with_reserve(4, 101).is_err());
+        assert!(BcryptHasher::with_reserve(4, 0).is_ok());
     }
 }

@@ -101,6 +101,16 @@ pub struct ServeArgs {
     /// bcrypt cost (4 to 31).
     #[arg(long, env = "BULKHEAD_BCRYPT_COST", default_value_t = 12)]
     pub bcrypt_cost: u32,
+    /// Percent of one core that password hashing gets even while request handling keeps
+    /// every core busy, so that logins still complete (0 to 100; 0: hashing gets only what
+    /// request handling leaves).
+    #[arg(
+        long,
+        env = "BULKHEAD_HASHING_RESERVE_PERCENT",
+        default_value_t = bulkhead_infra::password::DEFAULT_RESERVE_PERCENT,
+        value_parser = clap::value_parser!(u8).range(0..=100)
+    )]
+    pub hashing_reserve_percent: u8,
     /// Access token lifetime in seconds.
     #[arg(long, env = "BULKHEAD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u64,
@@ -180,6 +190,7 @@ impl ServeArgs {
         config.jwt_previous_keys = self.jwt_previous_keys;
         config.ephemeral_jwt_secret = self.ephemeral_jwt_secret;
         config.bcrypt_cost = self.bcrypt_cost;
+        config.hashing_reserve_percent = self.hashing_reserve_percent;
         config.access_token_ttl = Duration::from_secs(self.access_token_ttl_secs);
         config.sessions = SessionPolicy {
             idle_timeout: chrono::Duration::seconds(self.session_idle_timeout_secs.into()),

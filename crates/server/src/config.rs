@@ -26,6 +26,9 @@ pub struct Config {
     pub ephemeral_jwt_secret: bool,
     /// bcrypt cost.
     pub bcrypt_cost: u32,
+    /// The share of one core, in percent, that hashing gets even while request handling
+    /// keeps every core busy (0: only what request handling leaves).
+    pub hashing_reserve_percent: u8,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
     /// Lifetime of sessions (refresh tokens).
@@ -57,6 +60,7 @@ impl Config {
             jwt_previous_keys: Vec::new(),
             ephemeral_jwt_secret: false,
             bcrypt_cost: 12,
+            hashing_reserve_percent: bulkhead_infra::password::DEFAULT_RESERVE_PERCENT,
             access_token_ttl: Duration::from_secs(15 * 60),
             sessions: SessionPolicy::default(),
             accounts: AccountSettings::default(),
@@ -80,6 +84,7 @@ impl std::fmt::Debug for Config {
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("hashing_reserve_percent", &self.hashing_reserve_percent)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("accounts", &self.accounts)
             .field("smtp", &self.smtp.as_ref().map(|s| redact_url(&s.url)))

@@ -271,8 +271,8 @@ impl Application {
             audience: "bulkhead-api".into(),
             ttl: config.access_token_ttl,
         })?;
-        let cost = config.bcrypt_cost;
-        let hasher = tokio::task::spawn_blocking(move || BcryptHasher::new(cost))
+        let (cost, reserve) = (config.bcrypt_cost, config.hashing_reserve_percent);
+        let hasher = tokio::task::spawn_blocking(move || BcryptHasher::with_reserve(cost, reserve))
             .await
             .map_err(|e| StartupError::Config(format!("hasher set-up failed: {e}")))??;
 
