@@ -728,6 +728,15 @@ async fn delete_organization(app: &TestApp, token: &str, confirm: &str) -> Reply
     .await
 }
 
+async fn restore_organization(app: &TestApp, token: &str) -> Reply {
+    app.post(
+        "/api/v1/organizations/current/restore",
+        Some(token),
+        json!({}),
+    )
+    .await
+}
+
 async fn a_deleted_organization_stops_every_token_until_restored(app: TestApp) {
     let a = app.register("ada@example.com").await;
     let b = app.register("bob@example.com").await;
@@ -768,20 +777,10 @@ async fn a_deleted_organization_stops_every_token_until_restored(app: TestApp) {
         StatusCode::OK
     );
     // Only an owner restores it, with a token of a session in it.
-    app.post(
-        "/api/v1/organizations/current/restore",
-        Some(&admin.token),
-        json!({}),
-    )
-    .await
-    .assert_problem(403);
-    let restored = app
-        .post(
-            "/api/v1/organizations/current/restore",
-            Some(&a.token),
-            json!({}),
-        )
-        .await;
+    restore_organization(&app, &admin.token)
+        .await
+        .assert_problem(403);
+    let restored = restore_organization(&app, &a.token).await;
     assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
     for token in [&a.token, &admin.token, &key] {
         assert_eq!(
@@ -790,13 +789,7 @@ async fn a_deleted_organization_stops_every_token_until_restored(app: TestApp) {
         );
     }
     // Restoring it again: it is live, which is a conflict, not a bad token.
-    let again = app
-        .post(
-            "/api/v1/organizations/current/restore",
-            Some(&a.token),
-            json!({}),
-        )
-        .await;
+    let again = restore_organization(&app, &a.token).await;
     again.assert_problem(409);
     assert!(
         again.body["detail"]
@@ -806,13 +799,9 @@ async fn a_deleted_organization_stops_every_token_until_restored(app: TestApp) {
         again.body
     );
     // An admin of it still gets 403: the permission is checked first.
-    app.post(
-        "/api/v1/organizations/current/restore",
-        Some(&admin.token),
-        json!({}),
-    )
-    .await
-    .assert_problem(403);
+    restore_organization(&app, &admin.token)
+        .await
+        .assert_problem(403);
     let actions = app.audit_actions(&a).await;
     for action in ["organization.deleted", "organization.restored"] {
         assert!(
@@ -834,13 +823,9 @@ async fn deleted_organizations_are_purged_after_the_grace_period() {
     let deleted = delete_organization(&app, &a.token, "Org of ada@example.com").await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     // Past the (zero) grace period: no restore, and the purge removes it with all its data.
-    app.post(
-        "/api/v1/organizations/current/restore",
-        Some(&a.token),
-        json!({}),
-    )
-    .await
-    .assert_problem(409);
+    restore_organization(&app, &a.token)
+        .await
+        .assert_problem(409);
     let purged = bulkhead_server::purge_organizations(&app.owner_url(), chrono::Duration::zero())
         .await
         .unwrap();

@@ -54,6 +54,20 @@ struct Answering<T, F> {
     answer: Mutex<Option<oneshot::Sender<T>>>,
 }
 
+impl<T, F> Answering<T, F> {
+    /// A job not yet run, and where its answer arrives.
+    fn new(work: F) -> (Self, oneshot::Receiver<T>) {
+        let (answer, answered) = oneshot::channel();
+        let job = Self {
+            work,
+            computed: AtomicBool::new(false),
+            result: Mutex::new(None),
+            answer: Mutex::new(Some(answer)),
+        };
+        (job, answered)
+    }
+}
+
 impl<T: Send, F: Fn() -> T + Send + Sync> Work for Answering<T, F> {
     fn compute(&self) -> bool {
         let out = (self.work)();
@@ -158,13 +172,8 @@ impl HashingThreads {
         T: Send + 'static,
         F: Fn() -> T + Send + Sync + 'static,
     {
-        let (answer, answered) = oneshot::channel();
-        self.shared.waiting.push(Arc::new(Answering {
-            work,
-            computed: AtomicBool::new(false),
-            result: Mutex::new(None),
-            answer: Mutex::new(Some(answer)),
-        }));
+        let (job, answered) = Answering::new(work);
+        self.shared.waiting.push(Arc::new(job));
         for thread in &self.threads {
             thread.unpark();
         }
@@ -216,21 +225,20 @@ fn run_idle(shared: &Shared, reserve: &Thread) {
             continue;
         };
         shared.taken.fetch_add(1, Ordering::AcqRel);
-        if job.wanted() {
+        let delivers = job.wanted() && {
             if shared.reserve_share.is_some() {
                 shared.held.push((Instant::now(), job.clone()));
                 reserve.unpark();
             }
-            if compute(&job) {
-                shared.finished.push(job);
-                reserve.unpark();
-                continue;
-            }
-        }
+            compute(&job)
+        };
         // Even with nothing to deliver, the reserve drops it: dropping the last reference
         // frees what the request handler allocated, and freeing can take that thread's
         // allocator lock.
         shared.finished.push(job);
+        if delivers {
+            reserve.unpark();
+        }
     }
 }
 
@@ -466,13 +474,7 @@ mod tests {
 
     #[test]
     fn computing_keeps_the_first_result_and_only_delivering_answers() {
-        let (answer, mut answered) = oneshot::channel();
-        let job = Answering {
-            work: || 7,
-            computed: AtomicBool::new(false),
-            result: Mutex::new(None),
-            answer: Mutex::new(Some(answer)),
-        };
+        let (job, mut answered) = Answering::new(|| 7);
         assert!(job.wanted());
         assert!(job.compute());
         // An idle-priority thread computed it: the caller is not woken from there.
@@ -485,13 +487,7 @@ mod tests {
 
     #[test]
     fn a_job_whose_caller_is_gone_is_not_wanted() {
-        let (answer, answered) = oneshot::channel::<()>();
-        let job = Answering {
-            work: || (),
-            computed: AtomicBool::new(false),
-            result: Mutex::new(None),
-            answer: Mutex::new(Some(answer)),
-        };
+        let (job, answered) = Answering::new(|| ());
         drop(answered);
         assert!(!job.wanted());
     }
