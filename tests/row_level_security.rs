@@ -28,6 +28,18 @@ async fn count(conn: &impl ConnectionTrait, query: &str) -> i64 {
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
+/// How many of the server's backends on this database match `condition` (on pg_stat_activity).
+async fn app_backends(owner: &DatabaseConnection, condition: &str) -> i64 {
+    count(
+        owner,
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND usename = '{APP_ROLE}' AND {condition}"
+        ),
+    )
+    .await
+}
+
 /// A transaction as the server opens it, with `org` as the tenant.
 async fn tenant_tx(conn: &DatabaseConnection, org: &str) -> DatabaseTransaction {
     let tx = conn.begin().await.unwrap();
@@ -48,6 +60,19 @@ fn sqlstate(err: &DbErr) -> Option<String> {
             .map(|c| c.into_owned()),
         _ => None,
     }
+}
+
+/// Creates an API key of `tenant` that may read projects; answers its secret.
+async fn create_reading_key(app: &TestApp, tenant: &Tenant, name: &str) -> String {
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&tenant.token),
+            serde_json::json!({ "name": name, "scopes": ["projects:read"] }),
+        )
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
+    key.body["secret"].as_str().unwrap().to_owned()
 }
 
 async fn two_tenants_with_a_project_each(app: &TestApp) -> (String, String, String) {
@@ -414,15 +439,7 @@ async fn reads_leave_their_connection_writable_and_outside_any_transaction() {
     let own = app.create_project(&a, "alpha").await;
     let own = own["id"].as_str().unwrap();
     // A key's scope has no user: its unit of work enters the tenant without a membership.
-    let key = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&a.token),
-            serde_json::json!({ "name": "reader", "scopes": ["projects:read"] }),
-        )
-        .await;
-    assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
-    let key = key.body["secret"].as_str().unwrap().to_owned();
+    let key = create_reading_key(&app, &a, "reader").await;
     for round in 1..=3 {
         let reply = app.get(&format!("/api/v1/projects/{own}"), &key).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -455,20 +472,61 @@ async fn reads_leave_their_connection_writable_and_outside_any_transaction() {
     let owner = app.database.as_ref().unwrap().connect_as_owner().await;
     let owner = &owner;
     eventually(|| async move {
-        let open = count(
-            owner,
-            &format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND usename = '{APP_ROLE}' AND state LIKE 'idle in transaction%'"
-            ),
-        )
-        .await;
+        let open = app_backends(owner, "state LIKE 'idle in transaction%'").await;
         match open {
             0 => Ok(()),
             open => Err(format!("{open} connections still in a transaction")),
         }
     })
     .await;
+}
+
+/// Reads take turns (`BULKHEAD_DB_MAX_READS`), writes do not: with one turn, held by a read
+/// that PostgreSQL keeps waiting on a lock, another read waits for the turn and gives up with
+/// 503 after the acquire timeout, while a write still runs on a connection of its own. Once
+/// the lock is gone, both reads answer.
+#[tokio::test]
+async fn reads_take_turns_and_writes_do_not_wait_for_them() {
+    let app = spawn_app_with(Store::Postgres, |c| {
+        c.store.max_connections = 4;
+        c.store.max_reads = Some(1);
+        c.store.acquire_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let a = app.register("a@example.com").await;
+    let project = app.create_project(&a, "alpha").await;
+    let path = format!("/api/v1/projects/{}", project["id"].as_str().unwrap());
+
+    let database = app.database.as_ref().unwrap();
+    let (locker, owner) = (
+        database.connect_as_owner().await,
+        database.connect_as_owner().await,
+    );
+    let lock = locker.begin().await.unwrap();
+    lock.execute_unprepared("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let held = app.get(&path, &a.token);
+    let meanwhile = async {
+        let owner = &owner;
+        eventually(|| async move {
+            let waiting = app_backends(owner, "wait_event_type = 'Lock'").await;
+            match waiting {
+                1 => Ok(()),
+                n => Err(format!("{n} reads waiting on the lock")),
+            }
+        })
+        .await;
+        let turnless = app.get("/api/v1/members", &a.token).await;
+        turnless.assert_problem(503);
+        // A write: it must not wait for a read's turn.
+        create_reading_key(&app, &a, "written meanwhile").await;
+        lock.rollback().await.unwrap();
+    };
+    let (held, ()) = tokio::join!(held, meanwhile);
+    assert_eq!(held.status, StatusCode::OK, "{}", held.body);
+    let members = app.get("/api/v1/members", &a.token).await;
+    assert_eq!(members.status, StatusCode::OK, "{}", members.body);
 }
 
 /// The server's sessions plan each prepared statement once (see `Store::connect`).

@@ -1,13 +1,15 @@
 //! The connection pool and the start-up checks on the database role.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, Statement, TransactionTrait,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{InfraError, is_lost_connection};
 use crate::grants::GrantCache;
@@ -19,6 +21,10 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long a request waits for a connection before failing with 503.
     pub acquire_timeout: Duration,
+    /// Largest number of read-only units of work running at once (PostgreSQL), below
+    /// `max_connections`; writes may use every connection. `None`: see
+    /// [`StoreOptions::read_limit`].
+    pub max_reads: Option<u32>,
 }
 
 impl Default for StoreOptions {
@@ -26,8 +32,46 @@ impl Default for StoreOptions {
         Self {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
+            max_reads: None,
         }
     }
+}
+
+impl StoreOptions {
+    /// How many read-only units of work may run at once against the database at `url`:
+    /// `max_reads` when set; otherwise two per core of this machine when the database runs on
+    /// it (loopback or a Unix socket), and no limit but the pool when it runs elsewhere.
+    ///
+    /// A read is CPU work for PostgreSQL from start to end, with no disk flush to wait for.
+    /// When PostgreSQL shares this machine's cores, more reads at once than about two per core
+    /// only make its backends and the server's threads take turns on them, which lengthens the
+    /// tail; waiting for a turn here costs less. Writes spend much of their time waiting for
+    /// their commit to reach the disk, so they keep every connection. A database elsewhere
+    /// has cores and round-trip times this machine cannot see, so there is no guess for it.
+    pub fn read_limit(&self, url: &str) -> Option<u32> {
+        self.max_reads.or_else(|| {
+            runs_on_this_machine(url).then(|| {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                u32::try_from(cores.saturating_mul(2)).unwrap_or(u32::MAX)
+            })
+        })
+    }
+}
+
+/// Whether the PostgreSQL server at `url` is reached over loopback or a Unix socket.
+fn runs_on_this_machine(url: &str) -> bool {
+    use std::str::FromStr;
+    let Ok(options) = sea_orm::sqlx::postgres::PgConnectOptions::from_str(url) else {
+        return false;
+    };
+    let host = options
+        .get_host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    options.get_socket().is_some()
+        || host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The database the adapters share: PostgreSQL (with row-level security) or SQLite.
@@ -40,6 +84,8 @@ pub struct Store {
     grants: Arc<GrantCache>,
     /// How often a unit of work's first statement is tried on another pooled connection.
     max_attempts: u32,
+    /// Turns for read-only units of work, when they are fewer than the connections.
+    reads: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -57,12 +103,14 @@ impl Store {
     /// Opens a pool. Connection attempts and pool waits are bounded by `acquire_timeout`, so a
     /// database that is down makes requests fail fast instead of hanging.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, InfraError> {
-        Self::open(url, options, Arc::new(GrantCache::new())).await
+        let reads = options.read_limit(url);
+        Self::open(url, options, reads, Arc::new(GrantCache::new())).await
     }
 
     async fn open(
         url: &str,
         options: &StoreOptions,
+        max_reads: Option<u32>,
         grants: Arc<GrantCache>,
     ) -> Result<Self, InfraError> {
         let mut connect = ConnectOptions::new(url.to_owned());
@@ -99,23 +147,50 @@ impl Store {
             options: options.clone(),
             grants,
             max_attempts: options.max_connections + 2,
+            reads: max_reads
+                .filter(|&reads| !sqlite && reads < options.max_connections)
+                .map(|reads| Arc::new(Semaphore::new(reads.max(1) as usize))),
         })
     }
 
-    /// Another pool of `max_connections` on the same PostgreSQL database, sharing this store's
-    /// cache of grants: one per HTTP worker thread. Its connections are opened lazily, by the
-    /// first requests that need them, so they belong to that worker's runtime, which then
-    /// reads their replies itself instead of waking another thread for each. On SQLite, where
-    /// the one connection is the database (in memory, it is), the same store.
-    pub async fn sibling(&self, max_connections: u32) -> Result<Self, InfraError> {
+    /// Another pool of `max_connections` on the same PostgreSQL database, running at most
+    /// `max_reads` read-only units of work at once (`None`: as many as it has connections),
+    /// and sharing this store's cache of grants: one per HTTP worker thread. Its connections
+    /// are opened lazily, by the first requests that need them, so they belong to that
+    /// worker's runtime, which then reads their replies itself instead of waking another
+    /// thread for each; its turns for reads are that worker's too. On SQLite, where the one
+    /// connection is the database (in memory, it is), the same store.
+    pub async fn sibling(
+        &self,
+        max_connections: u32,
+        max_reads: Option<u32>,
+    ) -> Result<Self, InfraError> {
         if !self.is_postgres() {
             return Ok(self.clone());
         }
         let options = StoreOptions {
             max_connections,
+            max_reads,
             ..self.options.clone()
         };
-        Self::open(&self.url, &options, self.grants.clone()).await
+        Self::open(&self.url, &options, max_reads, self.grants.clone()).await
+    }
+
+    /// Waits for a read-only unit of work's turn (see [`StoreOptions::read_limit`]), first in,
+    /// first out, for at most the pool's acquire timeout, as a connection is waited for. The
+    /// turn lasts as long as the permit. `None` when reads are not limited.
+    pub(crate) async fn read_turn(&self) -> Result<Option<OwnedSemaphorePermit>, DbErr> {
+        let Some(reads) = &self.reads else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.options.acquire_timeout, reads.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            // The semaphore is never closed; a closed one is as good as a closed pool.
+            Ok(Err(_)) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
+            Err(_) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
+        }
     }
 
     /// Runs `first`, a unit of work's first statement, again while it fails because the
@@ -228,5 +303,83 @@ impl Store {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_on_loopback_or_a_socket_runs_on_this_machine() {
+        for url in [
+            "postgres://bulkhead_app@127.0.0.1:5432/bulkhead",
+            "postgres://bulkhead_app@localhost/bulkhead",
+            "postgres://bulkhead_app@[::1]:5432/bulkhead",
+            "postgres://bulkhead_app@%2Fvar%2Frun%2Fpostgresql/bulkhead",
+            "postgres:///bulkhead?host=/var/run/postgresql",
+        ] {
+            assert!(runs_on_this_machine(url), "{url}");
+        }
+        for url in [
+            "postgres://bulkhead_app@db.internal:5432/bulkhead",
+            "postgres://bulkhead_app@10.0.0.7/bulkhead",
+            "not a url",
+        ] {
+            assert!(!runs_on_this_machine(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn reads_are_limited_to_two_per_core_only_for_a_database_on_this_machine() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let automatic = StoreOptions::default();
+        assert_eq!(
+            automatic.read_limit("postgres://app@127.0.0.1/db"),
+            Some(2 * cores)
+        );
+        assert_eq!(automatic.read_limit("postgres://app@db.internal/db"), None);
+        let set = StoreOptions {
+            max_reads: Some(3),
+            ..StoreOptions::default()
+        };
+        assert_eq!(set.read_limit("postgres://app@db.internal/db"), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_read_waits_for_a_turn_and_gives_up_after_the_acquire_timeout() {
+        let options = StoreOptions {
+            max_connections: 4,
+            acquire_timeout: Duration::from_millis(50),
+            max_reads: Some(1),
+        };
+        // Lazy: nothing connects, so no server is needed to hand out turns.
+        let store = Store::connect("postgres://app@127.0.0.1:1/none", &options)
+            .await
+            .expect("a lazy pool opens without a server");
+        let first = store.read_turn().await.expect("a free turn");
+        assert!(first.is_some());
+        let waited = store.read_turn().await;
+        assert!(
+            matches!(
+                waited,
+                Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
+            ),
+            "{waited:?}"
+        );
+        drop(first);
+        assert!(store.read_turn().await.expect("the turn is back").is_some());
+
+        // As many reads as connections: the pool alone bounds them.
+        let unlimited = Store::connect(
+            "postgres://app@127.0.0.1:1/none",
+            &StoreOptions {
+                max_reads: Some(4),
+                ..options
+            },
+        )
+        .await
+        .expect("a lazy pool");
+        assert!(unlimited.read_turn().await.expect("no limit").is_none());
     }
 }

@@ -4,6 +4,7 @@ use std::ops::Deref;
 
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope, UserId};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, Statement};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::to_domain;
 use crate::store::Store;
@@ -15,8 +16,11 @@ use crate::store::Store;
 /// still filter by `organization_id` themselves, so indexes are used and SQLite, which has no
 /// RLS, is isolated too. Dropping an `OrgTx` without [`OrgTx::commit`] rolls back.
 pub(crate) struct OrgTx {
+    // Dropped before the turn below: the rollback is queued before the next read may start.
     txn: DatabaseTransaction,
     access: Access,
+    /// A read-only unit of work's turn (see `StoreOptions::read_limit`), held to its end.
+    _turn: Option<OwnedSemaphorePermit>,
 }
 
 /// What a unit of work may do. A read-only one is marked so on PostgreSQL in its first
@@ -59,6 +63,10 @@ impl OrgTx {
         access: Access,
     ) -> DomainResult<Self> {
         let generation = store.grants().generation();
+        let turn = match access {
+            Access::ReadOnly => store.read_turn().await.map_err(to_domain)?,
+            Access::ReadWrite => None,
+        };
         let txn = store.begin().await.map_err(to_domain)?;
         let org = scope.organization_id();
         let Some(user) = scope.user_id() else {
@@ -66,7 +74,11 @@ impl OrgTx {
             if txn.get_database_backend() == DatabaseBackend::Postgres {
                 crate::memberships::enter_tenant(&txn, org, None, None, deleted, access).await?;
             }
-            return Ok(Self { txn, access });
+            return Ok(Self {
+                txn,
+                access,
+                _turn: turn,
+            });
         };
         let current =
             crate::memberships::admitted(&txn, org, user, scope.session_id(), deleted, access)
@@ -87,7 +99,11 @@ impl OrgTx {
                 return Err(DomainError::Unauthorized);
             }
         }
-        Ok(Self { txn, access })
+        Ok(Self {
+            txn,
+            access,
+            _turn: turn,
+        })
     }
 
     /// The sign-up's transaction: the organization and membership it creates do not exist yet,
@@ -136,6 +152,7 @@ impl OrgTx {
         Ok(Self {
             txn,
             access: Access::ReadWrite,
+            _turn: None,
         })
     }
 

@@ -169,6 +169,10 @@ pub struct ServeArgs {
     /// Largest database pool (PostgreSQL).
     #[arg(long, env = "BULKHEAD_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
+    /// Read-only requests running at once against PostgreSQL, split between the HTTP workers
+    /// (default: two per core when PostgreSQL runs on this machine, else no limit but the pool).
+    #[arg(long, env = "BULKHEAD_DB_MAX_READS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_reads: Option<u32>,
     /// Seconds a request waits for a database connection before answering 503.
     #[arg(long, env = "BULKHEAD_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
     pub db_acquire_timeout_secs: u64,
@@ -224,6 +228,7 @@ impl ServeArgs {
         config.http.trusted_proxies = self.trusted_proxies;
         config.organization_grace = chrono::Duration::days(i64::from(self.organization_grace_days));
         config.store.max_connections = self.db_max_connections;
+        config.store.max_reads = self.db_max_reads;
         config.store.acquire_timeout = Duration::from_secs(self.db_acquire_timeout_secs);
         config.http.body_limit = self.body_limit_bytes;
         config.http.workers = self.workers;

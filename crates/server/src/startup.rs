@@ -287,13 +287,23 @@ impl Application {
             budget,
         };
         // One pool per HTTP worker, so that each worker's runtime serves its own connections;
-        // the configured size is split between them. The store above keeps the background
-        // tasks' few connections.
-        let workers = config.http.workers.max(1);
-        let per_worker = config.store.max_connections.div_ceil(workers as u32).max(1);
-        let mut states = Vec::with_capacity(workers);
+        // the configured size and turns for reads are split between them. The store above
+        // keeps the background tasks' few connections.
+        let workers = config.http.workers.max(1) as u32;
+        let per_worker = config.store.max_connections.div_ceil(workers).max(1);
+        let reads = config.store.read_limit(&config.database_url);
+        let reads_per_worker = reads.map(|reads| reads.div_ceil(workers).max(1));
+        if store.is_postgres() {
+            tracing::info!(
+                connections = per_worker * workers,
+                reads_at_once = reads_per_worker.map(|reads| reads * workers),
+                "store: {workers} pools, one per HTTP worker"
+            );
+        }
+        let mut states = Vec::with_capacity(workers as usize);
         for _ in 0..workers {
-            states.push(wire(&store.sibling(per_worker).await?, &shared, &config));
+            let pool = store.sibling(per_worker, reads_per_worker).await?;
+            states.push(wire(&pool, &shared, &config));
         }
 
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
