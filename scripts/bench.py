@@ -396,6 +396,8 @@ def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name)
     # The server's own defaults unless the environment that started it overrode them.
     workers = os.environ.get("BULKHEAD_WORKERS", "2")
     pool = os.environ.get("BULKHEAD_DB_MAX_CONNECTIONS", "10")
+    # PostgreSQL runs on this machine, so by default reads take turns: two per core.
+    reads = os.environ.get("BULKHEAD_DB_MAX_READS", str(2 * (os.cpu_count() or 1)))
     reserve = os.environ.get("BULKHEAD_HASHING_RESERVE_PERCENT", "25")
     in_time = during["requests"] - during["timeouts"]
     login_p50 = f", p50 {during['p50']:.0f} ms" if in_time > 0 and during["p50"] is not None else ""
@@ -408,7 +410,8 @@ def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name)
         "generator share the machine.", "",
         f"The server runs the release build as `bulkhead_app` (row-level security on), {workers} HTTP "
         f"worker{'s' if workers != '1' else ''}, each with its own pool ({pool} connections between them; the background "
-        "tasks and the listener for role changes have 3 more); wrk spreads requests over the tokens of up to 100 organizations. "
+        f"tasks and the listener for role changes have 3 more), and at most {reads} read-only requests in PostgreSQL at once "
+        "(`BULKHEAD_DB_MAX_READS`; by default two per core when PostgreSQL runs on the same machine); wrk spreads requests over the tokens of up to 100 organizations. "
         "The per-principal rate limiter counts every request with a limit too high to trip; the "
         "per-address login limit is off (all logins come from 127.0.0.1).", "",
         "## Scenarios", "",
