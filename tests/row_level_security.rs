@@ -28,16 +28,21 @@ async fn count(conn: &impl ConnectionTrait, query: &str) -> i64 {
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
-/// How many of the server's backends on this database match `condition` (on pg_stat_activity).
-async fn app_backends(owner: &DatabaseConnection, condition: &str) -> i64 {
-    count(
-        owner,
-        &format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND usename = '{APP_ROLE}' AND {condition}"
-        ),
-    )
-    .await
+/// Waits until exactly `wanted` of the server's backends on this database match `condition`
+/// (on pg_stat_activity), for at most five seconds.
+async fn until_app_backends(owner: &DatabaseConnection, condition: &str, wanted: i64) {
+    let query = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND usename = '{APP_ROLE}' AND {condition}"
+    );
+    let query = &query;
+    eventually(|| async move {
+        match count(owner, query).await {
+            n if n == wanted => Ok(()),
+            n => Err(format!("{n} backends with {condition}, not {wanted}")),
+        }
+    })
+    .await;
 }
 
 /// A transaction as the server opens it, with `org` as the tenant.
@@ -470,15 +475,8 @@ async fn reads_leave_their_connection_writable_and_outside_any_transaction() {
     assert_eq!(list.body["total"], 1);
 
     let owner = app.database.as_ref().unwrap().connect_as_owner().await;
-    let owner = &owner;
-    eventually(|| async move {
-        let open = app_backends(owner, "state LIKE 'idle in transaction%'").await;
-        match open {
-            0 => Ok(()),
-            open => Err(format!("{open} connections still in a transaction")),
-        }
-    })
-    .await;
+    // No connection is left in a transaction.
+    until_app_backends(&owner, "state LIKE 'idle in transaction%'", 0).await;
 }
 
 /// Reads take turns (`BULKHEAD_DB_MAX_READS`), writes do not: with one turn, held by a read
@@ -508,15 +506,8 @@ async fn reads_take_turns_and_writes_do_not_wait_for_them() {
         .unwrap();
     let held = app.get(&path, &a.token);
     let meanwhile = async {
-        let owner = &owner;
-        eventually(|| async move {
-            let waiting = app_backends(owner, "wait_event_type = 'Lock'").await;
-            match waiting {
-                1 => Ok(()),
-                n => Err(format!("{n} reads waiting on the lock")),
-            }
-        })
-        .await;
+        // The read holding the turn waits on the lock.
+        until_app_backends(&owner, "wait_event_type = 'Lock'", 1).await;
         let turnless = app.get("/api/v1/members", &a.token).await;
         turnless.assert_problem(503);
         // A write: it must not wait for a read's turn.

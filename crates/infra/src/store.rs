@@ -168,9 +168,9 @@ impl Store {
         if !self.is_postgres() {
             return Ok(self.clone());
         }
+        // `max_reads` is resolved already; the options keep what was configured.
         let options = StoreOptions {
             max_connections,
-            max_reads,
             ..self.options.clone()
         };
         Self::open(&self.url, &options, max_reads, self.grants.clone()).await
