@@ -105,6 +105,13 @@ async fn projects_round_trip(app: TestApp) {
         renamed.body["description"], "Moon",
         "absent fields must stay"
     );
+    // Rows are read by position: every field, the two timestamps apart now, must come back
+    // from both read paths as the write answered it.
+    assert_ne!(renamed.body["updated_at"], renamed.body["created_at"]);
+    assert_eq!(renamed.body["created_at"], created.body["created_at"]);
+    assert_eq!(app.get(&path, &a.token).await.body, renamed.body);
+    let listed = app.get("/api/v1/projects", &a.token).await;
+    assert_eq!(listed.body["data"], json!([renamed.body]));
 
     let cleared = app
         .patch(&path, &a.token, json!({ "description": null }))
@@ -125,6 +132,15 @@ async fn projects_round_trip(app: TestApp) {
     let deleted = app.delete(&path, &a.token).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     app.get(&path, &a.token).await.assert_problem(404);
+    let with_deleted = app
+        .get("/api/v1/projects?include_deleted=true", &a.token)
+        .await;
+    assert_eq!(with_deleted.body["total"], 1);
+    assert!(
+        with_deleted.body["data"][0]["deleted_at"].is_string(),
+        "{}",
+        with_deleted.body
+    );
     app.delete(&path, &a.token).await.assert_problem(404);
 }
 

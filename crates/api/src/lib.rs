@@ -24,6 +24,7 @@ mod projects;
 mod request_id;
 mod roles;
 mod sessions;
+mod timestamps;
 
 use std::net::TcpListener;
 use std::sync::Arc;

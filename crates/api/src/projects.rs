@@ -40,11 +40,14 @@ pub struct ProjectBody {
     pub description: Option<String>,
     /// The user who created the project.
     pub created_by: Uuid,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// Incremented by every change; also sent as the `ETag`.
     pub version: i64,
     /// Set when the project is deleted (listed only with `include_deleted=true`).
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 

@@ -13,8 +13,8 @@ use bulkhead_domain::{DomainError, DomainResult, OrganizationId, ProjectId, Tena
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, DeriveIden, EntityTrait, FromQueryResult, IntoActiveModel, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
+    ColumnTrait, DbErr, DeriveIden, EntityTrait, FromQueryResult, IntoActiveModel, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select, Set,
 };
 
 use crate::error::{conflict_or_domain, corrupt, to_domain};
@@ -90,11 +90,62 @@ enum ProjectCounts {
 }
 
 /// A project row with the count of all rows its query matched.
-#[derive(Debug, FromQueryResult)]
+#[derive(Debug)]
 struct CountedRow {
-    #[sea_orm(nested)]
     project: entity::Model,
     total: i64,
+}
+
+/// The columns as `Entity::find()` selects them, the entity's declaration order; a test
+/// holds the two together.
+const COLUMNS: [Column; 10] = [
+    Column::OrganizationId,
+    Column::Id,
+    Column::Name,
+    Column::Description,
+    Column::CreatedBy,
+    Column::CreatedAt,
+    Column::UpdatedAt,
+    Column::Version,
+    Column::DeletedAt,
+    Column::DeletedBy,
+];
+
+/// A project read by position, in the order of [`COLUMNS`]. The derived reader looks every
+/// column up by name and builds an error value for each NULL; for a page of twenty that came
+/// to a tenth of the server's CPU time per list request.
+fn project_at(res: &QueryResult) -> Result<entity::Model, DbErr> {
+    Ok(entity::Model {
+        organization_id: res.try_get_by_index(0)?,
+        id: res.try_get_by_index(1)?,
+        name: res.try_get_by_index(2)?,
+        description: res.try_get_by_index(3)?,
+        created_by: res.try_get_by_index(4)?,
+        created_at: res.try_get_by_index(5)?,
+        updated_at: res.try_get_by_index(6)?,
+        version: res.try_get_by_index(7)?,
+        deleted_at: res.try_get_by_index(8)?,
+        deleted_by: res.try_get_by_index(9)?,
+    })
+}
+
+impl FromQueryResult for CountedRow {
+    fn from_query_result(res: &QueryResult, _: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            project: project_at(res)?,
+            // The page's statement adds the total after the entity's columns.
+            total: res.try_get_by_index(COLUMNS.len())?,
+        })
+    }
+}
+
+/// A project row alone, read by position like [`CountedRow`].
+struct ProjectRow(entity::Model);
+
+impl FromQueryResult for ProjectRow {
+    fn from_query_result(res: &QueryResult, _: &str) -> Result<Self, DbErr> {
+        project_at(res).map(Self)
+    }
 }
 
 impl TryFrom<entity::Model> for Project {
@@ -281,11 +332,12 @@ impl ProjectRepository for SqlProjectRepository {
         let row = in_scope(scope)
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::DeletedAt.is_null())
+            .into_model::<ProjectRow>()
             .one(&*tx)
             .await
             .map_err(to_domain)?;
         tx.finish_read().await?;
-        row.ok_or(DomainError::NotFound)?.try_into()
+        row.ok_or(DomainError::NotFound)?.0.try_into()
     }
 
     async fn update(
@@ -369,7 +421,28 @@ impl ProjectRepository for SqlProjectRepository {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_pattern;
+    use sea_orm::{DbBackend, Iterable, QueryTrait};
+
+    use super::{COLUMNS, Column, Entity, contains_pattern};
+    use sea_orm::EntityTrait;
+
+    #[test]
+    fn rows_are_read_in_the_order_the_entity_selects_them() {
+        let name = |c: &Column| sea_orm::Iden::to_string(c);
+        assert_eq!(
+            Column::iter().map(|c| name(&c)).collect::<Vec<_>>(),
+            COLUMNS.iter().map(name).collect::<Vec<_>>()
+        );
+        let sql = Entity::find().build(DbBackend::Postgres).to_string();
+        let selected: Vec<&str> = sql["SELECT ".len()..sql.find(" FROM").expect("a FROM")]
+            .split(", ")
+            .collect();
+        let expected: Vec<String> = COLUMNS
+            .iter()
+            .map(|c| format!("\"projects\".\"{}\"", name(c)))
+            .collect();
+        assert_eq!(selected, expected);
+    }
 
     #[test]
     fn like_wildcards_in_searches_are_escaped() {
