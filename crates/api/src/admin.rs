@@ -80,7 +80,9 @@ pub struct PlatformOrganizationBody {
     /// `active`, `suspended` or `deleted`.
     #[schema(example = "active")]
     pub status: &'static str,
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub suspended_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 

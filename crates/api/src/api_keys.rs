@@ -80,8 +80,11 @@ pub struct ApiKeyBody {
     #[schema(value_type = Vec<String>, example = json!(["projects:read"]))]
     pub scopes: Vec<&'static str>,
     pub created_by: Uuid,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

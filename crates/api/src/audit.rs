@@ -43,6 +43,7 @@ pub struct AuditEventBody {
     pub request_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// The previous event's hash (empty for the first).
     pub prev_hash: String,

@@ -110,6 +110,7 @@ pub struct UserBody {
     pub email: String,
     #[schema(example = "Ada Lovelace")]
     pub name: String,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Whether the user confirmed the email (`POST /auth/verify-email`).
     pub email_verified: bool,
@@ -133,6 +134,7 @@ pub struct OrganizationBody {
     pub id: Uuid,
     #[schema(example = "Analytical Engines")]
     pub name: String,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 

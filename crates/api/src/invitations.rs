@@ -42,7 +42,9 @@ pub struct InvitationBody {
     pub email: String,
     pub role: RoleBody,
     pub invited_by: Uuid,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub expires_at: DateTime<Utc>,
 }
 

@@ -36,6 +36,7 @@ pub struct MemberBody {
     /// People invited but not yet joined are listed by `GET /invitations`.
     #[schema(example = "active")]
     pub status: &'static str,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub joined_at: DateTime<Utc>,
 }
 

@@ -59,6 +59,7 @@ pub struct ProjectMemberBody {
     pub user_id: Uuid,
     pub role: ProjectRoleBody,
     pub added_by: Uuid,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub added_at: DateTime<Utc>,
 }
 

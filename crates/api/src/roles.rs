@@ -44,8 +44,10 @@ pub struct RoleDefinitionBody {
     #[schema(value_type = Vec<String>, example = json!(["organization:read", "projects:read"]))]
     pub permissions: Vec<&'static str>,
     /// Custom roles only.
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub created_at: Option<DateTime<Utc>>,
     /// Custom roles only.
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 

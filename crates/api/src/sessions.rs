@@ -50,10 +50,13 @@ pub struct SessionBody {
     pub id: Uuid,
     /// The organization its tokens are for.
     pub organization_id: Uuid,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// The last sign-in or refresh.
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub last_used_at: DateTime<Utc>,
     /// The session ends then at the latest.
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub expires_at: DateTime<Utc>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -81,6 +84,7 @@ impl SessionBody {
 pub struct MembershipBody {
     pub organization: OrganizationBody,
     pub role: RoleBody,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub joined_at: DateTime<Utc>,
 }
 
