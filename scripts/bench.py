@@ -343,7 +343,7 @@ def pgbench(pg, scenario, token_orgs, per_org, seconds, connections, workdir):
     prefix = os.path.join(workdir, f"pgbench-{scenario}-latencies")
     output = run(["pgbench", "-n", "-M", "prepared", f"-c{connections}", "-j2", f"-T{seconds}",
                   "-l", "--sampling-rate=0.2", f"--log-prefix={prefix}", "-f", script, pg.app_url],
-                 env=env, cwd=workdir)
+                 env=env)
     tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
     latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
     failed = int(re.search(r"number of failed transactions: (\d+)", output).group(1)) if "failed transactions" in output else 0

@@ -421,10 +421,9 @@ impl ProjectRepository for SqlProjectRepository {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{DbBackend, Iterable, QueryTrait};
+    use sea_orm::{DbBackend, EntityTrait, Iterable, QueryTrait};
 
     use super::{COLUMNS, Column, Entity, contains_pattern};
-    use sea_orm::EntityTrait;
 
     #[test]
     fn rows_are_read_in_the_order_the_entity_selects_them() {
