@@ -15,6 +15,7 @@ both_stores! {
     a_reset_sets_the_password_and_ends_every_session;
     bad_reset_attempts_change_nothing;
     change_password_needs_the_current_one_and_ends_other_sessions;
+    requests_for_existing_emails_take_as_long_as_for_unknown_ones;
 }
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -85,6 +86,8 @@ async fn forgot_password_answers_the_same_for_unknown_emails(app: TestApp) {
         .await;
     assert_eq!(known.status, StatusCode::ACCEPTED);
     assert_eq!((unknown.status, &unknown.body), (known.status, &known.body));
+    // The reset email is queued just after the answer.
+    app.token_from_email(&a.email, "Reset your", "bhp_").await;
     assert!(app.emails_to("ghost@example.com").await.is_empty());
     let emails = app.emails_to(&a.email).await;
     assert_eq!(emails.len(), 2, "verification and reset: {emails:?}");
@@ -268,6 +271,14 @@ async fn outbox_delivery(store: Store) {
     let token = app
         .token_from_email(&a.email, "Confirm your email", "bhv_")
         .await;
+    // Until delivery the body is sealed (issue F7): the database never holds a usable token,
+    // and a queued body is no plain text at all.
+    let queued = app.stored_text(&["outbox_emails"]).await;
+    assert!(
+        !queued.contains(&token[4..]),
+        "a queued email keeps its token in clear"
+    );
+    assert!(!queued.contains("Confirm that this is your address"));
     let _sender = app
         .another_instance(|c| c.outbox_interval = Duration::from_millis(50))
         .await;
@@ -337,4 +348,44 @@ async fn expired_reset_tokens_are_refused() {
     .await
     .assert_problem(422);
     assert_eq!(login_status(&app, &a.email, PASSWORD).await, StatusCode::OK);
+}
+
+// The sibling of issue F5: forgot-password and resend-verification used to write a token, an
+// email and audit records before answering for an existing account, and answer at once for an
+// unknown one; the same answer, a different time. They now answer after the same work.
+async fn requests_for_existing_emails_take_as_long_as_for_unknown_ones(app: TestApp) {
+    app.register("ada@example.com").await;
+    for path in [
+        "/api/v1/auth/forgot-password",
+        "/api/v1/auth/resend-verification",
+    ] {
+        let ask = |email: &'static str| {
+            let app = &app;
+            async move {
+                let reply = app.post(path, None, json!({ "email": email })).await;
+                assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+            }
+        };
+        for _ in 0..5 {
+            ask("ada@example.com").await;
+            ask("nobody@example.com").await;
+        }
+        let (existing, unknown) = bulkhead_tests::median_timings(
+            41,
+            || ask("ada@example.com"),
+            || ask("nobody@example.com"),
+        )
+        .await;
+        bulkhead_tests::assert_alike_in_time(path, existing, unknown);
+    }
+    // Every request for the existing account still got its email.
+    let emails = || async { app.emails_to("ada@example.com").await.len() };
+    bulkhead_tests::eventually(|| async {
+        match emails().await {
+            // The sign-up's verification, then 46 resets and 46 verifications.
+            93 => Ok(()),
+            n => Err(format!("{n} emails queued")),
+        }
+    })
+    .await;
 }

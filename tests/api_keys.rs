@@ -15,6 +15,9 @@ both_stores! {
     only_admins_and_owners_manage_keys_and_keys_manage_nothing;
     secrets_are_shown_once_and_stored_only_as_digests;
     invalid_key_requests_change_nothing;
+    a_key_holds_only_what_its_creator_still_holds;
+    a_departing_creator_takes_their_keys_along;
+    an_idempotency_key_belongs_to_its_principal_and_is_authorized_first;
 }
 
 async fn create_key(app: &TestApp, owner: &Tenant, scopes: &[&str]) -> Value {
@@ -270,4 +273,188 @@ async fn invalid_key_requests_change_nothing(app: TestApp) {
     )
     .await
     .assert_problem(404);
+}
+
+/// The keys `creator` made, by revocation reason, as the audit trail recorded them.
+async fn revocations(app: &TestApp, owner: &Tenant) -> Vec<(String, String)> {
+    app.audit_events(owner)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "api_key.revoked")
+        .map(|e| {
+            (
+                e["resource_id"].as_str().unwrap().to_owned(),
+                e["changes"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+// SECURITY-CASES 17 and 20; issue F1: a key acts on its creator's authority.
+async fn a_key_holds_only_what_its_creator_still_holds(app: TestApp) {
+    let owner = app.register("olga@example.com").await;
+    let admin = app.member_token(&owner, "ada@example.com", "admin").await;
+    let key = create_key(&app, &admin, &["projects:read", "projects:write"]).await;
+    let key_secret = secret(&key).to_owned();
+    let created = app
+        .post(
+            "/api/v1/projects",
+            Some(&key_secret),
+            json!({ "name": "Apollo" }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+
+    // Demoted to viewer: the key narrows at once to what a viewer may do.
+    let demoted = app
+        .patch(
+            &format!("/api/v1/members/{}", admin.user_id),
+            &owner.token,
+            json!({ "role": "viewer" }),
+        )
+        .await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.body);
+    app.post(
+        "/api/v1/projects",
+        Some(&key_secret),
+        json!({ "name": "Gemini" }),
+    )
+    .await
+    .assert_problem(403);
+    assert_eq!(
+        app.get("/api/v1/projects", &key_secret).await.body["total"],
+        1
+    );
+    // Promoted again: the key's own scopes are still its ceiling, and they are back.
+    app.patch(
+        &format!("/api/v1/members/{}", admin.user_id),
+        &owner.token,
+        json!({ "role": "admin" }),
+    )
+    .await;
+    let again = app
+        .post(
+            "/api/v1/projects",
+            Some(&key_secret),
+            json!({ "name": "Gemini" }),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    app.delete(
+        &format!("/api/v1/projects/{}", again.body["id"].as_str().unwrap()),
+        &key_secret,
+    )
+    .await
+    .assert_problem(403);
+
+    // Removed: the key is revoked with the membership, and says so in the audit trail.
+    let removed = app
+        .delete(&format!("/api/v1/members/{}", admin.user_id), &owner.token)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+    app.get("/api/v1/projects", &key_secret)
+        .await
+        .assert_problem(401);
+    app.post(
+        "/api/v1/projects",
+        Some(&key_secret),
+        json!({ "name": "Skylab" }),
+    )
+    .await
+    .assert_problem(401);
+    assert_eq!(
+        revocations(&app, &owner).await,
+        [(
+            key["id"].as_str().unwrap().to_owned(),
+            "creator_removed".to_owned()
+        )]
+    );
+    let listed = app.get("/api/v1/api-keys", &owner.token).await;
+    assert_eq!(listed.body["total"], 0, "{}", listed.body);
+    // Nothing was created in the removed creator's name after the removal.
+    assert_eq!(
+        app.get("/api/v1/projects", &owner.token).await.body["total"],
+        2
+    );
+}
+
+async fn a_departing_creator_takes_their_keys_along(app: TestApp) {
+    let owner = app.register("olga@example.com").await;
+    let admin = app.member_token(&owner, "ada@example.com", "admin").await;
+    let first = create_key(&app, &admin, &["projects:read"]).await;
+    let second = create_key(&app, &admin, &["projects:read"]).await;
+    let owners_key = create_key(&app, &owner, &["projects:read"]).await;
+    let left = app.delete("/api/v1/members/me", &admin.token).await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT, "{}", left.body);
+    for key in [&first, &second] {
+        app.get("/api/v1/projects", secret(key))
+            .await
+            .assert_problem(401);
+    }
+    // Only the leaver's keys go; an owner mints new ones as needed.
+    assert_eq!(
+        app.get("/api/v1/projects", secret(&owners_key))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let mut revoked = revocations(&app, &owner).await;
+    revoked.sort();
+    let mut expected = vec![
+        (
+            first["id"].as_str().unwrap().to_owned(),
+            "creator_left".to_owned(),
+        ),
+        (
+            second["id"].as_str().unwrap().to_owned(),
+            "creator_left".to_owned(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(revoked, expected);
+}
+
+// Issue F2: an Idempotency-Key replay is no way around authorization, nor an oracle.
+async fn an_idempotency_key_belongs_to_its_principal_and_is_authorized_first(app: TestApp) {
+    let owner = app.register("olga@example.com").await;
+    let reader = create_key(&app, &owner, &["organization:read"]).await;
+    let writer = create_key(&app, &owner, &["projects:read", "projects:write"]).await;
+    let post = async |token: String, key: &str, name: &str| {
+        app.post_once("/api/v1/projects", &token, key, &json!({ "name": name }))
+            .await
+    };
+    let first = post(owner.token.clone(), "order-1", "Apollo").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    // Without projects:write: 403 whether or not the key was used, and no stored body.
+    for key in ["order-1", "never-used"] {
+        let refused = post(secret(&reader).to_owned(), key, "Apollo").await;
+        refused.assert_problem(403);
+        assert!(!refused.body.to_string().contains("Apollo"));
+    }
+    // Another principal with the right to write: the same key is a different key, so its
+    // own request runs (with the owner's key it would be a 422 for another body).
+    let other = post(secret(&writer).to_owned(), "order-1", "Gemini").await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    assert_ne!(other.body["id"], first.body["id"]);
+    assert!(other.headers.get("idempotent-replayed").is_none());
+    // The owner's retry still replays the owner's response.
+    let retry = post(owner.token.clone(), "order-1", "Apollo").await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    assert_eq!(retry.body["id"], first.body["id"]);
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+    assert_eq!(
+        app.get("/api/v1/projects", &owner.token).await.body["total"],
+        2
+    );
+    // Each refusal is on the record.
+    let denied = app
+        .audit_events(&owner)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "permission.denied" && e["actor_type"] == "api_key")
+        .count();
+    assert_eq!(denied, 2);
 }

@@ -358,3 +358,157 @@ async fn concurrent_creates_of_one_name_give_one_201_and_409s_never_500() {
         );
     }
 }
+
+/// Asserts the headers every response carries (issue F6).
+fn assert_security_headers(reply: &bulkhead_tests::Reply, what: &str) {
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(
+            reply.headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{what}: {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_response_forbids_caching_sniffing_and_framing() {
+    let app = sqlite_app().await;
+    let registered = app
+        .raw(
+            app.client
+                .post(app.url("/api/v1/auth/register"))
+                .json(&json!({
+                    "email": "ada@example.com", "password": "correct horse battery",
+                    "name": "Ada", "organization_name": "Engines"
+                })),
+        )
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED);
+    assert_security_headers(&registered, "a token response");
+    let token = registered.body["access_token"].as_str().unwrap();
+    assert_security_headers(&app.get("/api/v1/projects", token).await, "tenant data");
+    assert_security_headers(
+        &app.raw(app.client.get(app.url("/api/v1/nope"))).await,
+        "a 404 problem",
+    );
+    assert_security_headers(
+        &app.raw(app.client.put(app.url("/api/v1/projects"))).await,
+        "a 405 from actix",
+    );
+    assert_security_headers(
+        &app.raw(app.client.get(app.url("/docs/"))).await,
+        "the docs",
+    );
+    assert_security_headers(
+        &app.raw(app.client.get(app.url("/openapi.json"))).await,
+        "the document",
+    );
+    // Plain http: no HSTS, which would pin a development host to https.
+    assert!(
+        registered
+            .headers
+            .get("strict-transport-security")
+            .is_none()
+    );
+    // CORS is closed unless origins are named: no preflight or response grants a page
+    // elsewhere anything.
+    let preflight = app
+        .raw(
+            app.client
+                .request(reqwest::Method::OPTIONS, app.url("/api/v1/projects"))
+                .header("origin", "https://evil.example")
+                .header("access-control-request-method", "GET"),
+        )
+        .await;
+    assert!(
+        preflight
+            .headers
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let cross = app
+        .raw(
+            app.client
+                .get(app.url("/api/v1/projects"))
+                .bearer_auth(token)
+                .header("origin", "https://evil.example"),
+        )
+        .await;
+    assert!(cross.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn cors_allows_exactly_the_named_origins_and_https_pins_transport() {
+    let app = spawn_app_with(Store::Sqlite, |c| {
+        c.http.cors_origins = vec!["https://app.example.com".into()];
+        c.accounts.public_url = "https://app.example.com".into();
+    })
+    .await;
+    let a = app.register("ada@example.com").await;
+    let preflight = app
+        .raw(
+            app.client
+                .request(reqwest::Method::OPTIONS, app.url("/api/v1/projects"))
+                .header("origin", "https://app.example.com")
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization, content-type",
+                ),
+        )
+        .await;
+    assert!(preflight.status.is_success(), "{}", preflight.status);
+    assert_eq!(
+        preflight.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(
+        preflight
+            .headers
+            .get("access-control-allow-credentials")
+            .is_none(),
+        "bearer tokens need no credentials mode"
+    );
+    let allowed = app
+        .raw(
+            app.client
+                .get(app.url("/api/v1/projects"))
+                .bearer_auth(&a.token)
+                .header("origin", "https://app.example.com"),
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    // A look-alike origin gets no grant, and the request is served or refused as without CORS.
+    for other in [
+        "https://app.example.com.evil.example",
+        "http://app.example.com",
+    ] {
+        let refused = app
+            .raw(
+                app.client
+                    .get(app.url("/api/v1/projects"))
+                    .bearer_auth(&a.token)
+                    .header("origin", other),
+            )
+            .await;
+        assert!(
+            refused.headers.get("access-control-allow-origin").is_none(),
+            "{other}"
+        );
+    }
+    assert_eq!(
+        allowed.headers["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    assert_security_headers(&allowed, "a CORS response");
+}

@@ -6,6 +6,7 @@
 use bulkhead_tests::{TestApp, both_stores};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 both_stores! {
@@ -21,6 +22,7 @@ both_stores! {
     idempotent_creation;
     refusals_are_audited;
     idempotency_keys_expire_after_a_day;
+    the_latest_migrations_roll_back_and_forward_with_their_data;
 }
 
 fn actions(events: &[Value]) -> Vec<&str> {
@@ -437,14 +439,9 @@ async fn exactly_one_of_many_concurrent_patches_with_one_version_wins(app: TestA
 async fn idempotent_creation(app: TestApp) {
     let a = app.register("a@example.com").await;
     let b = app.register("b@example.com").await;
-    let post = |tenant: &bulkhead_tests::Tenant, key: &str, body: Value| {
-        app.raw(
-            app.client
-                .post(app.url("/api/v1/projects"))
-                .bearer_auth(&tenant.token)
-                .header("idempotency-key", key)
-                .json(&body),
-        )
+    let post = async |tenant: &bulkhead_tests::Tenant, key: &str, body: Value| {
+        app.post_once("/api/v1/projects", &tenant.token, key, &body)
+            .await
     };
     let first = post(&a, "order-1", json!({ "name": "Apollo" })).await;
     assert_eq!(first.status, StatusCode::CREATED);
@@ -531,14 +528,14 @@ async fn refusals_are_audited(app: TestApp) {
 
 async fn idempotency_keys_expire_after_a_day(app: TestApp) {
     let a = app.register("a@example.com").await;
-    let post = |name: &str| {
-        app.raw(
-            app.client
-                .post(app.url("/api/v1/projects"))
-                .bearer_auth(&a.token)
-                .header("idempotency-key", "daily")
-                .json(&json!({ "name": name })),
+    let post = async |name: &str| {
+        app.post_once(
+            "/api/v1/projects",
+            &a.token,
+            "daily",
+            &json!({ "name": name }),
         )
+        .await
     };
     assert_eq!(post("first").await.status, StatusCode::CREATED);
     // The same key with another body is refused while the key is remembered...
@@ -550,4 +547,48 @@ async fn idempotency_keys_expire_after_a_day(app: TestApp) {
     assert_eq!(later.status, StatusCode::CREATED, "{}", later.body);
     assert!(later.headers.get("idempotent-replayed").is_none());
     assert_eq!(app.get("/api/v1/projects", &a.token).await.body["total"], 2);
+}
+
+/// Idempotency keys stored, counted as the owner.
+async fn stored_keys(app: &TestApp) -> i64 {
+    let conn = sea_orm::Database::connect(app.owner_url()).await.unwrap();
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT count(*) AS n FROM idempotency_keys",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    conn.close().await.unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+// The migrations of issue 17 (API keys on their creator's authority, idempotency keys per
+// principal, sessions under row-level security) undo and redo cleanly, keeping the rows,
+// SQLite's rebuilt table included.
+async fn the_latest_migrations_roll_back_and_forward_with_their_data(app: TestApp) {
+    use sea_orm_migration::MigratorTrait;
+    let a = app.register("a@example.com").await;
+    let create = async |key: &str, name: &str| {
+        app.post_once("/api/v1/projects", &a.token, key, &json!({ "name": name }))
+            .await
+    };
+    assert_eq!(create("k1", "Apollo").await.status, StatusCode::CREATED);
+    let owner = sea_orm::Database::connect(app.owner_url()).await.unwrap();
+    bulkhead_migrations::Migrator::down(&owner, Some(3))
+        .await
+        .unwrap();
+    assert_eq!(stored_keys(&app).await, 1);
+    bulkhead_migrations::Migrator::up(&owner, None)
+        .await
+        .unwrap();
+    owner.close().await.unwrap();
+    assert_eq!(stored_keys(&app).await, 1);
+    // The server works on the schema as before.
+    let fresh = create("k2", "Gemini").await;
+    assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.body);
+    let replay = create("k2", "Gemini").await;
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    assert_eq!(replay.body["id"], fresh.body["id"]);
 }

@@ -18,6 +18,7 @@ both_stores! {
     the_organization_is_read_and_renamed_by_its_admins;
     project_maintainers_edit_without_the_organization_permission;
     a_deleted_organization_stops_every_token_until_restored;
+    every_refusal_is_audited_whichever_module_refuses;
 }
 
 async fn invite(app: &TestApp, by: &Tenant, email: &str, role: &str) -> Reply {
@@ -772,6 +773,14 @@ async fn a_deleted_organization_stops_every_token_until_restored(app: TestApp) {
         )
         .await;
     login.assert_problem(401);
+    // Nor does a refresh token renew anything there (issue F4).
+    app.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({ "refresh_token": admin.refresh_token }),
+    )
+    .await
+    .assert_problem(401);
     assert_eq!(
         app.get("/api/v1/projects", &b.token).await.status,
         StatusCode::OK
@@ -862,4 +871,110 @@ async fn deleted_organizations_are_purged_after_the_grace_period() {
     );
     let verify = app.get("/api/v1/audit-events/verify", &b.token).await;
     assert_eq!(verify.body["intact"], true);
+}
+
+// Issue F3: the README says every refusal is recorded as `permission.denied`; one refusal of
+// each module that decides on a permission.
+async fn every_refusal_is_audited_whichever_module_refuses(app: TestApp) {
+    let owner = app.register("owner@example.com").await;
+    let viewer = app.member_token(&owner, "vera@example.com", "viewer").await;
+    let admin = app.member_token(&owner, "adam@example.com", "admin").await;
+    let refusals = [
+        (
+            app.post(
+                "/api/v1/roles",
+                Some(&viewer.token),
+                json!({ "name": "Auditor", "permissions": ["audit:read"] }),
+            )
+            .await,
+            "roles:manage",
+        ),
+        (
+            app.post(
+                "/api/v1/invitations",
+                Some(&viewer.token),
+                json!({ "email": "new@example.com", "role": "member" }),
+            )
+            .await,
+            "members:invite",
+        ),
+        (
+            app.patch(
+                &format!("/api/v1/members/{}", admin.user_id),
+                &viewer.token,
+                json!({ "role": "viewer" }),
+            )
+            .await,
+            "members:manage",
+        ),
+        (
+            app.patch(
+                "/api/v1/organizations/current",
+                &viewer.token,
+                json!({ "name": "Renamed" }),
+            )
+            .await,
+            "organization:update",
+        ),
+        (
+            app.post(
+                "/api/v1/api-keys",
+                Some(&viewer.token),
+                json!({ "name": "ci", "scopes": ["projects:read"] }),
+            )
+            .await,
+            "api_keys:manage",
+        ),
+        (
+            app.post(
+                "/api/v1/projects",
+                Some(&viewer.token),
+                json!({ "name": "Apollo" }),
+            )
+            .await,
+            "projects:write",
+        ),
+        (
+            app.get("/api/v1/audit-events", &viewer.token).await,
+            "audit:read",
+        ),
+        // An owner-only rule, refused to an admin who holds members:manage.
+        (
+            app.patch(
+                &format!("/api/v1/members/{}", owner.user_id),
+                &admin.token,
+                json!({ "role": "viewer" }),
+            )
+            .await,
+            "members:manage",
+        ),
+    ];
+    for (reply, _) in &refusals {
+        reply.assert_problem(403);
+    }
+    let denied: Vec<(String, String)> = app
+        .audit_events(&owner)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "permission.denied")
+        .map(|e| {
+            (
+                e["actor_id"].as_str().unwrap().to_owned(),
+                e["resource_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = refusals
+        .iter()
+        .enumerate()
+        .map(|(i, (_, permission))| {
+            let actor = if i == refusals.len() - 1 {
+                &admin
+            } else {
+                &viewer
+            };
+            (actor.user_id.clone(), (*permission).to_owned())
+        })
+        .collect();
+    assert_eq!(denied, expected);
 }

@@ -155,6 +155,8 @@ async fn suspension_stops_every_token_key_and_login_until_reactivation(app: Test
         .as_str()
         .unwrap()
         .to_owned();
+    // b also belongs to a's organization, and is signed in to their own.
+    app.add_member(&a, &b, "viewer").await;
     let (root, root_id) = superuser(&app).await;
     let path = format!("/api/v1/admin/organizations/{}", a.organization_id);
     app.post(
@@ -183,6 +185,22 @@ async fn suspension_stops_every_token_key_and_login_until_reactivation(app: Test
     )
     .await
     .assert_problem(401);
+    // Nor does a session move into it (it would carry tokens that work nowhere).
+    app.post(
+        "/api/v1/auth/switch-organization",
+        Some(&b.token),
+        json!({ "organization_id": a.organization_id }),
+    )
+    .await
+    .assert_problem(404);
+    // Refreshing is refused as logging in is (issue F4), and keeps nothing alive: the token
+    // is neither spent nor renewed, so it works again once the organization is reactivated.
+    let refresh = json!({ "refresh_token": a.refresh_token });
+    for _ in 0..2 {
+        app.post("/api/v1/auth/refresh", None, refresh.clone())
+            .await
+            .assert_problem(401);
+    }
     assert_eq!(
         app.get("/api/v1/projects", &b.token).await.status,
         StatusCode::OK
@@ -210,6 +228,8 @@ async fn suspension_stops_every_token_key_and_login_until_reactivation(app: Test
             StatusCode::OK
         );
     }
+    let refreshed = app.post("/api/v1/auth/refresh", None, refresh).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
     app.post(&format!("{path}/reactivate"), Some(&root), json!({}))
         .await
         .assert_problem(409);

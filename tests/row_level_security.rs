@@ -689,3 +689,187 @@ async fn backends_killed_mid_write_lose_nothing_acknowledged_and_leave_nothing_h
     let report = app.get("/api/v1/audit-events/verify", &a.token).await;
     assert_eq!(report.body["intact"], true, "{}", report.body);
 }
+
+/// The tables of `public` that have an `organization_id` column, read from the catalogue.
+async fn tables_with_an_organization(owner: &DatabaseConnection) -> Vec<String> {
+    owner
+        .query_all_raw(sql(
+            "SELECT c.relname::text AS name FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_attribute a ON a.attrelid = c.oid
+              WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                AND a.attname = 'organization_id' AND NOT a.attisdropped
+              ORDER BY 1",
+            vec![],
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "name").unwrap())
+        .collect()
+}
+
+// Issue F7: not a hand-kept list. Every table that names an organization is under forced
+// row-level security with a restrictive policy, the app role owns nothing, and the server's
+// own list of tenant tables (which it checks at start) misses none of them.
+#[tokio::test]
+async fn every_table_naming_an_organization_is_under_forced_row_level_security() {
+    let database = TestDatabase::create().await;
+    let owner = database.connect_as_owner().await;
+    let tables = tables_with_an_organization(&owner).await;
+    assert!(tables.len() >= 10, "{tables:?}");
+    assert!(tables.iter().any(|t| t == "sessions"), "{tables:?}");
+    for table in &tables {
+        let forced = count(
+            &owner,
+            &format!(
+                "SELECT count(*) FROM pg_class WHERE oid = 'public.{table}'::regclass \
+                 AND relrowsecurity AND relforcerowsecurity"
+            ),
+        )
+        .await;
+        assert_eq!(
+            forced, 1,
+            "{table} is not under ENABLE + FORCE ROW LEVEL SECURITY"
+        );
+        let restrictive = count(
+            &owner,
+            &format!(
+                "SELECT count(*) FROM pg_policy WHERE polrelid = 'public.{table}'::regclass \
+                 AND NOT polpermissive AND polcmd = '*'"
+            ),
+        )
+        .await;
+        assert!(
+            restrictive >= 1,
+            "{table} has no restrictive policy for all commands"
+        );
+        assert!(
+            TENANT_TABLES.contains(&table.as_str()),
+            "{table} is missing from TENANT_TABLES, which the server checks at start"
+        );
+    }
+    let owned = count(
+        &owner,
+        &format!(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = '{APP_ROLE}'"
+        ),
+    )
+    .await;
+    assert_eq!(owned, 0, "{APP_ROLE} owns something in public");
+}
+
+// Issue F7: sessions are tenant rows. With nothing set the app role reads none; a tenant sees
+// its own organization's; a user sees their own everywhere; a refresh token opens its own
+// session and no other.
+#[tokio::test]
+async fn sessions_are_visible_only_to_their_user_their_organization_or_their_token() {
+    let app = spawn_app(Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    app.add_member(&b, &a, "viewer").await;
+    app.login("a@example.com").await;
+    let conn = app.database.as_ref().unwrap().connect_as_app().await;
+    assert_eq!(count(&conn, "SELECT count(*) FROM sessions").await, 0);
+    let in_b = tenant_tx(&conn, &b.organization_id).await;
+    let orgs = in_b
+        .query_all_raw(sql(
+            "SELECT DISTINCT organization_id::text AS org FROM sessions",
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(
+        orgs[0].try_get::<String>("", "org").unwrap(),
+        b.organization_id
+    );
+    in_b.rollback().await.unwrap();
+    let as_a = conn.begin().await.unwrap();
+    as_a.execute_raw(sql(
+        "SELECT set_config('app.current_user', $1, true)",
+        vec![a.user_id.clone().into()],
+    ))
+    .await
+    .unwrap();
+    let users = count(
+        &as_a,
+        &format!(
+            "SELECT count(*) FROM sessions WHERE user_id <> '{}'",
+            a.user_id
+        ),
+    )
+    .await;
+    assert_eq!(users, 0, "another user's session is visible to a");
+    assert!(count(&as_a, "SELECT count(*) FROM sessions").await >= 2);
+    as_a.rollback().await.unwrap();
+    let by_token = conn.begin().await.unwrap();
+    by_token
+        .execute_raw(sql(
+            "SELECT set_config('app.refresh_digest', $1, true)",
+            vec![bulkhead_tests::sha256_hex(&b.refresh_token).into()],
+        ))
+        .await
+        .unwrap();
+    let opened = by_token
+        .query_all_raw(sql("SELECT id::text AS id FROM sessions", vec![]))
+        .await
+        .unwrap();
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].try_get::<String>("", "id").unwrap(), b.session_id);
+    // Writing a session into another organization is refused by the policy.
+    let refused = by_token
+        .execute_raw(sql(
+            "UPDATE sessions SET organization_id = $1::uuid",
+            vec![a.organization_id.clone().into()],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused).as_deref(), Some("42501"));
+}
+
+// Issue F1 in the database: the first statement of a key's unit of work answers its
+// creator's grant while the key is live, and nothing once it is revoked.
+#[tokio::test]
+async fn entering_a_tenant_with_a_key_reads_its_creators_grant_while_it_is_live() {
+    let app = spawn_app(Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            Some(&a.token),
+            serde_json::json!({ "name": "ci", "scopes": ["projects:read"] }),
+        )
+        .await;
+    let key_id = key.body["id"].as_str().unwrap().to_owned();
+    let conn = app.database.as_ref().unwrap().connect_as_app().await;
+    let enter = "SELECT member_role, current_setting('app.current_user', true) AS acting \
+                 FROM bulkhead_enter_tenant($1::uuid, NULL, NULL, false, $2::uuid)";
+    let row = conn
+        .query_one_raw(sql(
+            enter,
+            vec![a.organization_id.clone().into(), key_id.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .expect("a live key of a member admits");
+    assert_eq!(row.try_get::<String>("", "member_role").unwrap(), "owner");
+    assert_eq!(
+        row.try_get::<String>("", "acting").unwrap(),
+        "",
+        "a key is not its creator"
+    );
+    let revoked = app
+        .delete(&format!("/api/v1/api-keys/{key_id}"), &a.token)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let gone = conn
+        .query_one_raw(sql(
+            enter,
+            vec![a.organization_id.clone().into(), key_id.into()],
+        ))
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "a revoked key still admits");
+}

@@ -20,6 +20,9 @@ mod m20261123_000011_organization_deletion;
 mod m20261123_000012_roles_and_platform;
 mod m20261123_000013_grant_notifications;
 mod m20261124_000014_project_counts;
+mod m20261201_000015_key_authority;
+mod m20261201_000016_idempotency_principals;
+mod m20261201_000017_session_policies;
 mod rls;
 
 pub use rls::APP_ROLE;
@@ -37,6 +40,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "project_members",
     "roles",
     "project_counts",
+    "sessions",
 ];
 
 /// The ordered list of migrations.
@@ -60,6 +64,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000012_roles_and_platform::Migration),
             Box::new(m20261123_000013_grant_notifications::Migration),
             Box::new(m20261124_000014_project_counts::Migration),
+            Box::new(m20261201_000015_key_authority::Migration),
+            Box::new(m20261201_000016_idempotency_principals::Migration),
+            Box::new(m20261201_000017_session_policies::Migration),
         ]
     }
 }

@@ -64,7 +64,7 @@ enum Users {
 
 const TENANT: &str = "id = NULLIF(current_setting('app.current_org', true), '')::uuid";
 
-fn create_function() -> String {
+pub(crate) fn create_function() -> String {
     format!(
         "CREATE FUNCTION bulkhead_enter_tenant(p_org uuid, p_user uuid, p_session uuid, p_deleted boolean DEFAULT false)
            RETURNS TABLE(member_role text, role_permissions text)

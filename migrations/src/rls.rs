@@ -68,3 +68,15 @@ pub(crate) async fn isolate(
         .await
         .map(|_| ())
 }
+
+/// Runs `sql` on PostgreSQL; nothing on SQLite, which has no roles, grants or policies.
+pub(crate) async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    manager
+        .get_connection()
+        .execute_unprepared(sql)
+        .await
+        .map(|_| ())
+}

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use bulkhead_domain::limits::Limit;
+use bulkhead_infra::sealing::{Keyring, SecretKey};
 use bulkhead_server::{Application, Config};
 use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -332,6 +333,18 @@ impl TestApp {
         Reply::from(request.send().await.unwrap()).await
     }
 
+    /// POSTs `body` to `path` with a bearer token and an `Idempotency-Key`.
+    pub async fn post_once(&self, path: &str, token: &str, key: &str, body: &Value) -> Reply {
+        self.raw(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(body),
+        )
+        .await
+    }
+
     /// Sends a prepared request.
     pub async fn raw(&self, request: reqwest::RequestBuilder) -> Reply {
         Reply::from(request.send().await.unwrap()).await
@@ -439,25 +452,48 @@ impl TestApp {
             .await
             .unwrap();
         conn.close().await.unwrap();
+        // Bodies are sealed at rest under the key the test server derives from its JWT secret;
+        // a delivered body is replaced by a note in plain text.
+        let keyring = Keyring::new(SecretKey::derived_from(JWT_SECRET.as_bytes()), Vec::new());
         rows.iter()
             .map(|row| {
+                let stored = row.try_get::<String>("", "body").unwrap();
+                let sent = row.try_get::<bool>("", "sent").unwrap();
+                let body = if sent {
+                    stored
+                } else {
+                    keyring
+                        .open(bulkhead_infra::outbox::BODY_PLACE, &stored)
+                        .unwrap_or_else(|e| panic!("a queued body does not open: {e}"))
+                };
                 json!({
                     "subject": row.try_get::<String>("", "subject").unwrap(),
-                    "body": row.try_get::<String>("", "body").unwrap(),
-                    "sent": row.try_get::<bool>("", "sent").unwrap(),
+                    "body": body,
+                    "sent": sent,
                 })
             })
             .collect()
     }
 
     /// The token with `prefix` in the newest email to `to` whose subject contains `subject`.
+    /// Requests for an existing account queue their email just after answering, so this waits
+    /// for it a moment.
     pub async fn token_from_email(&self, to: &str, subject: &str, prefix: &str) -> String {
-        let emails = self.emails_to(to).await;
-        let email = emails
-            .iter()
-            .rev()
-            .find(|e| e["subject"].as_str().unwrap().contains(subject))
-            .unwrap_or_else(|| panic!("no email about {subject:?} to {to}: {emails:?}"));
+        let about = |emails: &[Value]| {
+            emails
+                .iter()
+                .rev()
+                .find(|e| e["subject"].as_str().unwrap().contains(subject))
+                .cloned()
+        };
+        eventually(|| async {
+            match about(&self.emails_to(to).await) {
+                Some(_) => Ok(()),
+                None => Err(format!("no email about {subject:?} to {to}")),
+            }
+        })
+        .await;
+        let email = about(&self.emails_to(to).await).unwrap();
         let body = email["body"].as_str().unwrap();
         let start = body.find(prefix).unwrap();
         body[start..start + prefix.len() + 64].to_owned()
@@ -685,4 +721,46 @@ where
         }
     })
     .await;
+}
+
+/// The medians, in milliseconds, of `rounds` timings of `first` and of `second`, taken in
+/// turn (so that any drift of the machine hits both alike) with a pause after each, which
+/// leaves the server time for what it does after a response.
+pub async fn median_timings<F, G, FutF, FutG>(
+    rounds: usize,
+    mut first: F,
+    mut second: G,
+) -> (f64, f64)
+where
+    F: FnMut() -> FutF,
+    G: FnMut() -> FutG,
+    FutF: std::future::Future<Output = ()>,
+    FutG: std::future::Future<Output = ()>,
+{
+    let median = |mut samples: Vec<f64>| {
+        samples.sort_by(f64::total_cmp);
+        samples[samples.len() / 2]
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        first().await;
+        a.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let started = std::time::Instant::now();
+        second().await;
+        b.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    (median(a), median(b))
+}
+
+/// Asserts that two medians (see [`median_timings`]) are no further apart than 1 ms and 15%
+/// of the larger: what a client can measure of a difference in the work behind two answers.
+pub fn assert_alike_in_time(what: &str, first: f64, second: f64) {
+    let allowed = 1.0 + 0.15 * first.max(second);
+    assert!(
+        (first - second).abs() <= allowed,
+        "{what}: medians {first:.2} ms and {second:.2} ms are more than {allowed:.2} ms apart"
+    );
 }

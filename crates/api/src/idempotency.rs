@@ -1,7 +1,9 @@
 //! `Idempotency-Key` on creating POSTs: a retry with the same key and body gets the first
 //! response (marked `idempotent-replayed: true`) instead of creating twice; the same key with
-//! another body is 422; a retry while the first is still running is 409. Keys are scoped to the
-//! organization and kept 24 hours. Failed requests change nothing and free their key.
+//! another body is 422; a retry while the first is still running is 409. Keys belong to the
+//! organization and the principal (user or API key) that sent them, and are kept 24 hours. The
+//! operation's permission is checked before a key is looked at. Failed requests change nothing
+//! and free their key.
 
 use std::future::Future;
 
@@ -10,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, ETAG, HeaderName, LOCATION};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use bulkhead_domain::idempotency::{IdempotencyKey, Reservation, StoredResponse};
-use bulkhead_domain::{DomainError, TenantScope};
+use bulkhead_domain::{DomainError, Permission, TenantScope};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -32,10 +34,12 @@ pub(crate) fn digest(bytes: &[u8]) -> BodyDigest {
     BodyDigest(hex::encode(Sha256::digest(bytes)))
 }
 
-/// Runs `handler` at most once per key: see the module documentation.
+/// Runs `handler`, an operation that needs `permission`, at most once per key: see the module
+/// documentation.
 pub(crate) async fn once<F, Fut>(
     state: &AppState,
     scope: &TenantScope,
+    permission: Permission,
     req: &HttpRequest,
     handler: F,
 ) -> Result<HttpResponse, ApiError>
@@ -58,7 +62,11 @@ where
         req.method(),
         req.path()
     )));
-    match state.idempotency.reserve(scope, &key, &fingerprint).await? {
+    match state
+        .idempotency
+        .reserve(scope, permission, &key, &fingerprint)
+        .await?
+    {
         Reservation::Replay(stored) => Ok(replay(stored)),
         Reservation::InFlight => Err(DomainError::Conflict(
             "a request with this Idempotency-Key is still being processed; retry shortly".into(),

@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod extract;
+mod headers;
 mod health;
 mod idempotency;
 mod invitations;
@@ -50,6 +51,7 @@ use bulkhead_domain::users::UserService;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use headers::parse_origin;
 pub use problem::{ApiError, Problem};
 
 /// The services the handlers call.
@@ -95,6 +97,11 @@ pub struct HttpSettings {
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else the peer address is the
     /// client's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Send `Strict-Transport-Security` (when the public URL is https).
+    pub hsts: bool,
+    /// Browser origins (`https://app.example.com`, matched exactly) allowed to call the API
+    /// cross-origin; none by default, which keeps CORS closed.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -104,6 +111,8 @@ impl Default for HttpSettings {
             client_request_timeout: Duration::from_secs(5),
             workers: 2,
             trusted_proxies: Vec::new(),
+            hsts: false,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -175,6 +184,9 @@ pub fn server(
             // Turns bodiless errors from actix itself (405, 413 from a length header, ...)
             // into problem+json.
             .wrap(ErrorHandlers::new().default_handler(problem::fallback))
+            .wrap(headers::cors(&settings.cors_origins))
+            // Outside everything but the request id, so that every response carries them.
+            .wrap(headers::security(settings.hsts))
             // Outermost, so that everything inside can read the request id.
             .wrap(from_fn(request_id::middleware))
     })

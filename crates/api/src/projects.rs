@@ -2,8 +2,8 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use bulkhead_domain::ProjectId;
 use bulkhead_domain::projects::{CreateProject, ListProjects, Project, UpdateProject};
+use bulkhead_domain::{Permission, ProjectId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -184,7 +184,7 @@ pub(crate) async fn create(
     req: HttpRequest,
     Json(body): Json<CreateProjectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    idempotency::once(&state, &scope, &req, || async {
+    idempotency::once(&state, &scope, Permission::ProjectsWrite, &req, || async {
         let project = state
             .projects
             .create(

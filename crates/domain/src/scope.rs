@@ -614,15 +614,6 @@ impl TenantScope {
         }
     }
 
-    /// Fails with [`DomainError::Forbidden`] unless the scope holds every permission of
-    /// `permissions`: nobody grants what they do not hold.
-    pub fn require_all(&self, permissions: PermissionSet) -> DomainResult<()> {
-        match permissions.missing_from(self.permissions()).next() {
-            Some(missing) => Err(DomainError::Forbidden(missing)),
-            None => Ok(()),
-        }
-    }
-
     /// Where the request came from.
     pub fn request(&self) -> &RequestMeta {
         &self.request
@@ -642,14 +633,68 @@ impl TenantScope {
         }
     }
 
-    /// Fails with [`DomainError::Forbidden`] unless the scope carries `permission`.
-    pub fn require(&self, permission: Permission) -> DomainResult<()> {
+    /// Fails with [`DomainError::Forbidden`] unless the scope carries `permission`, and records
+    /// the refusal in `refusals` (the audit trail). This is the only way to decide on a
+    /// permission: every refusal is then recorded as `permission.denied`, whichever service
+    /// made it. The refusal is reported even if recording it fails.
+    pub async fn authorize<R: RefusalLog + ?Sized>(
+        &self,
+        refusals: &R,
+        permission: Permission,
+    ) -> DomainResult<()> {
         if self.has(permission) {
             Ok(())
         } else {
-            Err(DomainError::Forbidden(permission))
+            Err(self.refuse(refusals, permission).await)
         }
     }
+
+    /// Like [`TenantScope::authorize`], for every permission of `permissions` at once: nobody
+    /// grants, or acts on someone holding, what they do not hold themselves.
+    pub async fn authorize_all<R: RefusalLog + ?Sized>(
+        &self,
+        refusals: &R,
+        permissions: PermissionSet,
+    ) -> DomainResult<()> {
+        match permissions.missing_from(self.permissions()).next() {
+            Some(missing) => Err(self.refuse(refusals, missing).await),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a refusal for lack of `permission` that a rule other than holding it made (an
+    /// owner-only decision, say) and answers the [`DomainError::Forbidden`] to return.
+    pub async fn refuse<R: RefusalLog + ?Sized>(
+        &self,
+        refusals: &R,
+        permission: Permission,
+    ) -> DomainError {
+        refusals.permission_denied(self, permission).await;
+        DomainError::Forbidden(permission)
+    }
+
+    /// The principal this scope acts as, as `kind:id`: the user (for a session, a sign-in or
+    /// an impersonation, the person), the API key, or the system task. Rate limits and
+    /// idempotency keys belong to a principal.
+    pub fn principal(&self) -> String {
+        match self.actor {
+            Actor::User(id) => format!("user:{id}"),
+            Actor::ApiKey { id, .. } => format!("key:{id}"),
+            Actor::System(task) => format!("system:{}", task.as_str()),
+            Actor::Impersonation { superuser, .. } | Actor::Platform(superuser) => {
+                format!("user:{superuser}")
+            }
+        }
+    }
+}
+
+/// Where refusals are recorded. The audit trail implements it (see
+/// [`crate::audit::AuditRepository`]); services pass theirs to [`TenantScope::authorize`].
+#[async_trait::async_trait]
+pub trait RefusalLog: Send + Sync {
+    /// Records that `scope` was refused for lack of `permission`. Failing to record does not
+    /// change the refusal, so this reports nothing.
+    async fn permission_denied(&self, scope: &TenantScope, permission: Permission);
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use sea_orm::{
 };
 
 use crate::error::to_domain;
+use crate::sealing::Keyring;
 use crate::store::Store;
 use crate::tx::OrgTx;
 use crate::{sessions, users};
@@ -45,6 +46,7 @@ use entity::{Column, Entity};
 /// Stores `token` and queues `email`, inside the caller's transaction.
 pub(crate) async fn insert_token(
     db: &impl ConnectionTrait,
+    keyring: &Keyring,
     token: &AccountToken,
     email: &OutgoingEmail,
 ) -> DomainResult<()> {
@@ -59,7 +61,7 @@ pub(crate) async fn insert_token(
     .insert(db)
     .await
     .map_err(to_domain)?;
-    crate::outbox::enqueue(db, email).await
+    crate::outbox::enqueue(db, keyring, email).await
 }
 
 /// The token with this digest, if it is of `purpose`, unused and unexpired at `now`.
@@ -141,7 +143,7 @@ impl SqlAccountRepository {
 impl AccountRepository for SqlAccountRepository {
     async fn issue_token(&self, token: &AccountToken, email: &OutgoingEmail) -> DomainResult<()> {
         let txn = self.store.begin().await.map_err(to_domain)?;
-        insert_token(&txn, token, email).await?;
+        insert_token(&txn, self.store.keyring(), token, email).await?;
         txn.commit().await.map_err(to_domain)
     }
 

@@ -6,18 +6,18 @@ use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::page::{Page, PageRequest};
 use bulkhead_domain::secret::SecretDigest;
 use bulkhead_domain::{
-    ApiKeyId, DomainError, DomainResult, OrganizationId, Permission, TenantScope, UserId,
+    ApiKeyId, DomainError, DomainResult, Grant, OrganizationId, Permission, TenantScope, UserId,
 };
 use chrono::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
-    QueryFilter, QueryOrder, Set, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 
 use crate::error::{corrupt, to_domain};
 use crate::store::Store;
-use crate::tx::OrgTx;
+use crate::tx::{Access, OrgTx};
 
 /// `last_used_at` is refreshed at most this often, so that a busy key does not turn every
 /// request into a write.
@@ -95,6 +95,80 @@ fn live(now: chrono::DateTime<chrono::Utc>) -> Condition {
             .add(Column::ExpiresAt.is_null())
             .add(Column::ExpiresAt.gt(now)),
     )
+}
+
+/// What the creator of the live key `key` holds in `org` now, provided the organization admits
+/// requests (deleted or not as `deleted` says, not suspended); `None` for a revoked or expired
+/// key, or a creator who is no longer a member. On PostgreSQL this is the one statement that
+/// also enters the tenant for the rest of `txn`.
+pub(crate) async fn admitted(
+    txn: &DatabaseTransaction,
+    org: OrganizationId,
+    key: ApiKeyId,
+    deleted: bool,
+    access: Access,
+) -> DomainResult<Option<Grant>> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        return crate::memberships::enter_tenant(txn, org, None, None, deleted, access, Some(key))
+            .await;
+    }
+    if crate::organizations::is_deleted(txn, org).await? != Some(deleted) {
+        return Ok(None);
+    }
+    let creator = Entity::find()
+        .select_only()
+        .column(Column::CreatedBy)
+        .filter(Column::OrganizationId.eq(org.as_uuid()))
+        .filter(Column::Id.eq(key.as_uuid()))
+        .filter(live(bulkhead_domain::now()))
+        .into_tuple::<sea_orm::prelude::Uuid>()
+        .one(txn)
+        .await
+        .map_err(to_domain)?;
+    match creator {
+        Some(creator) => crate::memberships::grant_of(txn, org, UserId::from_uuid(creator)).await,
+        None => Ok(None),
+    }
+}
+
+/// Revokes the live keys `user` created in `scope`'s organization, inside `tx`, recording
+/// `entry(id)` for each: a key acts on its creator's authority, which ends with the membership.
+pub(crate) async fn revoke_created_by(
+    tx: &OrgTx,
+    scope: &TenantScope,
+    user: UserId,
+    entry: fn(ApiKeyId) -> AuditEntry,
+) -> DomainResult<()> {
+    let now = bulkhead_domain::now();
+    let org = scope.organization_id().as_uuid();
+    let ids = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::OrganizationId.eq(org))
+        .filter(Column::CreatedBy.eq(user.as_uuid()))
+        .filter(live(now))
+        .into_tuple::<sea_orm::prelude::Uuid>()
+        .all(&**tx)
+        .await
+        .map_err(to_domain)?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .col_expr(
+            Column::RevokedBy,
+            Expr::value(scope.author().map(|u| u.as_uuid())),
+        )
+        .filter(Column::OrganizationId.eq(org))
+        .filter(Column::Id.is_in(ids.clone()))
+        .exec(&**tx)
+        .await
+        .map_err(to_domain)?;
+    for id in ids {
+        tx.audit(scope, entry(ApiKeyId::from_uuid(id))).await?;
+    }
+    Ok(())
 }
 
 /// [`ApiKeyRepository`] on the shared store.
@@ -212,21 +286,15 @@ impl ApiKeyRepository for SqlApiKeyRepository {
         else {
             return Ok(None);
         };
-        // Writing, and reading the organization, need the key's own tenant: the prefix only
-        // opens the key's row for reading.
-        if postgres {
-            txn.execute_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT set_config('app.current_org', $1, true)",
-                [row.organization_id.to_string().into()],
-            ))
-            .await
-            .map_err(to_domain)?;
-        }
+        // Entering the key's own tenant (the prefix only opens the key's row for reading)
+        // also reads what its creator holds there now, in the same statement.
         let organization = OrganizationId::from_uuid(row.organization_id);
-        if crate::organizations::is_deleted(&txn, organization).await? != Some(false) {
+        let id = ApiKeyId::from_uuid(row.id);
+        let Some(creator_grant) =
+            admitted(&txn, organization, id, false, Access::ReadWrite).await?
+        else {
             return Ok(None);
-        }
+        };
         let stale = row
             .last_used_at
             .is_none_or(|t| t < now - Duration::seconds(LAST_USED_RESOLUTION_SECS));
@@ -241,10 +309,11 @@ impl ApiKeyRepository for SqlApiKeyRepository {
         }
         txn.commit().await.map_err(to_domain)?;
         Ok(Some(ResolvedKey {
-            id: ApiKeyId::from_uuid(row.id),
-            organization_id: OrganizationId::from_uuid(row.organization_id),
+            id,
+            organization_id: organization,
             created_by: UserId::from_uuid(row.created_by),
             scopes: scopes_from_text(&row.scopes)?,
+            creator_grant,
         }))
     }
 }

@@ -22,6 +22,8 @@ mod entity {
         #[sea_orm(primary_key, auto_increment = false)]
         pub organization_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
+        pub principal: String,
+        #[sea_orm(primary_key, auto_increment = false)]
         pub key: String,
         pub fingerprint: String,
         pub status: Option<i32>,
@@ -51,9 +53,12 @@ impl SqlIdempotencyRepository {
     }
 }
 
+/// The key as the scope's principal sent it: another principal's key of the same name is
+/// another row.
 fn this_key(scope: &TenantScope, key: &IdempotencyKey) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(Column::OrganizationId.eq(scope.organization_id().as_uuid()))
+        .add(Column::Principal.eq(scope.principal()))
         .add(Column::Key.eq(key.as_str()))
 }
 
@@ -78,6 +83,7 @@ impl IdempotencyRepository for SqlIdempotencyRepository {
         // then inserts nothing and reads the first claim below.
         let inserted = Entity::insert(entity::ActiveModel {
             organization_id: Set(scope.organization_id().as_uuid()),
+            principal: Set(scope.principal()),
             key: Set(key.as_str().to_owned()),
             fingerprint: Set(fingerprint.to_owned()),
             status: Set(None),
@@ -85,7 +91,7 @@ impl IdempotencyRepository for SqlIdempotencyRepository {
             response_headers: Set(None),
             created_at: Set(now),
         })
-        .on_conflict_do_nothing_on([Column::OrganizationId, Column::Key])
+        .on_conflict_do_nothing_on([Column::OrganizationId, Column::Principal, Column::Key])
         .exec_without_returning(&*tx)
         .await
         .map_err(to_domain)?;

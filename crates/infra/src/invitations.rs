@@ -173,7 +173,7 @@ impl InvitationRepository for SqlInvitationRepository {
             }
         }
         insert(&tx, invitation, digest).await?;
-        crate::outbox::enqueue(&*tx, email).await?;
+        crate::outbox::enqueue(&*tx, self.store.keyring(), email).await?;
         tx.audit(scope, entry).await?;
         tx.commit().await
     }

@@ -5,7 +5,7 @@ use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::members::{Member, MemberQuery, MemberRepository};
 use bulkhead_domain::page::Page;
 use bulkhead_domain::users::{Email, User, UserName};
-use bulkhead_domain::{DomainError, DomainResult, Role, RoleRef, TenantScope, UserId};
+use bulkhead_domain::{ApiKeyId, DomainError, DomainResult, Role, RoleRef, TenantScope, UserId};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
@@ -253,9 +253,11 @@ impl MemberRepository for SqlMemberRepository {
         user: UserId,
         current: RoleRef,
         entry: AuditEntry,
+        key_revoked: fn(ApiKeyId) -> AuditEntry,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
         lock_target(&tx, scope, user, current, false).await?;
+        crate::api_keys::revoke_created_by(&tx, scope, user, key_revoked).await?;
         membership::Entity::delete_many()
             .filter(membership::Column::OrganizationId.eq(scope.organization_id().as_uuid()))
             .filter(membership::Column::UserId.eq(user.as_uuid()))

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use bulkhead_domain::auth::OrganizationMembership;
 use bulkhead_domain::memberships::{Membership, MembershipRepository};
 use bulkhead_domain::{
-    DomainError, DomainResult, Grant, OrganizationId, PermissionSet, Role, RoleId, RoleRef,
-    SessionId, TenantScope, UserId,
+    ApiKeyId, DomainError, DomainResult, Grant, OrganizationId, PermissionSet, Role, RoleId,
+    RoleRef, SessionId, TenantScope, UserId,
 };
 use sea_orm::prelude::Uuid;
 use sea_orm::{
@@ -143,7 +143,7 @@ pub(crate) async fn admitted(
     access: Access,
 ) -> DomainResult<Option<Grant>> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
-        return enter_tenant(txn, org, Some(user), session, deleted, access).await;
+        return enter_tenant(txn, org, Some(user), session, deleted, access, None).await;
     }
     if crate::organizations::is_deleted(txn, org).await? != Some(deleted) {
         return Ok(None);
@@ -173,7 +173,8 @@ pub(crate) async fn role_of(
 }
 
 /// Runs `bulkhead_enter_tenant` on PostgreSQL and reads its answer: the grant, or `None` when
-/// the organization, session or membership does not admit the user.
+/// the organization, session or membership does not admit the user. With `key` (and no
+/// user), the grant is that of the live key's creator, `None` for a revoked or expired key.
 pub(crate) async fn enter_tenant(
     db: &impl ConnectionTrait,
     org: OrganizationId,
@@ -181,9 +182,12 @@ pub(crate) async fn enter_tenant(
     session: Option<SessionId>,
     deleted: bool,
     access: Access,
+    key: Option<ApiKeyId>,
 ) -> DomainResult<Option<Grant>> {
     let row = db
-        .query_one_raw(enter_tenant_statement(org, user, session, deleted, access))
+        .query_one_raw(enter_tenant_statement(
+            org, user, session, deleted, access, key,
+        ))
         .await
         .map_err(to_domain)?;
     grant_in(row)
@@ -195,12 +199,13 @@ fn enter_tenant_statement(
     session: Option<SessionId>,
     deleted: bool,
     access: Access,
+    key: Option<ApiKeyId>,
 ) -> Statement {
     Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         match access {
             Access::ReadWrite => {
-                "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4)"
+                "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4, $5)"
             }
             // In the same statement, so it costs no round trip. PostgreSQL lets a transaction
             // turn read-only at any point (only the way back is refused); from here on it
@@ -211,7 +216,7 @@ fn enter_tenant_statement(
             Access::ReadOnly => {
                 "SELECT e.member_role, e.role_permissions \
                  FROM set_config('transaction_read_only', 'on', true) AS read_only \
-                 LEFT JOIN bulkhead_enter_tenant($1, $2, $3, $4) AS e ON true"
+                 LEFT JOIN bulkhead_enter_tenant($1, $2, $3, $4, $5) AS e ON true"
             }
         },
         [
@@ -219,6 +224,7 @@ fn enter_tenant_statement(
             user.map(|u| u.as_uuid()).into(),
             session.map(|s| s.as_uuid()).into(),
             deleted.into(),
+            key.map(|k| k.as_uuid()).into(),
         ],
     )
 }
@@ -281,8 +287,14 @@ impl MembershipRepository for SqlMembershipRepository {
             // request's first statement, it moves to another connection if the server closed
             // the one it drew. Only a live organization's members get their grant in one round
             // trip; a deleted one's (to restore it) in two, and it is not cached.
-            let statement =
-                enter_tenant_statement(organization, Some(user), session, false, Access::ReadWrite);
+            let statement = enter_tenant_statement(
+                organization,
+                Some(user),
+                session,
+                false,
+                Access::ReadWrite,
+                None,
+            );
             let row = self
                 .store
                 .on_live_connection(|| db.query_one_raw(statement.clone()))
@@ -304,6 +316,7 @@ impl MembershipRepository for SqlMembershipRepository {
                         session,
                         true,
                         Access::ReadWrite,
+                        None,
                     )
                     .await
                 }
@@ -368,7 +381,7 @@ mod tests {
 
     fn sql(access: Access) -> String {
         let (org, user) = (OrganizationId::new(), UserId::new());
-        enter_tenant_statement(org, Some(user), None, false, access).sql
+        enter_tenant_statement(org, Some(user), None, false, access, None).sql
     }
 
     #[test]
@@ -377,7 +390,7 @@ mod tests {
         assert!(sql(Access::ReadOnly).contains(read_only));
         assert!(!sql(Access::ReadWrite).contains("transaction_read_only"));
         for access in [Access::ReadOnly, Access::ReadWrite] {
-            assert!(sql(access).contains("bulkhead_enter_tenant($1, $2, $3, $4)"));
+            assert!(sql(access).contains("bulkhead_enter_tenant($1, $2, $3, $4, $5)"));
         }
     }
 }

@@ -167,7 +167,8 @@ impl OrganizationRepository for SqlOrganizationRepository {
         .await
         .map_err(to_domain)?;
         crate::sessions::insert(&tx, session).await?;
-        crate::accounts::insert_token(&*tx, &verification.0, &verification.1).await?;
+        crate::accounts::insert_token(&*tx, self.store.keyring(), &verification.0, &verification.1)
+            .await?;
         let details = serde_json::json!({
             "after": organization.audit_fields(),
             "owner": { "user_id": user.id.to_string(), "role": membership.role.to_string() },

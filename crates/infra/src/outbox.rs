@@ -12,6 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{corrupt, to_domain};
+use crate::sealing::Keyring;
 use crate::store::Store;
 
 pub(crate) mod entity {
@@ -42,13 +43,22 @@ use entity::{Column, Entity};
 /// What a delivered email's body is replaced with.
 const DELIVERED_BODY: &str = "(delivered; the body is not kept)";
 
+/// Where email bodies are kept, bound into their sealing.
+pub const BODY_PLACE: &str = "outbox_emails.body";
+
 /// Queues `email` inside the caller's transaction, so it is sent if and only if that commits.
-pub(crate) async fn enqueue(db: &impl ConnectionTrait, email: &OutgoingEmail) -> DomainResult<()> {
+/// Its body, which may carry a one-time token, is kept sealed under `keyring` until delivery:
+/// the database never holds a usable token.
+pub(crate) async fn enqueue(
+    db: &impl ConnectionTrait,
+    keyring: &Keyring,
+    email: &OutgoingEmail,
+) -> DomainResult<()> {
     entity::ActiveModel {
         id: Set(Uuid::now_v7()),
         to_address: Set(email.to.as_str().to_owned()),
         subject: Set(email.subject.clone()),
-        body: Set(email.body.clone()),
+        body: Set(keyring.seal(BODY_PLACE, &email.body)),
         created_at: Set(bulkhead_domain::now()),
         sent_at: Set(None),
         attempts: Set(0),
@@ -72,10 +82,13 @@ impl SqlOutboxRepository {
         Self { store }
     }
 
-    /// Counts an attempt on one email and records its outcome in `column`.
-    async fn record_attempt(&self, id: Uuid, column: Column, outcome: Expr) -> DomainResult<()> {
-        Entity::update_many()
-            .col_expr(column, outcome)
+    /// Counts an attempt on one email and records its outcome, in one statement.
+    async fn record_attempt(&self, id: Uuid, outcome: &[(Column, Expr)]) -> DomainResult<()> {
+        let mut update = Entity::update_many();
+        for (column, value) in outcome {
+            update = update.col_expr(*column, value.clone());
+        }
+        update
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
             .filter(Column::Id.eq(id))
             .exec(self.store.connection())
@@ -88,45 +101,57 @@ impl SqlOutboxRepository {
 #[async_trait]
 impl OutboxRepository for SqlOutboxRepository {
     async fn pending(&self, limit: u64, max_attempts: i32) -> DomainResult<Vec<QueuedEmail>> {
-        Entity::find()
+        let rows = Entity::find()
             .filter(Column::SentAt.is_null())
             .filter(Column::Attempts.lt(max_attempts))
             .order_by_asc(Column::CreatedAt)
             .limit(limit)
             .all(self.store.connection())
             .await
-            .map_err(to_domain)?
-            .into_iter()
-            .map(|row| {
-                Ok(QueuedEmail {
-                    id: row.id,
-                    email: OutgoingEmail {
-                        to: Email::parse(&row.to_address).map_err(corrupt("outbox address"))?,
-                        subject: row.subject,
-                        body: row.body,
-                    },
-                    created_at: row.created_at,
-                    attempts: row.attempts,
-                })
-            })
-            .collect()
+            .map_err(to_domain)?;
+        let mut queued = Vec::with_capacity(rows.len());
+        for row in rows {
+            let body = match self.store.keyring().open(BODY_PLACE, &row.body) {
+                Ok(body) => body,
+                Err(err) => {
+                    // Sealed under a key this server lacks (rotated away too soon): counted
+                    // as a failed attempt, visible to an operator, and not in the way of
+                    // the rest.
+                    tracing::error!(email = %row.id, error = %err, "an outbox email does not open");
+                    self.mark_failed(row.id, &err.to_string()).await?;
+                    continue;
+                }
+            };
+            queued.push(QueuedEmail {
+                id: row.id,
+                email: OutgoingEmail {
+                    to: Email::parse(&row.to_address).map_err(corrupt("outbox address"))?,
+                    subject: row.subject,
+                    body,
+                },
+                created_at: row.created_at,
+                attempts: row.attempts,
+            });
+        }
+        Ok(queued)
     }
 
     async fn mark_sent(&self, id: Uuid) -> DomainResult<()> {
         // A delivered body is not needed any more, and it may carry a one-time token: only
-        // the digest of a token should stay in the database.
-        Entity::update_many()
-            .col_expr(Column::Body, Expr::value(DELIVERED_BODY))
-            .filter(Column::Id.eq(id))
-            .exec(self.store.connection())
-            .await
-            .map_err(to_domain)?;
-        self.record_attempt(id, Column::SentAt, Expr::value(bulkhead_domain::now()))
-            .await
+        // the digest of a token should stay in the database. Dropped in the statement that
+        // marks the email sent, so no reader sees one without the other.
+        self.record_attempt(
+            id,
+            &[
+                (Column::Body, Expr::value(DELIVERED_BODY)),
+                (Column::SentAt, Expr::value(bulkhead_domain::now())),
+            ],
+        )
+        .await
     }
 
     async fn mark_failed(&self, id: Uuid, error: &str) -> DomainResult<()> {
-        self.record_attempt(id, Column::LastError, Expr::value(error.to_owned()))
+        self.record_attempt(id, &[(Column::LastError, Expr::value(error.to_owned()))])
             .await
     }
 }

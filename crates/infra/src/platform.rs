@@ -216,7 +216,7 @@ impl PlatformRepository for SqlPlatformRepository {
         let tx = OrgTx::begin_for_platform(&self.store, tenant).await?;
         crate::organizations::insert(&tx, &new.organization).await?;
         crate::invitations::insert(&tx, &new.invitation, &new.digest).await?;
-        crate::outbox::enqueue(&*tx, &new.email).await?;
+        crate::outbox::enqueue(&*tx, self.store.keyring(), &new.email).await?;
         tx.audit(tenant, entry).await?;
         tx.commit().await
     }

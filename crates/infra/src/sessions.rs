@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::error::to_domain;
 use crate::store::Store;
-use crate::tx::OrgTx;
+use crate::tx::{OrgTx, act_for, set_tenant};
 
 /// Why a session ended, as stored.
 mod reasons {
@@ -143,26 +143,6 @@ fn new_token(digest: &SecretDigest, session: SessionId, now: DateTime<Utc>) -> t
     }
 }
 
-/// Whether the user is a member of `org`, read inside `txn`. On PostgreSQL the user must first
-/// be named in `app.current_user`, since memberships outside the current tenant are visible
-/// only to their own user.
-async fn is_member_of(
-    txn: &DatabaseTransaction,
-    user: UserId,
-    org: OrganizationId,
-) -> DomainResult<bool> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT set_config('app.current_user', $1, true)",
-            [user.to_string().into()],
-        ))
-        .await
-        .map_err(to_domain)?;
-    }
-    Ok(crate::memberships::role_of(txn, org, user).await?.is_some())
-}
-
 async fn end(
     txn: &DatabaseTransaction,
     id: Uuid,
@@ -222,6 +202,17 @@ impl SessionRepository for SqlSessionRepository {
         request: &RequestMeta,
     ) -> DomainResult<Rotation> {
         let txn = self.store.begin().await.map_err(to_domain)?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            // Before any tenant is known, the token's digest is what opens its session's row
+            // (see the sessions policy).
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT set_config('app.refresh_digest', $1, true)",
+                [presented.as_str().into()],
+            ))
+            .await
+            .map_err(to_domain)?;
+        }
         // The token's row lock makes concurrent refreshes with one token queue here; the
         // second then finds it spent.
         let Some(presented_row) = token::Entity::find_by_id(presented.as_str().to_owned())
@@ -246,7 +237,12 @@ impl SessionRepository for SqlSessionRepository {
         if revoked || !session.refreshable_at(now, policy) {
             return Ok(Rotation::Invalid);
         }
-        let member = is_member_of(&txn, session.user_id, session.organization_id).await?;
+        // From here on the transaction acts for the session's user in its organization.
+        set_tenant(&txn, Some(session.organization_id), Some(session.user_id)).await?;
+        let org = session.organization_id;
+        let member = crate::memberships::role_of(&txn, org, session.user_id)
+            .await?
+            .is_some();
         if presented_row.spent_at.is_some() {
             end(&txn, session.id.as_uuid(), reasons::REUSED, now).await?;
             txn.commit().await.map_err(to_domain)?;
@@ -257,6 +253,12 @@ impl SessionRepository for SqlSessionRepository {
             txn.commit().await.map_err(to_domain)?;
             return Ok(Rotation::Invalid);
         };
+        // A suspended or deleted organization refuses refreshes as it refuses logins. The
+        // session is left as it is (neither spent nor renewed), so it works again if the
+        // organization is reactivated or restored within the session's lifetime.
+        if crate::organizations::is_deleted(&txn, org).await? != Some(false) {
+            return Ok(Rotation::Invalid);
+        }
         token::Entity::update_many()
             .col_expr(token::Column::SpentAt, Expr::value(now))
             .filter(token::Column::Digest.eq(presented.as_str()))
@@ -372,7 +374,14 @@ impl SessionRepository for SqlSessionRepository {
         let user = scope.require_user()?;
         let id = scope.require_session()?;
         let tx = OrgTx::begin(&self.store, scope).await?;
-        if !is_member_of(&tx, user, target).await? {
+        // The unit of work acts for the user, whose memberships (and their organizations)
+        // are visible everywhere. A suspended or deleted organization is no place to move a
+        // session to, as it is none to log in to.
+        if crate::memberships::role_of(&tx, target, user)
+            .await?
+            .is_none()
+            || crate::organizations::is_deleted(&*tx, target).await? != Some(false)
+        {
             return Err(DomainError::NotFound);
         }
         let now = bulkhead_domain::now();
@@ -403,21 +412,26 @@ impl SessionRepository for SqlSessionRepository {
     }
 
     async fn last_used_organization(&self, user: UserId) -> DomainResult<Option<OrganizationId>> {
+        // The user's own sessions, in every organization: the login path acts for the user.
+        let tx = OrgTx::begin_for_user(&self.store, user).await?;
         let org = entity::Entity::find()
             .select_only()
             .column(entity::Column::OrganizationId)
             .filter(entity::Column::UserId.eq(user.as_uuid()))
             .order_by_desc(entity::Column::LastUsedAt)
             .into_tuple::<Uuid>()
-            .one(self.store.connection())
+            .one(&*tx)
             .await
             .map_err(to_domain)?;
+        tx.commit().await?;
         Ok(org.map(OrganizationId::from_uuid))
     }
 }
 
-/// Ends every live session of `user` but `keep`, inside `txn`, giving `reason`. Answers how
-/// many ended.
+/// Ends every live session of `user` but `keep`, in every organization, inside `txn`, giving
+/// `reason`. Answers how many ended. The rest of `txn` acts for `user` (on PostgreSQL the
+/// sessions policy opens a user's sessions everywhere only to that user); the tenant, if any,
+/// stays as it was.
 pub(crate) async fn end_all_of(
     txn: &DatabaseTransaction,
     user: UserId,
@@ -425,6 +439,7 @@ pub(crate) async fn end_all_of(
     reason: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<u64> {
+    act_for(txn, user).await?;
     let mut update = entity::Entity::update_many()
         .col_expr(entity::Column::RevokedAt, Expr::value(now))
         .col_expr(entity::Column::RevokedReason, Expr::value(reason))

@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{InfraError, is_lost_connection};
 use crate::grants::GrantCache;
+use crate::sealing::Keyring;
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct StoreOptions {
     /// `max_connections`; writes may use every connection. `None`: see
     /// [`StoreOptions::read_limit`].
     pub max_reads: Option<u32>,
+    /// The keys that seal secrets at rest (email bodies carrying one-time tokens). The server
+    /// sets them from configuration; the default is a random key of this process alone.
+    pub keyring: Keyring,
 }
 
 impl Default for StoreOptions {
@@ -33,6 +37,7 @@ impl Default for StoreOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             max_reads: None,
+            keyring: Keyring::ephemeral(),
         }
     }
 }
@@ -246,6 +251,11 @@ impl Store {
         &self.db
     }
 
+    /// The keys that seal secrets at rest.
+    pub fn keyring(&self) -> &Keyring {
+        &self.options.keyring
+    }
+
     /// Whether this is PostgreSQL, the only store with row-level security.
     pub fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == DatabaseBackend::Postgres
@@ -352,6 +362,7 @@ mod tests {
             max_connections: 4,
             acquire_timeout: Duration::from_millis(50),
             max_reads: Some(1),
+            ..StoreOptions::default()
         };
         // Lazy: nothing connects, so no server is needed to hand out turns.
         let store = Store::connect("postgres://app@127.0.0.1:1/none", &options)

@@ -2,7 +2,7 @@
 
 use std::ops::Deref;
 
-use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope, UserId};
+use bulkhead_domain::{Actor, DomainError, DomainResult, OrganizationId, TenantScope, UserId};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, Statement};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -70,9 +70,18 @@ impl OrgTx {
         let txn = store.begin().await.map_err(to_domain)?;
         let org = scope.organization_id();
         let Some(user) = scope.user_id() else {
-            // Only the tenant to set: keys and system tasks were checked where they were made.
-            if txn.get_database_backend() == DatabaseBackend::Postgres {
-                crate::memberships::enter_tenant(&txn, org, None, None, deleted, access).await?;
+            if let Actor::ApiKey { id, .. } = scope.actor() {
+                // A key acts on its creator's authority: it must still be live, and its
+                // creator must still hold everything the request was authorized with.
+                let creator = crate::api_keys::admitted(&txn, org, id, deleted, access).await?;
+                if !creator.is_some_and(|grant| scope.permissions().is_subset(grant.permissions)) {
+                    return Err(DomainError::Unauthorized);
+                }
+            } else if txn.get_database_backend() == DatabaseBackend::Postgres {
+                // Only the tenant to set: system tasks and impersonations were checked where
+                // they were made.
+                crate::memberships::enter_tenant(&txn, org, None, None, deleted, access, None)
+                    .await?;
             }
             return Ok(Self {
                 txn,
@@ -136,19 +145,7 @@ impl OrgTx {
         user: Option<UserId>,
     ) -> DomainResult<Self> {
         let txn = store.begin().await.map_err(to_domain)?;
-        if txn.get_database_backend() == DatabaseBackend::Postgres {
-            let setting = |id: Option<String>| id.unwrap_or_default();
-            txn.execute_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT set_config('app.current_org', $1, true), set_config('app.current_user', $2, true)",
-                [
-                    setting(organization.map(|o| o.to_string())).into(),
-                    setting(user.map(|u| u.to_string())).into(),
-                ],
-            ))
-            .await
-            .map_err(to_domain)?;
-        }
+        set_tenant(&txn, organization, user).await?;
         Ok(Self {
             txn,
             access: Access::ReadWrite,
@@ -202,6 +199,46 @@ impl OrgTx {
         store.grants().forget_organization(scope.organization_id());
         Ok(())
     }
+}
+
+/// Sets (or, with `None`, clears) the tenant and the acting user for the rest of `txn` on
+/// PostgreSQL, in one statement; nothing on SQLite.
+pub(crate) async fn set_tenant(
+    txn: &DatabaseTransaction,
+    organization: Option<OrganizationId>,
+    user: Option<UserId>,
+) -> DomainResult<()> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let setting = |id: Option<String>| id.unwrap_or_default();
+    txn.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT set_config('app.current_org', $1, true), set_config('app.current_user', $2, true)",
+        [
+            setting(organization.map(|o| o.to_string())).into(),
+            setting(user.map(|u| u.to_string())).into(),
+        ],
+    ))
+    .await
+    .map_err(to_domain)
+    .map(|_| ())
+}
+
+/// Names `user` as the acting user for the rest of `txn` on PostgreSQL, leaving the tenant as
+/// it is; nothing on SQLite.
+pub(crate) async fn act_for(txn: &DatabaseTransaction, user: UserId) -> DomainResult<()> {
+    if txn.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    txn.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT set_config('app.current_user', $1, true)",
+        [user.to_string().into()],
+    ))
+    .await
+    .map_err(to_domain)
+    .map(|_| ())
 }
 
 impl Deref for OrgTx {

@@ -8,6 +8,7 @@ use bulkhead_domain::accounts::AccountSettings;
 use bulkhead_domain::limits::{Limit, RateLimits};
 use bulkhead_domain::sessions::SessionPolicy;
 use bulkhead_infra::SmtpSettings;
+use bulkhead_infra::sealing::SecretKey;
 
 use crate::config::Config;
 
@@ -182,6 +183,28 @@ pub struct ServeArgs {
     /// HTTP worker threads.
     #[arg(long, env = "BULKHEAD_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    /// Browser origins allowed to call the API cross-origin, comma-separated and matched
+    /// exactly (`https://app.example.com`); none by default, which keeps CORS closed.
+    #[arg(
+        long,
+        env = "BULKHEAD_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = bulkhead_api::parse_origin
+    )]
+    pub cors_origins: Vec<String>,
+    /// The key that seals secrets at rest (queued email bodies), as `<id>:<64 hex digits>`;
+    /// without it, a key derived from the JWT secret.
+    #[arg(long, env = "BULKHEAD_SECRETS_KEY", hide_env_values = true, value_parser = SecretKey::parse)]
+    pub secrets_key: Option<SecretKey>,
+    /// Earlier secrets keys, comma-separated, still opening what they sealed (for rotation).
+    #[arg(
+        long,
+        env = "BULKHEAD_SECRETS_PREVIOUS_KEYS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_parser = SecretKey::parse
+    )]
+    pub secrets_previous_keys: Vec<SecretKey>,
 }
 
 impl ServeArgs {
@@ -232,6 +255,9 @@ impl ServeArgs {
         config.store.acquire_timeout = Duration::from_secs(self.db_acquire_timeout_secs);
         config.http.body_limit = self.body_limit_bytes;
         config.http.workers = self.workers;
+        config.http.cors_origins = self.cors_origins;
+        config.secrets_key = self.secrets_key;
+        config.secrets_previous_keys = self.secrets_previous_keys;
         config
     }
 }

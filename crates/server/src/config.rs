@@ -8,6 +8,7 @@ use bulkhead_domain::limits::RateLimits;
 use bulkhead_domain::sessions::SessionPolicy;
 use bulkhead_infra::SmtpSettings;
 use bulkhead_infra::StoreOptions;
+use bulkhead_infra::sealing::SecretKey;
 
 /// Everything `serve` needs.
 #[derive(Clone)]
@@ -47,6 +48,10 @@ pub struct Config {
     pub store: StoreOptions,
     /// HTTP limits.
     pub http: HttpSettings,
+    /// The key that seals secrets at rest; `None`: one derived from the JWT secret.
+    pub secrets_key: Option<SecretKey>,
+    /// Earlier keys, still opening what they sealed.
+    pub secrets_previous_keys: Vec<SecretKey>,
 }
 
 impl Config {
@@ -70,6 +75,8 @@ impl Config {
             organization_grace: chrono::Duration::days(30),
             store: StoreOptions::default(),
             http: HttpSettings::default(),
+            secrets_key: None,
+            secrets_previous_keys: Vec::new(),
         }
     }
 }

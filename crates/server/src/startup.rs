@@ -7,7 +7,7 @@ use actix_web::dev::Server;
 use bulkhead_api::AppState;
 use bulkhead_domain::accounts::{AccountPorts, AccountService};
 use bulkhead_domain::api_keys::ApiKeyService;
-use bulkhead_domain::audit::AuditService;
+use bulkhead_domain::audit::{AuditRepository, AuditService};
 use bulkhead_domain::auth::{AuthPorts, AuthService};
 use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::invitations::{InvitationPorts, InvitationService};
@@ -19,9 +19,10 @@ use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::roles::RoleService;
 use bulkhead_domain::users::UserService;
 use bulkhead_domain::{SystemTask, TenantScope};
+use bulkhead_infra::sealing::{Keyring, SecretKey};
 use bulkhead_infra::{
     BatchedRateLimiter, BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer,
-    SmtpMailer, SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository,
+    SmtpMailer, SpawnedWork, SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository,
     SqlIdempotencyRepository, SqlInvitationRepository, SqlMemberRepository,
     SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlPlatformRepository,
     SqlProjectRepository, SqlProjectTeamRepository, SqlRateLimiter, SqlRoleRepository,
@@ -132,13 +133,16 @@ struct Shared {
 
 /// The adapters and services of one HTTP worker, on its own pool.
 fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
-    let audit = Arc::new(SqlAuditRepository::new(store.clone()));
+    let audit: Arc<dyn AuditRepository> = Arc::new(SqlAuditRepository::new(store.clone()));
     let api_keys = Arc::new(SqlApiKeyRepository::new(store.clone()));
     let users = Arc::new(SqlUserRepository::new(store.clone()));
     let memberships = Arc::new(SqlMembershipRepository::new(store.clone()));
     let organizations = Arc::new(SqlOrganizationRepository::new(store.clone()));
     let limiter = Arc::new(SqlRateLimiter::new(store.clone()));
-    let roles = RoleService::new(Arc::new(SqlRoleRepository::new(store.clone())));
+    let roles = RoleService::new(
+        Arc::new(SqlRoleRepository::new(store.clone())),
+        audit.clone(),
+    );
     let platform = Arc::new(SqlPlatformRepository::new(store.clone()));
     let hasher = shared.hasher.clone();
     let tokens = shared.tokens.clone();
@@ -158,6 +162,7 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             budget: shared.budget.clone(),
             limits: config.limits,
             platform: platform.clone(),
+            deferred: Arc::new(SpawnedWork),
         }),
         platform: PlatformService::new(PlatformPorts {
             platform,
@@ -178,18 +183,23 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             settings: config.accounts.clone(),
             limiter: limiter.clone(),
             limits: config.limits,
+            deferred: Arc::new(SpawnedWork),
         }),
         projects: ProjectService::new(
             Arc::new(SqlProjectRepository::new(store.clone())),
             Arc::new(SqlProjectTeamRepository::new(store.clone())),
             audit.clone(),
         ),
-        audit: AuditService::new(audit),
-        api_keys: ApiKeyService::new(api_keys),
-        organizations: OrganizationService::new(organizations.clone(), config.organization_grace),
+        api_keys: ApiKeyService::new(api_keys, audit.clone()),
+        organizations: OrganizationService::new(
+            organizations.clone(),
+            audit.clone(),
+            config.organization_grace,
+        ),
         members: MemberService::new(
             Arc::new(SqlMemberRepository::new(store.clone())),
             roles.clone(),
+            audit.clone(),
         ),
         invitations: InvitationService::new(InvitationPorts {
             invitations: Arc::new(SqlInvitationRepository::new(store.clone())),
@@ -200,19 +210,54 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             limiter: limiter.clone(),
             limits: config.limits,
             roles: roles.clone(),
+            audit: audit.clone(),
         }),
         roles,
         users: UserService::new(users.clone()),
-        idempotency: IdempotencyService::new(Arc::new(SqlIdempotencyRepository::new(
-            store.clone(),
-        ))),
+        idempotency: IdempotencyService::new(
+            Arc::new(SqlIdempotencyRepository::new(store.clone())),
+            audit.clone(),
+        ),
         health: Arc::new(store.clone()),
+        audit: AuditService::new(audit),
     }
 }
 
 impl Application {
     /// Connects, checks and wires everything, and binds the listener.
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
+    pub async fn build(mut config: Config) -> Result<Self, StartupError> {
+        let secret = match (&config.jwt_secret, config.ephemeral_jwt_secret) {
+            (Some(secret), _) => secret.clone().into_bytes(),
+            (None, true) => {
+                tracing::warn!(
+                    "BULKHEAD_JWT_SECRET is not set: using a random secret for this process only; \
+                     tokens stop working at restart. Set BULKHEAD_JWT_SECRET (32+ bytes) outside development."
+                );
+                let mut bytes = [0u8; 32];
+                rand::rng().fill_bytes(&mut bytes);
+                hex::encode(bytes).into_bytes()
+            }
+            (None, false) => {
+                return Err(StartupError::Config(
+                    "BULKHEAD_JWT_SECRET is not set; set it to at least 32 random bytes \
+                     (or pass --ephemeral-jwt-secret in development)"
+                        .into(),
+                ));
+            }
+        };
+        // Secrets at rest are sealed under the configured key, or else under one derived from
+        // the JWT secret (which, if it leaked, would give away the tokens anyway).
+        config.store.keyring = match &config.secrets_key {
+            Some(key) => Keyring::new(key.clone(), config.secrets_previous_keys.clone()),
+            None => Keyring::new(
+                SecretKey::derived_from(&secret),
+                config.secrets_previous_keys.clone(),
+            ),
+        };
+        tracing::info!(
+            key = config.store.keyring.current_id(),
+            "secrets at rest (queued email bodies) are sealed with AES-256-GCM"
+        );
         // The background tasks' store: the outbox, the rate-limit flushing, and the connection
         // the grant listener holds for good. The HTTP workers get theirs below.
         let background = StoreOptions {
@@ -235,25 +280,6 @@ impl Application {
             );
         }
 
-        let secret = match (&config.jwt_secret, config.ephemeral_jwt_secret) {
-            (Some(secret), _) => secret.clone().into_bytes(),
-            (None, true) => {
-                tracing::warn!(
-                    "BULKHEAD_JWT_SECRET is not set: using a random secret for this process only; \
-                     tokens stop working at restart. Set BULKHEAD_JWT_SECRET (32+ bytes) outside development."
-                );
-                let mut bytes = [0u8; 32];
-                rand::rng().fill_bytes(&mut bytes);
-                hex::encode(bytes).into_bytes()
-            }
-            (None, false) => {
-                return Err(StartupError::Config(
-                    "BULKHEAD_JWT_SECRET is not set; set it to at least 32 random bytes \
-                     (or pass --ephemeral-jwt-secret in development)"
-                        .into(),
-                ));
-            }
-        };
         let tokens = JwtCodec::new(JwtSettings {
             signing: JwtKey {
                 id: config.jwt_key_id.clone(),
@@ -314,12 +340,12 @@ impl Application {
             address: config.bind.clone(),
             source,
         })?;
+        let mut http = config.http.clone();
+        http.hsts = config.accounts.public_url.starts_with("https://");
         let server =
-            bulkhead_api::server(listener, states, config.http.clone()).map_err(|source| {
-                StartupError::Bind {
-                    address: config.bind.clone(),
-                    source,
-                }
+            bulkhead_api::server(listener, states, http).map_err(|source| StartupError::Bind {
+                address: config.bind.clone(),
+                source,
             })?;
         Ok(Self {
             port: address.port(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::model::{AccountSettings, TokenPurpose, token_email};
 use super::port::AccountRepository;
 use crate::audit::{AuditEntry, AuditRepository};
-use crate::auth::PasswordHasher;
+use crate::auth::{Deferred, PasswordHasher};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::UserId;
 use crate::limits::{RateLimiter, RateLimits, address_key, enforce};
@@ -32,10 +32,14 @@ pub struct AccountPorts {
     pub limiter: Arc<dyn RateLimiter>,
     /// The limits.
     pub limits: RateLimits,
+    /// Where work off the response path runs (what a request for an existing account does).
+    pub deferred: Arc<dyn Deferred>,
 }
 
 /// Account use cases. Requests naming an email answer the same whether or not an account
-/// exists, so they reveal nothing about who has one.
+/// exists, and after the same work: what they do for an existing account (a token, an email,
+/// audit records) happens after the response, so neither the answer nor its timing reveals
+/// who has an account.
 #[derive(Clone)]
 pub struct AccountService {
     accounts: Arc<dyn AccountRepository>,
@@ -46,6 +50,7 @@ pub struct AccountService {
     settings: AccountSettings,
     limiter: Arc<dyn RateLimiter>,
     limits: RateLimits,
+    deferred: Arc<dyn Deferred>,
 }
 
 fn invalid_token() -> DomainError {
@@ -64,6 +69,7 @@ impl AccountService {
             settings: ports.settings,
             limiter: ports.limiter,
             limits: ports.limits,
+            deferred: ports.deferred,
         }
     }
 
@@ -72,11 +78,16 @@ impl AccountService {
     pub async fn forgot_password(&self, email: &str, request: RequestMeta) -> DomainResult<()> {
         let email = self.email_request(email, &request).await?;
         if let Some(credentials) = self.users.find_credentials_by_email(&email).await? {
-            let user = credentials.user;
-            let (token, message) = token_email(&user, TokenPurpose::PasswordReset, &self.settings);
-            self.accounts.issue_token(&token, &message).await?;
-            self.record_everywhere(user.id, "auth.password_reset_requested", request)
-                .await?;
+            let service = self.clone();
+            self.deferred.defer(Box::pin(async move {
+                let user = credentials.user;
+                let (token, message) =
+                    token_email(&user, TokenPurpose::PasswordReset, &service.settings);
+                service.accounts.issue_token(&token, &message).await?;
+                service
+                    .record_everywhere(user.id, "auth.password_reset_requested", request)
+                    .await
+            }));
         }
         Ok(())
     }
@@ -131,7 +142,10 @@ impl AccountService {
         if let Some(credentials) = self.users.find_credentials_by_email(&email).await?
             && credentials.user.email_verified_at.is_none()
         {
-            self.send_verification(&credentials.user).await?;
+            let service = self.clone();
+            self.deferred.defer(Box::pin(async move {
+                service.send_verification(&credentials.user).await
+            }));
         }
         Ok(())
     }
@@ -244,6 +258,7 @@ mod tests {
         memberships: MockMembershipRepository,
         hasher: MockPasswordHasher,
         audit: MockAuditRepository,
+        deferred: crate::auth::port::Later,
     }
 
     fn unlimited() -> Arc<MockRateLimiter> {
@@ -265,6 +280,7 @@ mod tests {
                 settings: AccountSettings::default(),
                 limiter: unlimited(),
                 limits: RateLimits::default(),
+                deferred: Arc::new(self.deferred),
             })
         }
     }
@@ -314,10 +330,13 @@ mod tests {
         m.memberships
             .expect_list_for_user()
             .returning(|_| Ok(vec![]));
+        let later = m.deferred.clone();
         m.service()
             .forgot_password("Ada@example.com", RequestMeta::default())
             .await
             .expect("queued");
+        // Issued after the answer, which an unknown email gets as soon.
+        assert_eq!(later.run().await, 1);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ pub mod service;
 
 pub use model::{
     API_KEY_PREFIX, ApiKey, ApiKeyName, CreateApiKey, IssuedApiKey, NewApiKey, ResolvedKey,
+    Revocation,
 };
 pub use port::ApiKeyRepository;
 #[cfg(any(test, feature = "mock"))]

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::audit::Auditable;
+use crate::audit::{AuditEntry, Auditable};
 use crate::error::DomainResult;
 use crate::ids::{ApiKeyId, OrganizationId, UserId};
-use crate::scope::Permission;
+use crate::scope::{Grant, Permission};
 use crate::secret::{Secret, SecretDigest};
 use crate::text::bounded;
 
@@ -114,8 +114,54 @@ pub struct ResolvedKey {
     pub organization_id: OrganizationId,
     /// Its creator.
     pub created_by: UserId,
-    /// Its permissions.
+    /// Its permissions, as created.
     pub scopes: Vec<Permission>,
+    /// What its creator holds in the organization right now. A key acts on its creator's
+    /// authority, so it may do only what both its scopes and this grant allow.
+    pub creator_grant: Grant,
+}
+
+impl ResolvedKey {
+    /// The key's scopes that its creator still holds: what a request with it may do.
+    pub fn effective_scopes(&self) -> Vec<Permission> {
+        self.scopes
+            .iter()
+            .copied()
+            .filter(|p| self.creator_grant.permissions.contains(*p))
+            .collect()
+    }
+}
+
+/// Why a key was revoked, recorded with its `api_key.revoked` audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Someone holding `api_keys:manage` revoked it.
+    Manual,
+    /// Its creator was removed from the organization.
+    CreatorRemoved,
+    /// Its creator left the organization.
+    CreatorLeft,
+}
+
+impl Revocation {
+    /// The reason as recorded.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "revoked",
+            Self::CreatorRemoved => "creator_removed",
+            Self::CreatorLeft => "creator_left",
+        }
+    }
+
+    /// The `api_key.revoked` audit entry of key `id`.
+    pub fn entry(self, id: ApiKeyId) -> AuditEntry {
+        AuditEntry::event(
+            "api_key.revoked",
+            "api_key",
+            Some(id.to_string()),
+            serde_json::json!({ "reason": self.as_str() }),
+        )
+    }
 }
 
 /// A fresh key's public prefix and whole secret.

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::model::{self, ApiKey, ApiKeyName, CreateApiKey, IssuedApiKey, NewApiKey};
+use super::model::{self, ApiKey, ApiKeyName, CreateApiKey, IssuedApiKey, NewApiKey, Revocation};
 use super::port::ApiKeyRepository;
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult, FieldError, Validator};
 use crate::ids::ApiKeyId;
 use crate::page::{Page, PageRequest};
@@ -12,15 +12,21 @@ use crate::scope::{Permission, RequestMeta, TenantScope};
 
 /// The API key use cases. Only signed-in users with `api_keys:manage` manage keys; a key
 /// cannot make or revoke keys, so a leaked key cannot entrench itself.
+///
+/// A key acts for its organization on its creator's authority: a request with it may do what
+/// both the key's scopes and the creator's current role allow. A demoted creator's keys
+/// narrow at once; a creator who leaves or is removed has their keys revoked in the same
+/// transaction (audited as `api_key.revoked` with the reason), and an owner mints new ones.
 #[derive(Clone)]
 pub struct ApiKeyService {
     keys: Arc<dyn ApiKeyRepository>,
+    audit: Arc<dyn AuditRepository>,
 }
 
 impl ApiKeyService {
-    /// Wires the service.
-    pub fn new(keys: Arc<dyn ApiKeyRepository>) -> Self {
-        Self { keys }
+    /// Wires the service; refusals are recorded through `audit`.
+    pub fn new(keys: Arc<dyn ApiKeyRepository>, audit: Arc<dyn AuditRepository>) -> Self {
+        Self { keys, audit }
     }
 
     /// Creates a key with the given scopes and returns its secret, which is never shown again.
@@ -32,7 +38,9 @@ impl ApiKeyService {
         input: CreateApiKey,
     ) -> DomainResult<IssuedApiKey> {
         let created_by = scope.require_user()?;
-        scope.require(Permission::ApiKeysManage)?;
+        scope
+            .authorize(&*self.audit, Permission::ApiKeysManage)
+            .await?;
         let mut v = Validator::new();
         let name = v.check(ApiKeyName::parse(&input.name));
         let scopes = v.check(parse_scopes(scope, &input.scopes));
@@ -80,25 +88,26 @@ impl ApiKeyService {
     /// The organization's live keys, newest first.
     pub async fn list(&self, scope: &TenantScope, page: PageRequest) -> DomainResult<Page<ApiKey>> {
         scope.require_user()?;
-        scope.require(Permission::ApiKeysManage)?;
+        scope
+            .authorize(&*self.audit, Permission::ApiKeysManage)
+            .await?;
         self.keys.list(scope, page).await
     }
 
     /// Revokes a key; it stops working at once.
     pub async fn revoke(&self, scope: &TenantScope, id: ApiKeyId) -> DomainResult<()> {
         scope.require_user()?;
-        scope.require(Permission::ApiKeysManage)?;
-        let entry = AuditEntry::event(
-            "api_key.revoked",
-            "api_key",
-            Some(id.to_string()),
-            serde_json::Value::Null,
-        );
-        self.keys.revoke(scope, id, entry).await
+        scope
+            .authorize(&*self.audit, Permission::ApiKeysManage)
+            .await?;
+        self.keys
+            .revoke(scope, id, Revocation::Manual.entry(id))
+            .await
     }
 
-    /// Turns a presented key into the scope of its organization, holding its scopes, or
-    /// [`DomainError::Unauthorized`] for anything but a live key.
+    /// Turns a presented key into the scope of its organization, holding the key's scopes that
+    /// its creator still holds, or [`DomainError::Unauthorized`] for anything but a live key
+    /// of a live organization whose creator is still a member.
     pub async fn authenticate(
         &self,
         presented: &str,
@@ -110,8 +119,9 @@ impl ApiKeyService {
             .resolve(&prefix, &secret.digest())
             .await?
             .ok_or(DomainError::Unauthorized)?;
+        let scopes = key.effective_scopes();
         Ok(
-            TenantScope::for_api_key(key.organization_id, key.id, key.created_by, key.scopes)
+            TenantScope::for_api_key(key.organization_id, key.id, key.created_by, scopes)
                 .with_request(request),
         )
     }
@@ -187,7 +197,7 @@ mod tests {
             })
             .times(1)
             .returning(|_, _, _| Ok(()));
-        let issued = ApiKeyService::new(Arc::new(keys))
+        let issued = ApiKeyService::new(Arc::new(keys), crate::audit::accepting())
             .create(&owner(), input(&["projects:read", "projects:read"]))
             .await
             .expect("created");
@@ -204,7 +214,7 @@ mod tests {
     async fn scopes_must_exist_be_held_and_not_manage_keys() {
         let mut keys = MockApiKeyRepository::new();
         keys.expect_create().never();
-        let service = ApiKeyService::new(Arc::new(keys));
+        let service = ApiKeyService::new(Arc::new(keys), crate::audit::accepting());
         let Err(DomainError::Validation(errors)) = service
             .create(&owner(), input(&["projects:*", "api_keys:manage"]))
             .await
@@ -224,7 +234,7 @@ mod tests {
         let mut keys = MockApiKeyRepository::new();
         keys.expect_create().never();
         keys.expect_list().never();
-        let service = ApiKeyService::new(Arc::new(keys));
+        let service = ApiKeyService::new(Arc::new(keys), crate::audit::accepting());
         let member = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Member);
         assert!(matches!(
             service.create(&member, input(&["projects:read"])).await,
@@ -256,10 +266,12 @@ mod tests {
                     id: ApiKeyId::new(),
                     organization_id: org,
                     created_by: UserId::new(),
-                    scopes: vec![Permission::ProjectsRead],
+                    scopes: vec![Permission::ProjectsRead, Permission::ProjectsDelete],
+                    // A member: the key's projects:delete is not theirs to lend.
+                    creator_grant: Role::Member.into(),
                 }))
             });
-        let service = ApiKeyService::new(Arc::new(keys));
+        let service = ApiKeyService::new(Arc::new(keys), crate::audit::accepting());
         let scope = service
             .authenticate(secret.expose(), RequestMeta::default())
             .await
@@ -267,6 +279,10 @@ mod tests {
         assert_eq!(scope.organization_id(), org);
         assert!(scope.has(Permission::ProjectsRead));
         assert!(!scope.has(Permission::ProjectsWrite));
+        assert!(
+            !scope.has(Permission::ProjectsDelete),
+            "a key holds only what its creator still holds"
+        );
         assert!(matches!(
             service
                 .authenticate("bhk_nope", RequestMeta::default())

@@ -8,7 +8,7 @@ use super::model::{AuditEntry, AuditEvent, AuditQuery, ChainReport};
 use super::port::AuditRepository;
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::page::{Page, PageRequest};
-use crate::scope::{Permission, TenantScope};
+use crate::scope::{Permission, RefusalLog, TenantScope};
 
 /// Raw list filters, as a client sent them.
 #[derive(Debug, Clone, Default)]
@@ -31,20 +31,15 @@ pub struct ListAuditEvents {
     pub until: Option<String>,
 }
 
-/// Checks `permission`, and records the refusal in the audit trail when it is missing. The
-/// refusal is reported even if recording it fails.
-pub async fn require(
-    audit: &dyn AuditRepository,
-    scope: &TenantScope,
-    permission: Permission,
-) -> DomainResult<()> {
-    let outcome = scope.require(permission);
-    if outcome.is_err() {
-        let _ = audit
+/// Every audit trail records refusals: a failure to record one is logged by the adapter and
+/// does not change the refusal.
+#[async_trait::async_trait]
+impl<T: AuditRepository + ?Sized> RefusalLog for T {
+    async fn permission_denied(&self, scope: &TenantScope, permission: Permission) {
+        let _ = self
             .record(scope, AuditEntry::permission_denied(permission))
             .await;
     }
-    outcome
 }
 
 /// The audit use cases.
@@ -68,7 +63,7 @@ impl AuditService {
         scope: &TenantScope,
         input: ListAuditEvents,
     ) -> DomainResult<Page<AuditEvent>> {
-        require(self.repo.as_ref(), scope, Permission::AuditRead).await?;
+        scope.authorize(&*self.repo, Permission::AuditRead).await?;
         let mut v = Validator::new();
         let page = v.check(PageRequest::parse(input.limit, input.offset));
         let since = v.check(parse_time("since", input.since.as_deref()));
@@ -97,14 +92,14 @@ impl AuditService {
         scope: &TenantScope,
         after_seq: i64,
     ) -> DomainResult<Vec<AuditEvent>> {
-        require(self.repo.as_ref(), scope, Permission::AuditRead).await?;
+        scope.authorize(&*self.repo, Permission::AuditRead).await?;
         self.repo.chain_after(scope, after_seq, Self::BATCH).await
     }
 
     /// Walks the whole chain: every event must hash to its stored digest, link to the previous
     /// one, and sit at the next position.
     pub async fn verify(&self, scope: &TenantScope) -> DomainResult<ChainReport> {
-        require(self.repo.as_ref(), scope, Permission::AuditRead).await?;
+        scope.authorize(&*self.repo, Permission::AuditRead).await?;
         let mut checked = 0u64;
         let mut expected_seq = 1i64;
         let mut prev_hash = String::new();

@@ -8,7 +8,7 @@ mod sessions;
 pub use model::{
     AccessToken, CurrentUser, OrganizationMembership, PlatformToken, Registered, TokenSubject,
 };
+pub use port::{Deferred, DeferredWork, PasswordHasher, TokenCodec};
 #[cfg(any(test, feature = "mock"))]
 pub use port::{MockPasswordHasher, MockTokenCodec};
-pub use port::{PasswordHasher, TokenCodec};
 pub use service::{AuthPorts, AuthService, Login, Register};

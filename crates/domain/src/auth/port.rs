@@ -36,3 +36,41 @@ pub trait TokenCodec: Send + Sync {
     /// Verifies a platform token as strictly as [`TokenCodec::verify`].
     fn verify_platform(&self, token: &str) -> DomainResult<PlatformToken>;
 }
+
+/// Work that must happen but that a client must not wait for, nor be able to time.
+pub type DeferredWork =
+    std::pin::Pin<Box<dyn std::future::Future<Output = DomainResult<()>> + Send + 'static>>;
+
+/// Runs work after the response has gone. A failed login of an existing account records its
+/// audit events this way, so that it answers after exactly the work an unknown email's does
+/// and its timing tells nothing about which accounts exist.
+pub trait Deferred: Send + Sync {
+    /// Starts `work` in the background; it must not be dropped unrun while the server lives.
+    /// Its failure can only be logged: nobody waits for it.
+    fn defer(&self, work: DeferredWork);
+}
+
+/// Keeps deferred work until a unit test runs it, so a test sees what was left for later.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Later(std::sync::Arc<std::sync::Mutex<Vec<DeferredWork>>>);
+
+#[cfg(test)]
+impl Deferred for Later {
+    fn defer(&self, work: DeferredWork) {
+        self.0.lock().expect("not poisoned").push(work);
+    }
+}
+
+#[cfg(test)]
+impl Later {
+    /// Runs what was deferred, in order; answers how many there were.
+    pub(crate) async fn run(&self) -> usize {
+        let works = std::mem::take(&mut *self.0.lock().expect("not poisoned"));
+        let count = works.len();
+        for work in works {
+            work.await.expect("deferred work succeeds");
+        }
+        count
+    }
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::model::{CurrentUser, PlatformToken, Registered, TokenSubject};
-use super::port::{PasswordHasher, TokenCodec};
+use super::port::{Deferred, PasswordHasher, TokenCodec};
 use crate::accounts::model::token_email;
 use crate::accounts::{AccountSettings, TokenPurpose};
 use crate::api_keys::{API_KEY_PREFIX, ApiKeyRepository, ApiKeyService};
@@ -14,7 +14,7 @@ use crate::limits::{RateDecision, RateLimiter, RateLimits, address_key, enforce}
 use crate::memberships::{Membership, MembershipRepository};
 use crate::organizations::{Organization, OrganizationName, OrganizationRepository, Registration};
 use crate::platform::{PlatformRepository, PlatformScope};
-use crate::scope::{Actor, Grant, RequestMeta, Role, TenantScope};
+use crate::scope::{Grant, RequestMeta, Role, TenantScope};
 use crate::secret::Secret;
 use crate::sessions::{
     NewSession, REFRESH_TOKEN_PREFIX, Session, SessionPolicy, SessionRepository, TokenPair,
@@ -62,6 +62,7 @@ pub struct AuthService {
     budget: Arc<dyn RateLimiter>,
     pub(super) limits: RateLimits,
     platform: Arc<dyn PlatformRepository>,
+    deferred: Arc<dyn Deferred>,
 }
 
 /// The adapters [`AuthService`] needs.
@@ -95,6 +96,8 @@ pub struct AuthPorts {
     pub limits: RateLimits,
     /// The superuser flag and organizations' state, for impersonation tokens.
     pub platform: Arc<dyn PlatformRepository>,
+    /// Where work off the response path runs (the audit records of failed logins).
+    pub deferred: Arc<dyn Deferred>,
 }
 
 impl AuthService {
@@ -106,15 +109,16 @@ impl AuthService {
             memberships: ports.memberships,
             hasher: ports.hasher,
             tokens: ports.tokens,
-            audit: ports.audit,
+            audit: ports.audit.clone(),
             sessions: ports.sessions,
             policy: ports.policy,
-            api_keys: ApiKeyService::new(ports.api_keys),
+            api_keys: ApiKeyService::new(ports.api_keys, ports.audit.clone()),
             settings: ports.settings,
             limiter: ports.limiter,
             budget: ports.budget,
             limits: ports.limits,
             platform: ports.platform,
+            deferred: ports.deferred,
         }
     }
 
@@ -202,7 +206,10 @@ impl AuthService {
     /// an organization the user does not belong to all fail the same way
     /// ([`DomainError::Unauthorized`]) after the same amount of hashing.
     /// Successes and wrong passwords of existing accounts are audited in the account's
-    /// organization; an unknown email belongs to no tenant and is not.
+    /// organization; an unknown email belongs to no tenant and is not. A wrong password is
+    /// answered once the failure is counted, before anything else about the account is read:
+    /// its audit records are written after the response ([`Deferred`]), so that it answers
+    /// after the same work, in the same order, as an unknown email.
     pub async fn login(&self, input: Login, request: RequestMeta) -> DomainResult<TokenPair> {
         let address = address_key("auth", request.client_ip.as_deref());
         enforce(&*self.limiter, &address, self.limits.auth_per_address).await?;
@@ -242,15 +249,20 @@ impl AuthService {
             return Err(DomainError::Unauthorized);
         };
         let user = credentials.user;
+        if !matches {
+            let service = self.clone();
+            self.deferred.defer(Box::pin(async move {
+                service
+                    .record_failed_login(user, input.organization_id, locks_now, request)
+                    .await
+            }));
+            return Err(DomainError::Unauthorized);
+        }
         let memberships = self.memberships.list_for_user(user.id).await?;
         let membership = match input.organization_id {
             Some(org) => memberships.iter().find(|m| m.organization_id == org),
             None => {
-                let last = if matches {
-                    self.sessions.last_used_organization(user.id).await?
-                } else {
-                    None
-                };
+                let last = self.sessions.last_used_organization(user.id).await?;
                 last.and_then(|org| memberships.iter().find(|m| m.organization_id == org))
                     .or(memberships.first())
             }
@@ -268,27 +280,6 @@ impl AuthService {
         };
         let scope = TenantScope::authenticated(membership.organization_id, user.id, grant)
             .with_request(request.clone());
-        if !matches {
-            let user_entry = |action: &str, details| {
-                AuditEntry::event(action, "user", Some(user.id.to_string()), details)
-            };
-            self.audit
-                .record(
-                    &scope,
-                    user_entry("auth.login_failed", serde_json::Value::Null),
-                )
-                .await?;
-            if locks_now {
-                let details = serde_json::json!({
-                    "failures": lockout.max,
-                    "locked_for_secs": lockout.window_secs,
-                });
-                self.audit
-                    .record(&scope, user_entry("auth.login_locked", details))
-                    .await?;
-            }
-            return Err(DomainError::Unauthorized);
-        }
         if self.settings.require_verified_email && user.email_verified_at.is_none() {
             return Err(DomainError::EmailUnverified);
         }
@@ -311,6 +302,54 @@ impl AuthService {
             )
             .await?;
         self.issue(&session, refresh)
+    }
+
+    /// Records a wrong password for `user` (and the lockout it caused) in the organization the
+    /// login named, else the user's oldest: while the user is a member there.
+    async fn record_failed_login(
+        &self,
+        user: User,
+        named: Option<OrganizationId>,
+        locked: bool,
+        request: RequestMeta,
+    ) -> DomainResult<()> {
+        let memberships = self.memberships.list_for_user(user.id).await?;
+        let membership = match named {
+            Some(org) => memberships.iter().find(|m| m.organization_id == org),
+            None => memberships.first(),
+        };
+        let Some(membership) = membership else {
+            return Ok(());
+        };
+        let Some(grant) = self
+            .memberships
+            .grant(membership.organization_id, user.id, None)
+            .await?
+        else {
+            return Ok(());
+        };
+        let scope = TenantScope::authenticated(membership.organization_id, user.id, grant)
+            .with_request(request);
+        let user_entry = |action: &str, details| {
+            AuditEntry::event(action, "user", Some(user.id.to_string()), details)
+        };
+        self.audit
+            .record(
+                &scope,
+                user_entry("auth.login_failed", serde_json::Value::Null),
+            )
+            .await?;
+        if locked {
+            let lockout = self.limits.login_failures_per_account;
+            let details = serde_json::json!({
+                "failures": lockout.max,
+                "locked_for_secs": lockout.window_secs,
+            });
+            self.audit
+                .record(&scope, user_entry("auth.login_locked", details))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Signs an access token for `session` and pairs it with its live refresh token.
@@ -372,14 +411,7 @@ impl AuthService {
             )
             .with_request(request)
         };
-        let principal = match scope.actor() {
-            Actor::User(id) => format!("principal:user:{id}"),
-            Actor::ApiKey { id, .. } => format!("principal:key:{id}"),
-            Actor::System(task) => format!("principal:system:{}", task.as_str()),
-            Actor::Impersonation { superuser, .. } | Actor::Platform(superuser) => {
-                format!("principal:user:{superuser}")
-            }
-        };
+        let principal = format!("principal:{}", scope.principal());
         enforce(
             &*self.budget,
             &principal,
@@ -458,6 +490,7 @@ mod tests {
         limiter: crate::limits::MockRateLimiter,
         budget: crate::limits::MockRateLimiter,
         platform: crate::platform::MockPlatformRepository,
+        deferred: crate::auth::port::Later,
     }
 
     impl Default for Mocks {
@@ -495,6 +528,7 @@ mod tests {
                 limiter,
                 budget,
                 platform: Default::default(),
+                deferred: Default::default(),
             }
         }
     }
@@ -516,6 +550,7 @@ mod tests {
                 budget: Arc::new(self.budget),
                 limits: RateLimits::default(),
                 platform: Arc::new(self.platform),
+                deferred: Arc::new(self.deferred),
             })
         }
     }
@@ -669,12 +704,18 @@ mod tests {
         m.memberships
             .expect_list_for_user()
             .returning(move |_| Ok(vec![membership(user_id, Role::Member)]));
+        let recorded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = recorded.clone();
         m.audit
             .expect_record()
             .withf(|_, e| e.action == "auth.login_failed")
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(move |_, _| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            });
         m.tokens.expect_issue().never();
+        let later = m.deferred.clone();
         let err = m
             .service()
             .login(
@@ -687,6 +728,10 @@ mod tests {
             )
             .await;
         assert!(matches!(err, Err(DomainError::Unauthorized)));
+        // Recorded after the response, so it takes no time the client can measure.
+        assert_eq!(recorded.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(later.run().await, 1);
+        assert_eq!(recorded.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
@@ -897,10 +942,12 @@ mod tests {
             password: "wrong password".into(),
             organization_id: None,
         };
+        let later = m.deferred.clone();
         assert!(matches!(
             m.service().login(login, RequestMeta::default()).await,
             Err(DomainError::Unauthorized)
         ));
+        assert_eq!(later.run().await, 1);
     }
 
     fn live_session() -> Session {

@@ -6,31 +6,40 @@ use chrono::Duration;
 
 use super::model::{IdempotencyKey, Reservation, StoredResponse};
 use super::port::IdempotencyRepository;
+use crate::audit::AuditRepository;
 use crate::error::DomainResult;
-use crate::scope::TenantScope;
+use crate::scope::{Permission, TenantScope};
 
 /// Claims, completes and releases keys, which are kept for [`IdempotencyService::TTL_HOURS`].
+/// A key belongs to the organization and the principal that sent it
+/// ([`TenantScope::principal`]): another principal's key is a different key.
 #[derive(Clone)]
 pub struct IdempotencyService {
     repo: Arc<dyn IdempotencyRepository>,
+    audit: Arc<dyn AuditRepository>,
 }
 
 impl IdempotencyService {
     /// How long a key is remembered.
     pub const TTL_HOURS: i64 = 24;
 
-    /// Builds the service.
-    pub fn new(repo: Arc<dyn IdempotencyRepository>) -> Self {
-        Self { repo }
+    /// Builds the service; refusals are recorded through `audit`.
+    pub fn new(repo: Arc<dyn IdempotencyRepository>, audit: Arc<dyn AuditRepository>) -> Self {
+        Self { repo, audit }
     }
 
-    /// Claims `key` for a request identified by `fingerprint` (a digest of method, path and body).
+    /// Claims `key` for a request identified by `fingerprint` (a digest of method, path and
+    /// body) that needs `permission`. The permission is checked first (and a refusal audited),
+    /// so a caller who may not make the request can neither replay a response nor learn
+    /// whether the key was used.
     pub async fn reserve(
         &self,
         scope: &TenantScope,
+        permission: Permission,
         key: &IdempotencyKey,
         fingerprint: &str,
     ) -> DomainResult<Reservation> {
+        scope.authorize(&*self.audit, permission).await?;
         let now = crate::now();
         self.repo
             .reserve(
@@ -84,9 +93,32 @@ mod tests {
             .returning(|_, _, _, _, _| Ok(Reservation::Fresh));
         let scope = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Member);
         let key = IdempotencyKey::parse("k").expect("valid");
-        let outcome = IdempotencyService::new(Arc::new(repo))
-            .reserve(&scope, &key, "fp")
+        let outcome = IdempotencyService::new(Arc::new(repo), crate::audit::accepting())
+            .reserve(&scope, Permission::ProjectsWrite, &key, "fp")
             .await;
         assert_eq!(outcome.expect("reserved"), Reservation::Fresh);
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_the_permission_is_refused_before_any_key_is_read() {
+        let mut repo = MockIdempotencyRepository::new();
+        repo.expect_reserve().never();
+        let (audit, refusals) = crate::audit::recording();
+        let scope = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Viewer);
+        let key = IdempotencyKey::parse("k").expect("valid");
+        let outcome = IdempotencyService::new(Arc::new(repo), audit)
+            .reserve(&scope, Permission::ProjectsWrite, &key, "fp")
+            .await;
+        assert!(matches!(
+            outcome,
+            Err(crate::DomainError::Forbidden(Permission::ProjectsWrite))
+        ));
+        let recorded: Vec<_> = refusals
+            .lock()
+            .expect("kept")
+            .iter()
+            .map(|e| e.action.clone())
+            .collect();
+        assert_eq!(recorded, ["permission.denied"]);
     }
 }

@@ -7,7 +7,7 @@ use super::model::{
 };
 use super::port::InvitationRepository;
 use crate::accounts::AccountSettings;
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditRepository};
 use crate::auth::PasswordHasher;
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::{InvitationId, UserId};
@@ -37,6 +37,8 @@ pub struct InvitationPorts {
     pub limits: RateLimits,
     /// The organization's roles, to check what an invitation grants.
     pub roles: RoleService,
+    /// Where refusals are recorded.
+    pub audit: Arc<dyn AuditRepository>,
 }
 
 /// Invitation use cases.
@@ -50,6 +52,7 @@ pub struct InvitationService {
     limiter: Arc<dyn RateLimiter>,
     limits: RateLimits,
     roles: RoleService,
+    audit: Arc<dyn AuditRepository>,
 }
 
 fn invalid_token() -> DomainError {
@@ -72,6 +75,7 @@ impl InvitationService {
             limiter: ports.limiter,
             limits: ports.limits,
             roles: ports.roles,
+            audit: ports.audit,
         }
     }
 
@@ -83,10 +87,14 @@ impl InvitationService {
         email: &str,
         role: RoleRef,
     ) -> DomainResult<Invitation> {
-        scope.require(Permission::MembersInvite)?;
+        scope
+            .authorize(&*self.audit, Permission::MembersInvite)
+            .await?;
         let invited_by = scope.require_user()?;
         let offered = self.roles.resolve(scope, "role", role).await?;
-        scope.require_all(offered.permissions)?;
+        scope
+            .authorize_all(&*self.audit, offered.permissions)
+            .await?;
         let email = Email::parse(email)?;
         let organization = self.organizations.current(scope).await?;
         let now = crate::now();
@@ -120,13 +128,17 @@ impl InvitationService {
         scope: &TenantScope,
         page: PageRequest,
     ) -> DomainResult<Page<Invitation>> {
-        scope.require(Permission::MembersInvite)?;
+        scope
+            .authorize(&*self.audit, Permission::MembersInvite)
+            .await?;
         self.invitations.list(scope, page).await
     }
 
     /// Revokes a pending invitation (members:invite); its token stops working.
     pub async fn revoke(&self, scope: &TenantScope, id: InvitationId) -> DomainResult<()> {
-        scope.require(Permission::MembersInvite)?;
+        scope
+            .authorize(&*self.audit, Permission::MembersInvite)
+            .await?;
         let entry = AuditEntry::event(
             "invitation.revoked",
             "invitation",

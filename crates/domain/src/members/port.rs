@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::model::{Member, MemberQuery};
 use crate::audit::AuditEntry;
 use crate::error::DomainResult;
-use crate::ids::UserId;
+use crate::ids::{ApiKeyId, UserId};
 use crate::page::Page;
 use crate::scope::{RoleRef, TenantScope};
 
@@ -35,12 +35,15 @@ pub trait MemberRepository: Send + Sync {
     ) -> DomainResult<()>;
 
     /// Removes a member whose role is still `current` (the scope's own user, to leave),
-    /// recording `entry`, under the same last-owner rule.
+    /// recording `entry`, under the same last-owner rule. In the same transaction it revokes
+    /// the live API keys the member created here, recording `key_revoked(id)` for each: a key
+    /// acts on its creator's authority, which ends with the membership.
     async fn remove(
         &self,
         scope: &TenantScope,
         user: UserId,
         current: RoleRef,
         entry: AuditEntry,
+        key_revoked: fn(ApiKeyId) -> AuditEntry,
     ) -> DomainResult<()>;
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::model::{Member, MemberQuery};
 use super::port::MemberRepository;
-use crate::audit::AuditEntry;
+use crate::api_keys::Revocation;
+use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::UserId;
 use crate::page::Page;
@@ -17,6 +18,7 @@ use crate::scope::{Permission, PermissionSet, RoleRef, TenantScope};
 pub struct MemberService {
     members: Arc<dyn MemberRepository>,
     roles: RoleService,
+    audit: Arc<dyn AuditRepository>,
 }
 
 fn member_entry(action: &str, user: UserId, details: serde_json::Value) -> AuditEntry {
@@ -24,9 +26,17 @@ fn member_entry(action: &str, user: UserId, details: serde_json::Value) -> Audit
 }
 
 impl MemberService {
-    /// Wires the service.
-    pub fn new(members: Arc<dyn MemberRepository>, roles: RoleService) -> Self {
-        Self { members, roles }
+    /// Wires the service; refusals are recorded through `audit`.
+    pub fn new(
+        members: Arc<dyn MemberRepository>,
+        roles: RoleService,
+        audit: Arc<dyn AuditRepository>,
+    ) -> Self {
+        Self {
+            members,
+            roles,
+            audit,
+        }
     }
 
     /// A page of members (members:read).
@@ -35,13 +45,17 @@ impl MemberService {
         scope: &TenantScope,
         query: MemberQuery,
     ) -> DomainResult<Page<Member>> {
-        scope.require(Permission::MembersRead)?;
+        scope
+            .authorize(&*self.audit, Permission::MembersRead)
+            .await?;
         self.members.list(scope, query).await
     }
 
     /// One member (members:read); anyone else is [`DomainError::NotFound`].
     pub async fn get(&self, scope: &TenantScope, user: UserId) -> DomainResult<Member> {
-        scope.require(Permission::MembersRead)?;
+        scope
+            .authorize(&*self.audit, Permission::MembersRead)
+            .await?;
         self.members.get(scope, user).await
     }
 
@@ -55,7 +69,9 @@ impl MemberService {
         user: UserId,
         role: RoleRef,
     ) -> DomainResult<Member> {
-        scope.require(Permission::MembersManage)?;
+        scope
+            .authorize(&*self.audit, Permission::MembersManage)
+            .await?;
         let actor = scope.require_user()?;
         if actor == user {
             return Err(DomainError::invalid(
@@ -65,9 +81,9 @@ impl MemberService {
             ));
         }
         let target = self.members.get(scope, user).await?;
-        self.require_owner_for(scope, &[target.role, role])?;
+        self.require_owner_for(scope, &[target.role, role]).await?;
         let granted = self.roles.resolve(scope, "role", role).await?.permissions;
-        scope.require_all(granted)?;
+        scope.authorize_all(&*self.audit, granted).await?;
         let held = self.require_outranks(scope, target.role).await?;
         // A downgrade ends the member's sessions here, so tokens issued under the old role stop
         // at once (SECURITY-CASES 17); a promotion keeps them, with the new permissions.
@@ -87,12 +103,14 @@ impl MemberService {
     /// Removes a member (members:manage); removing an owner takes an owner, and the last owner
     /// cannot be removed (409). Use [`MemberService::leave`] for oneself.
     pub async fn remove(&self, scope: &TenantScope, user: UserId) -> DomainResult<()> {
-        scope.require(Permission::MembersManage)?;
+        scope
+            .authorize(&*self.audit, Permission::MembersManage)
+            .await?;
         if scope.require_user()? == user {
             return self.leave(scope).await;
         }
         let target = self.members.get(scope, user).await?;
-        self.require_owner_for(scope, &[target.role])?;
+        self.require_owner_for(scope, &[target.role]).await?;
         self.require_outranks(scope, target.role).await?;
         let details = serde_json::json!({ "role": target.role.to_string() });
         self.members
@@ -101,6 +119,7 @@ impl MemberService {
                 user,
                 target.role,
                 member_entry("member.removed", user, details),
+                |id| Revocation::CreatorRemoved.entry(id),
             )
             .await
     }
@@ -110,13 +129,17 @@ impl MemberService {
         let user = scope.require_user()?;
         let role = scope.role().ok_or(DomainError::Unauthorized)?;
         let entry = member_entry("member.left", user, serde_json::Value::Null);
-        self.members.remove(scope, user, role, entry).await
+        self.members
+            .remove(scope, user, role, entry, |id| {
+                Revocation::CreatorLeft.entry(id)
+            })
+            .await
     }
 
     /// Touching an owner, or granting ownership, takes an owner.
-    fn require_owner_for(&self, scope: &TenantScope, roles: &[RoleRef]) -> DomainResult<()> {
+    async fn require_owner_for(&self, scope: &TenantScope, roles: &[RoleRef]) -> DomainResult<()> {
         if roles.contains(&RoleRef::OWNER) && !scope.is_owner() {
-            return Err(DomainError::Forbidden(Permission::MembersManage));
+            return Err(scope.refuse(&*self.audit, Permission::MembersManage).await);
         }
         Ok(())
     }
@@ -131,7 +154,8 @@ impl MemberService {
     ) -> DomainResult<PermissionSet> {
         match self.roles.resolve(scope, "role", role).await {
             Ok(held) => scope
-                .require_all(held.permissions)
+                .authorize_all(&*self.audit, held.permissions)
+                .await
                 .map(|()| held.permissions),
             Err(DomainError::Validation(_)) => Ok(PermissionSet::EMPTY),
             Err(e) => Err(e),
@@ -150,7 +174,10 @@ mod tests {
     use crate::users::{Email, User, UserName};
 
     fn no_custom_roles() -> RoleService {
-        RoleService::new(Arc::new(MockRoleRepository::new()))
+        RoleService::new(
+            Arc::new(MockRoleRepository::new()),
+            crate::audit::accepting(),
+        )
     }
 
     fn scope(role: Role) -> TenantScope {
@@ -186,7 +213,11 @@ mod tests {
         });
         members.expect_change_role().never();
         members.expect_remove().never();
-        let service = MemberService::new(Arc::new(members), no_custom_roles());
+        let service = MemberService::new(
+            Arc::new(members),
+            no_custom_roles(),
+            crate::audit::accepting(),
+        );
         let admin = scope(Role::Admin);
         for result in [
             service
@@ -210,7 +241,11 @@ mod tests {
     async fn members_cannot_manage_and_nobody_changes_their_own_role() {
         let mut members = MockMemberRepository::new();
         members.expect_change_role().never();
-        let service = MemberService::new(Arc::new(members), no_custom_roles());
+        let service = MemberService::new(
+            Arc::new(members),
+            no_custom_roles(),
+            crate::audit::accepting(),
+        );
         let plain = scope(Role::Member);
         assert!(matches!(
             service
@@ -255,7 +290,11 @@ mod tests {
         });
         members.expect_change_role().never();
         members.expect_remove().never();
-        let service = MemberService::new(Arc::new(members), RoleService::new(Arc::new(roles)));
+        let service = MemberService::new(
+            Arc::new(members),
+            RoleService::new(Arc::new(roles), crate::audit::accepting()),
+            crate::audit::accepting(),
+        );
         for result in [
             service
                 .change_role(&admin, plain_id, RoleRef::Custom(billing_id))

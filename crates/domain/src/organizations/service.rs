@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::model::{Organization, OrganizationName, OrganizationSettings};
 use super::port::OrganizationRepository;
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditRepository};
 use chrono::Duration;
 
 use crate::error::{DomainError, DomainResult, Validator};
@@ -14,15 +14,21 @@ use crate::scope::{Permission, TenantScope};
 #[derive(Clone)]
 pub struct OrganizationService {
     organizations: Arc<dyn OrganizationRepository>,
+    audit: Arc<dyn AuditRepository>,
     grace: Duration,
 }
 
 impl OrganizationService {
     /// Wires the service; a deleted organization can be restored for `grace` (then
-    /// `bulkhead purge` removes it).
-    pub fn new(organizations: Arc<dyn OrganizationRepository>, grace: Duration) -> Self {
+    /// `bulkhead purge` removes it). Refusals are recorded through `audit`.
+    pub fn new(
+        organizations: Arc<dyn OrganizationRepository>,
+        audit: Arc<dyn AuditRepository>,
+        grace: Duration,
+    ) -> Self {
         Self {
             organizations,
+            audit,
             grace,
         }
     }
@@ -31,7 +37,9 @@ impl OrganizationService {
     /// confirmation. It is suspended at once: every token and key of it stops working, except
     /// an owner's to restore it within the grace period.
     pub async fn delete(&self, scope: &TenantScope, confirm: &str) -> DomainResult<()> {
-        scope.require(Permission::OrganizationDelete)?;
+        scope
+            .authorize(&*self.audit, Permission::OrganizationDelete)
+            .await?;
         let organization = self.organizations.current(scope).await?;
         if confirm != organization.name.as_str() {
             return Err(DomainError::invalid(
@@ -50,7 +58,9 @@ impl OrganizationService {
 
     /// Restores a deleted organization within the grace period (organization:delete).
     pub async fn restore(&self, scope: &TenantScope) -> DomainResult<Organization> {
-        scope.require(Permission::OrganizationDelete)?;
+        scope
+            .authorize(&*self.audit, Permission::OrganizationDelete)
+            .await?;
         let entry = AuditEntry::event(
             "organization.restored",
             "organization",
@@ -64,7 +74,9 @@ impl OrganizationService {
 
     /// The scope's organization (organization:read).
     pub async fn current(&self, scope: &TenantScope) -> DomainResult<Organization> {
-        scope.require(Permission::OrganizationRead)?;
+        scope
+            .authorize(&*self.audit, Permission::OrganizationRead)
+            .await?;
         self.organizations.current(scope).await
     }
 
@@ -76,7 +88,9 @@ impl OrganizationService {
         name: Option<&str>,
         settings: Option<serde_json::Value>,
     ) -> DomainResult<Organization> {
-        scope.require(Permission::OrganizationUpdate)?;
+        scope
+            .authorize(&*self.audit, Permission::OrganizationUpdate)
+            .await?;
         let mut v = Validator::new();
         let name = name.and_then(|n| v.check(OrganizationName::parse("name", n)));
         let settings = settings.and_then(|s| v.check(OrganizationSettings::parse(s)));
@@ -107,7 +121,11 @@ mod tests {
         let mut organizations = MockOrganizationRepository::new();
         organizations.expect_update().never();
         organizations.expect_delete().never();
-        let service = OrganizationService::new(Arc::new(organizations), Duration::days(30));
+        let service = OrganizationService::new(
+            Arc::new(organizations),
+            crate::audit::accepting(),
+            Duration::days(30),
+        );
         let member = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Member);
         assert!(matches!(
             service.update(&member, Some("New name"), None).await,

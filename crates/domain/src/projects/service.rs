@@ -11,7 +11,6 @@ use super::model::{
 };
 use super::port::{ProjectRepository, ProjectTeamRepository};
 use crate::audit::AuditRepository;
-use crate::audit::service::require;
 use crate::error::{DomainResult, Validator};
 use crate::ids::ProjectId;
 use crate::page::{Page, PageRequest};
@@ -76,7 +75,7 @@ impl ProjectService {
         scope: &TenantScope,
         permission: Permission,
     ) -> DomainResult<()> {
-        require(self.audit.as_ref(), scope, permission).await
+        scope.authorize(&*self.audit, permission).await
     }
 
     /// Creates a project in the scope's organization, owned by the acting user.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::model::{CustomRole, RoleDefinition, RoleName, parse_permissions};
 use super::port::RoleRepository;
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::RoleId;
 use crate::scope::{Permission, Role, RoleRef, TenantScope};
@@ -22,18 +22,19 @@ pub struct RoleChanges {
 #[derive(Clone)]
 pub struct RoleService {
     roles: Arc<dyn RoleRepository>,
+    audit: Arc<dyn AuditRepository>,
 }
 
 impl RoleService {
-    /// Wires the service.
-    pub fn new(roles: Arc<dyn RoleRepository>) -> Self {
-        Self { roles }
+    /// Wires the service; refusals are recorded through `audit`.
+    pub fn new(roles: Arc<dyn RoleRepository>, audit: Arc<dyn AuditRepository>) -> Self {
+        Self { roles, audit }
     }
 
     /// Every role the organization offers (roles:read): the system roles, most powerful
     /// first, then its custom roles by name.
     pub async fn list(&self, scope: &TenantScope) -> DomainResult<Vec<RoleDefinition>> {
-        scope.require(Permission::RolesRead)?;
+        scope.authorize(&*self.audit, Permission::RolesRead).await?;
         let custom = self.roles.list(scope).await?;
         Ok(Role::ALL
             .into_iter()
@@ -45,7 +46,7 @@ impl RoleService {
     /// One role (roles:read); another organization's custom role is
     /// [`DomainError::NotFound`].
     pub async fn get(&self, scope: &TenantScope, role: RoleRef) -> DomainResult<RoleDefinition> {
-        scope.require(Permission::RolesRead)?;
+        scope.authorize(&*self.audit, Permission::RolesRead).await?;
         match role {
             RoleRef::System(role) => Ok(RoleDefinition::system(role)),
             RoleRef::Custom(id) => self.roles.get(scope, id).await.map(Into::into),
@@ -59,7 +60,9 @@ impl RoleService {
         name: &str,
         permissions: &[String],
     ) -> DomainResult<CustomRole> {
-        scope.require(Permission::RolesManage)?;
+        scope
+            .authorize(&*self.audit, Permission::RolesManage)
+            .await?;
         let mut v = Validator::new();
         let name = v.check(RoleName::parse(name));
         let permissions = v.check(parse_permissions("permissions", permissions));
@@ -67,7 +70,7 @@ impl RoleService {
         let (Some(name), Some(permissions)) = (name, permissions) else {
             unreachable!("Validator::finish fails when a check failed")
         };
-        scope.require_all(permissions)?;
+        scope.authorize_all(&*self.audit, permissions).await?;
         let now = crate::now();
         let role = CustomRole {
             id: RoleId::new(),
@@ -92,7 +95,9 @@ impl RoleService {
         role: RoleRef,
         changes: RoleChanges,
     ) -> DomainResult<CustomRole> {
-        scope.require(Permission::RolesManage)?;
+        scope
+            .authorize(&*self.audit, Permission::RolesManage)
+            .await?;
         let id = custom(role)?;
         let mut v = Validator::new();
         let name = changes
@@ -105,14 +110,16 @@ impl RoleService {
             .and_then(|p| v.check(parse_permissions("permissions", p)));
         v.finish()?;
         let before = self.roles.get(scope, id).await?;
-        scope.require_all(before.permissions)?;
+        scope
+            .authorize_all(&*self.audit, before.permissions)
+            .await?;
         let after = CustomRole {
             name: name.unwrap_or_else(|| before.name.clone()),
             permissions: permissions.unwrap_or(before.permissions),
             updated_at: crate::now(),
             ..before.clone()
         };
-        scope.require_all(after.permissions)?;
+        scope.authorize_all(&*self.audit, after.permissions).await?;
         // Taking a permission away is a downgrade of every holder: their sessions here end,
         // as when a member's role is lowered.
         let narrowed = !before.permissions.is_subset(after.permissions);
@@ -124,10 +131,12 @@ impl RoleService {
     /// Deletes a custom role (roles:manage) that nobody holds and no pending invitation
     /// offers (409 otherwise). System roles cannot be deleted (409).
     pub async fn delete(&self, scope: &TenantScope, role: RoleRef) -> DomainResult<()> {
-        scope.require(Permission::RolesManage)?;
+        scope
+            .authorize(&*self.audit, Permission::RolesManage)
+            .await?;
         let id = custom(role)?;
         let role = self.roles.get(scope, id).await?;
-        scope.require_all(role.permissions)?;
+        scope.authorize_all(&*self.audit, role.permissions).await?;
         let entry = AuditEntry::deleted("role.deleted", &role);
         self.roles.delete(scope, id, entry).await
     }
@@ -192,7 +201,7 @@ mod tests {
     async fn nobody_creates_a_role_with_a_permission_they_lack() {
         let mut roles = MockRoleRepository::new();
         roles.expect_create().times(1).returning(|_, _, _| Ok(()));
-        let service = RoleService::new(Arc::new(roles));
+        let service = RoleService::new(Arc::new(roles), crate::audit::accepting());
         let admin = scope(Role::Admin);
         let err = service
             .create(&admin, "Billing", &["billing:manage".into()])
@@ -214,7 +223,10 @@ mod tests {
 
     #[tokio::test]
     async fn members_cannot_manage_roles_and_bad_input_is_422() {
-        let service = RoleService::new(Arc::new(MockRoleRepository::new()));
+        let service = RoleService::new(
+            Arc::new(MockRoleRepository::new()),
+            crate::audit::accepting(),
+        );
         let err = service
             .create(&scope(Role::Member), "Auditor", &["projects:read".into()])
             .await;
@@ -240,7 +252,7 @@ mod tests {
         roles
             .expect_get()
             .returning(move |_, _| Ok(billing.clone()));
-        let service = RoleService::new(Arc::new(roles));
+        let service = RoleService::new(Arc::new(roles), crate::audit::accepting());
         let admin = scope(Role::Admin);
         let changes = RoleChanges {
             permissions: Some(vec!["projects:read".into()]),
@@ -258,7 +270,10 @@ mod tests {
 
     #[tokio::test]
     async fn system_roles_cannot_be_changed_or_deleted() {
-        let service = RoleService::new(Arc::new(MockRoleRepository::new()));
+        let service = RoleService::new(
+            Arc::new(MockRoleRepository::new()),
+            crate::audit::accepting(),
+        );
         let owner = scope(Role::Owner);
         assert!(matches!(
             service.delete(&owner, Role::Viewer.into()).await,

@@ -59,10 +59,10 @@ pub trait SessionRepository: Send + Sync {
         entry: AuditEntry,
     ) -> DomainResult<u64>;
 
-    /// Moves the scope's session to `target`, where the user must be a member
-    /// ([`crate::DomainError::NotFound`] otherwise): its unspent refresh tokens are spent and
-    /// `replacement` becomes the live one. Records `entry` in the organization being left.
-    /// Answers the moved session.
+    /// Moves the scope's session to `target`, a live organization (neither suspended nor
+    /// deleted) where the user is a member ([`crate::DomainError::NotFound`] otherwise): its
+    /// unspent refresh tokens are spent and `replacement` becomes the live one. Records
+    /// `entry` in the organization being left. Answers the moved session.
     async fn switch_organization(
         &self,
         scope: &TenantScope,

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::MixedScript;
 use validator::ValidateEmail;
 
 use crate::error::{DomainError, DomainResult};
@@ -17,16 +19,31 @@ impl Email {
     /// The longest address accepted (RFC 5321's path limit).
     pub const MAX_LEN: usize = 254;
 
-    /// Validates an email address and lower-cases it. Surrounding white space is an error, as
-    /// the OpenAPI document's `format: email` says, not something to trim.
+    /// Validates an email address and normalizes it, so that one mailbox is one account:
+    /// Unicode NFKC, the local part lower-cased (`+tags` stay, as distinct addresses), the
+    /// domain mapped by IDNA (UTS 46: lower-cased, and `xn--` labels read as the Unicode they
+    /// stand for). A domain label mixing scripts (a Cyrillic `а` in `exаmple.com`) is refused
+    /// as confusable. Surrounding white space is an error, as the OpenAPI document's
+    /// `format: email` says, not something to trim.
     pub fn parse(raw: &str) -> DomainResult<Self> {
-        let value = raw.to_lowercase();
-        if value.len() > Self::MAX_LEN || !value.validate_email() {
+        let invalid =
+            || DomainError::invalid("email", "format", "email must be a valid email address");
+        let normalized: String = raw.nfkc().collect();
+        let (local, domain) = normalized.rsplit_once('@').ok_or_else(invalid)?;
+        let ascii = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
+        let (domain, mapped) = idna::domain_to_unicode(&ascii);
+        mapped.map_err(|_| invalid())?;
+        if domain.split('.').any(|label| !label.is_single_script()) {
             return Err(DomainError::invalid(
                 "email",
-                "format",
-                "email must be a valid email address",
+                "confusable",
+                "the email's domain mixes scripts (for example a Cyrillic letter among Latin \
+                 ones); type it in one script",
             ));
+        }
+        let value = format!("{}@{domain}", local.to_lowercase());
+        if value.len() > Self::MAX_LEN || !value.validate_email() {
+            return Err(invalid());
         }
         Ok(Self(value))
     }
@@ -180,6 +197,41 @@ mod tests {
         assert!(Email::parse("ada@example.com\n").is_err());
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn one_mailbox_is_one_address_and_confusable_domains_are_refused() {
+        let parsed = |raw: &str| Email::parse(raw).map(|e| e.0);
+        // Fullwidth letters (NFKC) and an upper-case or punycode domain (IDNA) are the same
+        // mailbox as their plain spelling.
+        assert_eq!(
+            parsed("ｕｓｅｒ@ＥＸＡＭＰＬＥ.com").ok().as_deref(),
+            Some("user@example.com")
+        );
+        assert_eq!(
+            parsed("user@BÜCHER.de").ok().as_deref(),
+            Some("user@bücher.de")
+        );
+        assert_eq!(
+            parsed("user@xn--bcher-kva.de").ok().as_deref(),
+            Some("user@bücher.de")
+        );
+        // Sub-addresses stay distinct.
+        assert_eq!(
+            parsed("user+billing@example.com").ok().as_deref(),
+            Some("user+billing@example.com")
+        );
+        // A Cyrillic а among Latin letters.
+        match Email::parse("user@ex\u{0430}mple.com") {
+            Err(DomainError::Validation(errors)) => assert_eq!(errors[0].code, "confusable"),
+            other => panic!("expected a confusable-domain error, got {other:?}"),
+        }
+        // Its punycode spelling is the same domain, and as confusable.
+        let punycode = idna::domain_to_ascii("ex\u{0430}mple.com").expect("valid IDNA");
+        assert!(Email::parse(&format!("user@{punycode}")).is_err());
+        // A domain wholly in one script other than Latin is a domain like any other.
+        assert!(Email::parse("user@пример.рф").is_ok());
+        assert!(Email::parse("user@exa mple.com").is_err());
     }
 
     #[test]
