@@ -18,6 +18,7 @@ both_stores! {
     a_key_holds_only_what_its_creator_still_holds;
     a_departing_creator_takes_their_keys_along;
     an_idempotency_key_belongs_to_its_principal_and_is_authorized_first;
+    key_scopes_are_every_permission_not_only_a_persons;
 }
 
 async fn create_key(app: &TestApp, owner: &Tenant, scopes: &[&str]) -> Value {
@@ -457,4 +458,54 @@ async fn an_idempotency_key_belongs_to_its_principal_and_is_authorized_first(app
         .filter(|e| e["action"] == "permission.denied" && e["actor_type"] == "api_key")
         .count();
     assert_eq!(denied, 2);
+}
+
+// Issue 18: key scopes come from the permission catalogue, so a new resource's permissions
+// are scopes at once; only the person-only ones are refused.
+async fn key_scopes_are_every_permission_not_only_a_persons(app: TestApp) {
+    let owner = app.register("olga@example.com").await;
+    let catalogue = app.get("/api/v1/permissions", &owner.token).await;
+    let for_keys: Vec<String> = catalogue.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["api_keys"] == true)
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    let person_only: Vec<String> = catalogue.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["api_keys"] == false)
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        person_only,
+        [
+            "organization:delete",
+            "members:invite",
+            "members:manage",
+            "roles:manage",
+            "api_keys:manage",
+            "billing:manage"
+        ]
+    );
+    let scopes: Vec<&str> = for_keys.iter().map(String::as_str).collect();
+    let key = create_key(&app, &owner, &scopes).await;
+    assert_eq!(key["scopes"], json!(scopes));
+    // A scope beyond projects works as any other.
+    let members = app.get("/api/v1/members", secret(&key)).await;
+    assert_eq!(members.status, StatusCode::OK, "{}", members.body);
+    for refused in &person_only {
+        let reply = app
+            .post(
+                "/api/v1/api-keys",
+                Some(&owner.token),
+                json!({ "name": "x", "scopes": [refused] }),
+            )
+            .await;
+        reply.assert_problem(422);
+        assert_eq!(reply.body["errors"][0]["field"], "scopes[0]");
+        assert_eq!(reply.body["errors"][0]["code"], "not_grantable");
+    }
 }

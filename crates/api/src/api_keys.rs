@@ -5,7 +5,9 @@ use bulkhead_domain::api_keys::{ApiKey, CreateApiKey, IssuedApiKey};
 use bulkhead_domain::{ApiKeyId, Permission};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -22,32 +24,33 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/api-keys/{api_key_id}").route(web::delete().to(revoke)));
 }
 
-/// A permission an API key can hold (`api_keys:manage` cannot be given to a key).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-pub enum KeyScope {
-    #[serde(rename = "organization:read")]
-    OrganizationRead,
-    #[serde(rename = "projects:read")]
-    ProjectsRead,
-    #[serde(rename = "projects:write")]
-    ProjectsWrite,
-    #[serde(rename = "projects:delete")]
-    ProjectsDelete,
-    #[serde(rename = "audit:read")]
-    AuditRead,
-}
+/// A permission an API key can hold: any of the catalogue but those only a person may hold.
+/// The domain checks the name; the document lists the catalogue's, so a new resource's
+/// permissions appear here by themselves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct KeyScope(String);
 
-impl KeyScope {
-    fn permission(self) -> Permission {
-        match self {
-            Self::OrganizationRead => Permission::OrganizationRead,
-            Self::ProjectsRead => Permission::ProjectsRead,
-            Self::ProjectsWrite => Permission::ProjectsWrite,
-            Self::ProjectsDelete => Permission::ProjectsDelete,
-            Self::AuditRead => Permission::AuditRead,
-        }
+impl PartialSchema for KeyScope {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A permission an API key can hold: any of the catalogue (`GET /permissions`) \
+                 but organization:delete, members:invite, members:manage, roles:manage, \
+                 api_keys:manage and billing:manage, which only a person may hold.",
+            ))
+            .enum_values(Some(
+                Permission::ALL
+                    .iter()
+                    .filter(|p| p.for_keys())
+                    .map(|p| p.as_str()),
+            ))
+            .into()
     }
 }
+
+impl ToSchema for KeyScope {}
 
 /// A new key.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -149,11 +152,7 @@ pub(crate) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let input = CreateApiKey {
         name: body.name,
-        scopes: body
-            .scopes
-            .into_iter()
-            .map(|s| s.permission().as_str().to_owned())
-            .collect(),
+        scopes: body.scopes.into_iter().map(|s| s.0).collect(),
         expires_at: body.expires_at,
     };
     let issued = state.api_keys.create(&scope, input).await?;

@@ -21,6 +21,8 @@ pub struct PermissionBody {
     pub name: &'static str,
     #[schema(example = "Create and edit projects.")]
     pub description: &'static str,
+    /// Whether an API key may hold it (a scope); the rest only a person may hold.
+    pub api_keys: bool,
 }
 
 /// Every permission an operation can require (any signed-in caller).
@@ -37,6 +39,7 @@ pub(crate) async fn list(Auth(_scope): Auth) -> Result<HttpResponse, ApiError> {
         .map(|p| PermissionBody {
             name: p.as_str(),
             description: p.description(),
+            api_keys: p.for_keys(),
         })
         .collect();
     Ok(HttpResponse::Ok().json(ListBody { data }))

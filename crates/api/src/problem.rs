@@ -105,14 +105,14 @@ impl ApiError {
                 ),
                 DomainError::EmailUnverified => (
                     StatusCode::FORBIDDEN,
-                    "email_unverified",
+                    "email-unverified",
                     "verify your email first (POST /api/v1/auth/resend-verification sends a new link)"
                         .into(),
                     &[],
                 ),
                 DomainError::UserOnly => (
                     StatusCode::FORBIDDEN,
-                    "user_only",
+                    "user-only",
                     "only a signed-in user may do this, not an API key".into(),
                     &[],
                 ),
@@ -309,5 +309,55 @@ pub(crate) mod responses {
         /// Too many requests from this address, for this account or by this principal; nothing
         /// was done. `Retry-After` says how many seconds to wait.
         TooManyRequests;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulkhead_domain::Permission;
+
+    /// Every problem type the server can send, one per kind of error.
+    fn every_error() -> Vec<ApiError> {
+        let domain = [
+            DomainError::invalid("name", "format", "bad"),
+            DomainError::NotFound,
+            DomainError::Forbidden(Permission::ProjectsRead),
+            DomainError::RateLimited {
+                retry_after_secs: 1,
+            },
+            DomainError::EmailUnverified,
+            DomainError::UserOnly,
+            DomainError::Unauthorized,
+            DomainError::Conflict("taken".into()),
+            DomainError::PreconditionFailed,
+            DomainError::Unavailable("down".into()),
+            DomainError::Internal("bug".into()),
+        ];
+        domain
+            .into_iter()
+            .map(ApiError::Domain)
+            .chain([
+                ApiError::MalformedJson("eof".into()),
+                ApiError::UnsupportedMediaType,
+                ApiError::PayloadTooLarge,
+                ApiError::NotFound,
+                ApiError::Status(StatusCode::METHOD_NOT_ALLOWED),
+                ApiError::Status(StatusCode::BAD_GATEWAY),
+            ])
+            .collect()
+    }
+
+    #[test]
+    fn problem_types_are_spelled_one_way() {
+        for error in every_error() {
+            let (_, kind, _, _) = error.parts();
+            let kebab = !kind.is_empty()
+                && !kind.starts_with('-')
+                && !kind.ends_with('-')
+                && !kind.contains("--")
+                && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+            assert!(kebab, "{kind:?} of {error:?} is not lower-case kebab-case");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The domain's one error type.
 
-use crate::scope::Permission;
+use crate::scope::permissions::Permission;
 
 /// Result alias used by every service and port.
 pub type DomainResult<T> = Result<T, DomainError>;
@@ -117,5 +117,72 @@ impl Validator {
         } else {
             Err(DomainError::Validation(self.errors))
         }
+    }
+
+    /// Fails with every recorded error, if there is any, else answers the checked values
+    /// (the results of [`Validator::check`], as a tuple), every one of them present.
+    pub fn values<C: Checked>(self, checked: C) -> DomainResult<C::Values> {
+        self.finish()?;
+        // A check that failed recorded an error, so every value is present here.
+        checked
+            .present()
+            .ok_or_else(|| DomainError::Internal("a failed check recorded no error".into()))
+    }
+}
+
+/// A tuple of [`Validator::check`] results: `(Option<A>, Option<B>, ...)`.
+pub trait Checked {
+    /// The tuple of the values, `(A, B, ...)`.
+    type Values;
+    /// The values, if every one is present.
+    fn present(self) -> Option<Self::Values>;
+}
+
+macro_rules! checked_tuples {
+    ($(($($value:ident),+);)+) => {
+        $(
+            impl<$($value),+> Checked for ($(Option<$value>,)+) {
+                type Values = ($($value,)+);
+
+                #[allow(non_snake_case)]
+                fn present(self) -> Option<Self::Values> {
+                    let ($($value,)+) = self;
+                    Some(($($value?,)+))
+                }
+            }
+        )+
+    };
+}
+
+checked_tuples! {
+    (A, B);
+    (A, B, C);
+    (A, B, C, D);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_come_out_only_when_every_check_passed() {
+        let mut v = Validator::new();
+        let a = v.check(Ok::<_, DomainError>(1));
+        let b = v.check(Ok::<_, DomainError>("b"));
+        assert_eq!(v.values((a, b)).expect("valid"), (1, "b"));
+
+        let mut v = Validator::new();
+        let a = v.check(Ok::<_, DomainError>(1));
+        let b: Option<i32> = v.check(Err(DomainError::invalid("b", "format", "bad")));
+        match v.values((a, b)) {
+            Err(DomainError::Validation(errors)) => assert_eq!(errors[0].field, "b"),
+            other => panic!("expected the field error, got {other:?}"),
+        }
+        // A value missing without an error is a bug reported as one, never a panic.
+        let missing: (Option<i32>, Option<i32>) = (Some(1), None);
+        assert!(matches!(
+            Validator::new().values(missing),
+            Err(DomainError::Internal(_))
+        ));
     }
 }

@@ -76,6 +76,6 @@ pub(crate) fn conflict_on_key(message: &'static str) -> impl Fn(DbErr) -> Domain
 }
 
 /// A stored value that no longer parses means the data is corrupt, not that the client erred.
-pub(crate) fn corrupt(what: &str) -> impl Fn(DomainError) -> DomainError + '_ {
+pub(crate) fn corrupt<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> DomainError + '_ {
     move |err| DomainError::Internal(format!("stored {what} is invalid: {err}"))
 }

@@ -89,3 +89,22 @@ fn operation_ids_are_unique() {
     }
     assert!(seen.contains_key("get_projects_project_id"));
 }
+
+#[test]
+fn key_scopes_are_the_catalogues_permissions_a_key_may_hold() {
+    let document: serde_json::Value =
+        serde_json::from_str(&bulkhead_api::openapi::json().expect("serializes")).expect("JSON");
+    let listed: Vec<&str> = document["components"]["schemas"]["KeyScope"]["enum"]
+        .as_array()
+        .expect("KeyScope is a string enum")
+        .iter()
+        .map(|v| v.as_str().expect("a name"))
+        .collect();
+    let expected: Vec<&str> = bulkhead_domain::Permission::ALL
+        .iter()
+        .filter(|p| p.for_keys())
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(listed, expected);
+    assert!(!listed.contains(&"api_keys:manage"));
+}

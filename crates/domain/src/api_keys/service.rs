@@ -30,8 +30,8 @@ impl ApiKeyService {
     }
 
     /// Creates a key with the given scopes and returns its secret, which is never shown again.
-    /// Scopes must be permissions of the catalogue that the creator holds, other than
-    /// `api_keys:manage`; `expires_at` must be in the future.
+    /// Scopes must be permissions of the catalogue that the creator holds and that a key may
+    /// hold (not [`crate::scope::PERSON_ONLY`]); `expires_at` must be in the future.
     pub async fn create(
         &self,
         scope: &TenantScope,
@@ -52,10 +52,7 @@ impl ApiKeyService {
                 "expires_at must be in the future",
             )));
         }
-        v.finish()?;
-        let (Some(name), Some(scopes)) = (name, scopes) else {
-            unreachable!("Validator::finish fails when a check failed")
-        };
+        let (name, scopes) = v.values((name, scopes))?;
         let (prefix, secret) = model::generate();
         let key = ApiKey {
             id: ApiKeyId::new(),
@@ -138,10 +135,10 @@ fn parse_scopes(scope: &TenantScope, raw: &[String]) -> DomainResult<Vec<Permiss
                 "unknown",
                 format!("{name:?} is not a permission"),
             )),
-            Some(Permission::ApiKeysManage) => errors.push(FieldError::new(
+            Some(p) if !p.for_keys() => errors.push(FieldError::new(
                 field,
                 "not_grantable",
-                "API keys cannot manage API keys",
+                format!("API keys cannot hold {p}, which only a person may"),
             )),
             Some(p) if !scope.has(p) => errors.push(FieldError::new(
                 field,

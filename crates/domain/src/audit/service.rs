@@ -68,10 +68,7 @@ impl AuditService {
         let page = v.check(PageRequest::parse(input.limit, input.offset));
         let since = v.check(parse_time("since", input.since.as_deref()));
         let until = v.check(parse_time("until", input.until.as_deref()));
-        v.finish()?;
-        let (Some(page), Some(since), Some(until)) = (page, since, until) else {
-            unreachable!("Validator::finish fails when a check failed")
-        };
+        let (page, since, until) = v.values((page, since, until))?;
         let text =
             |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let query = AuditQuery {

@@ -1,7 +1,12 @@
 //! Authentication: registration, login, and turning a token into a [`crate::TenantScope`].
 
+mod authenticate;
+mod login;
+#[cfg(test)]
+mod mocks;
 pub mod model;
 pub mod port;
+mod register;
 pub mod service;
 mod sessions;
 

@@ -136,3 +136,113 @@ impl AuthService {
         self.memberships.organizations_of(scope).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::mocks::*;
+
+    use crate::sessions::SessionPolicy;
+
+    use crate::ids::{OrganizationId, UserId};
+    use crate::scope::Role;
+
+    fn live_session() -> Session {
+        Session::start(
+            UserId::new(),
+            OrganizationId::new(),
+            SessionPolicy::default(),
+            &RequestMeta::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_and_issues_a_pair_for_the_same_session() {
+        let mut m = Mocks::default();
+        let session = live_session();
+        let (sid, presented) = (session.id, Secret::generate(REFRESH_TOKEN_PREFIX));
+        let digest = presented.digest();
+        m.sessions
+            .expect_rotate()
+            .withf(move |old, new, _, _| *old == digest && *new != digest)
+            .times(1)
+            .returning(move |_, _, _, _| {
+                Ok(crate::sessions::Rotation::Rotated {
+                    session: session.clone(),
+                })
+            });
+        m.tokens
+            .expect_issue()
+            .withf(move |s| s.session_id == sid)
+            .times(1)
+            .returning(|_| Ok(token()));
+        let pair = m
+            .service()
+            .refresh(presented.expose(), RequestMeta::default())
+            .await
+            .expect("refreshed");
+        assert_eq!(pair.session_id, sid);
+        assert_ne!(pair.refresh_token, presented);
+    }
+
+    #[tokio::test]
+    async fn a_reused_refresh_token_is_unauthorized_and_audited() {
+        let mut m = Mocks::default();
+        let session = live_session();
+        m.sessions.expect_rotate().returning(move |_, _, _, _| {
+            Ok(crate::sessions::Rotation::Reused {
+                session: session.clone(),
+            })
+        });
+        m.audit
+            .expect_record()
+            .withf(|_, e| e.action == "auth.refresh_token_reused")
+            .times(1)
+            .returning(|_, _| Ok(()));
+        m.tokens.expect_issue().never();
+        let presented = Secret::generate(REFRESH_TOKEN_PREFIX);
+        assert!(matches!(
+            m.service()
+                .refresh(presented.expose(), RequestMeta::default())
+                .await,
+            Err(DomainError::Unauthorized)
+        ));
+    }
+
+    #[tokio::test]
+    async fn malformed_refresh_tokens_never_reach_storage() {
+        let mut m = Mocks::default();
+        m.sessions.expect_rotate().never();
+        let service = m.service();
+        let wrong_kind = Secret::generate("bhk_");
+        for bad in [
+            "",
+            "bhr_",
+            "not-a-token",
+            wrong_kind.expose(),
+            "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+        ] {
+            assert!(matches!(
+                service.refresh(bad, RequestMeta::default()).await,
+                Err(DomainError::Unauthorized)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn session_operations_need_a_session_scope() {
+        let m = Mocks::default();
+        let scope = TenantScope::authenticated(OrganizationId::new(), UserId::new(), Role::Owner);
+        let service = m.service();
+        assert!(matches!(
+            service.logout(&scope).await,
+            Err(DomainError::Unauthorized)
+        ));
+        assert!(matches!(
+            service
+                .switch_organization(&scope, OrganizationId::new())
+                .await,
+            Err(DomainError::Unauthorized)
+        ));
+    }
+}

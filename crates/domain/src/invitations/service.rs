@@ -180,10 +180,7 @@ impl InvitationService {
                     input.password.as_deref().unwrap_or_default(),
                     &invitation.email,
                 ));
-                v.finish()?;
-                let (Some(name), Some(password)) = (name, password) else {
-                    unreachable!("Validator::finish fails when a check failed")
-                };
+                let (name, password) = v.values((name, password))?;
                 let now = crate::now();
                 Joining::New {
                     user: User {

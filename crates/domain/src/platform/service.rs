@@ -161,10 +161,7 @@ impl PlatformService {
                 "owner_email must be an email address",
             )
         }));
-        v.finish()?;
-        let (Some(name), Some(email)) = (name, email) else {
-            unreachable!("Validator::finish fails when a check failed")
-        };
+        let (name, email) = v.values((name, email))?;
         let now = crate::now();
         let organization = Organization {
             id: OrganizationId::new(),

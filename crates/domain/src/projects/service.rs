@@ -90,10 +90,7 @@ impl ProjectService {
             .map(ProjectDescription::parse)
             .transpose();
         let description = v.check(description);
-        v.finish()?;
-        let (Some(name), Some(description)) = (name, description) else {
-            unreachable!("Validator::finish fails when a check failed")
-        };
+        let (name, description) = v.values((name, description))?;
         let now = crate::now();
         let project = Project {
             id: ProjectId::new(),
@@ -125,10 +122,7 @@ impl ProjectService {
         let page = v.check(PageRequest::parse(input.limit, input.offset));
         let sort = v.check(input.sort.as_deref().map(ProjectSort::parse).transpose());
         let name_contains = v.check(parse_search(input.q.as_deref()));
-        v.finish()?;
-        let (Some(page), Some(sort), Some(name_contains)) = (page, sort, name_contains) else {
-            unreachable!("Validator::finish fails when a check failed")
-        };
+        let (page, sort, name_contains) = v.values((page, sort, name_contains))?;
         let query = ProjectQuery {
             page,
             name_contains,
@@ -162,10 +156,7 @@ impl ProjectService {
                 .map(|d| d.as_deref().map(ProjectDescription::parse).transpose())
                 .transpose(),
         );
-        v.finish()?;
-        let (Some(name), Some(description)) = (name, description) else {
-            unreachable!("Validator::finish fails when a check failed")
-        };
+        let (name, description) = v.values((name, description))?;
         let changes = ProjectChanges { name, description };
         if changes.is_empty() {
             let project = self.repo.get(scope, id).await?;

@@ -66,10 +66,7 @@ impl RoleService {
         let mut v = Validator::new();
         let name = v.check(RoleName::parse(name));
         let permissions = v.check(parse_permissions("permissions", permissions));
-        v.finish()?;
-        let (Some(name), Some(permissions)) = (name, permissions) else {
-            unreachable!("Validator::finish fails when a check failed")
-        };
+        let (name, permissions) = v.values((name, permissions))?;
         scope.authorize_all(&*self.audit, permissions).await?;
         let now = crate::now();
         let role = CustomRole {
