@@ -22,7 +22,7 @@ both_stores! {
 }
 
 async fn create_key(app: &TestApp, owner: &Tenant, scopes: &[&str]) -> Value {
-    create_key_with(app, owner, json!({ "name": "CI", "scopes": scopes })).await
+    app.create_api_key(owner, scopes).await
 }
 
 async fn create_key_with(app: &TestApp, owner: &Tenant, body: Value) -> Value {

@@ -742,17 +742,7 @@ async fn a_deleted_organization_stops_every_token_until_restored(app: TestApp) {
     let a = app.register("ada@example.com").await;
     let b = app.register("bob@example.com").await;
     let admin = app.member_token(&a, "adam@example.com", "admin").await;
-    let key = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&a.token),
-            json!({ "name": "ci", "scopes": ["projects:read"] }),
-        )
-        .await
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = app.api_key_secret(&a, &["projects:read"]).await;
     delete_organization(&app, &admin.token, "Org of ada@example.com")
         .await
         .assert_problem(403);

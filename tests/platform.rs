@@ -144,17 +144,7 @@ async fn superusers_sign_in_and_administer_organizations(app: TestApp) {
 async fn suspension_stops_every_token_key_and_login_until_reactivation(app: TestApp) {
     let a = app.register("ada@example.com").await;
     let b = app.register("bob@example.com").await;
-    let key = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&a.token),
-            json!({ "name": "ci", "scopes": ["projects:read"] }),
-        )
-        .await
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = app.api_key_secret(&a, &["projects:read"]).await;
     // b also belongs to a's organization, and is signed in to their own.
     app.add_member(&a, &b, "viewer").await;
     let (root, root_id) = superuser(&app).await;

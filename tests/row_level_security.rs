@@ -67,19 +67,6 @@ fn sqlstate(err: &DbErr) -> Option<String> {
     }
 }
 
-/// Creates an API key of `tenant` that may read projects; answers its secret.
-async fn create_reading_key(app: &TestApp, tenant: &Tenant, name: &str) -> String {
-    let key = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&tenant.token),
-            serde_json::json!({ "name": name, "scopes": ["projects:read"] }),
-        )
-        .await;
-    assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
-    key.body["secret"].as_str().unwrap().to_owned()
-}
-
 async fn two_tenants_with_a_project_each(app: &TestApp) -> (String, String, String) {
     let a = app.register("a@example.com").await;
     let b = app.register("b@example.com").await;
@@ -444,7 +431,7 @@ async fn reads_leave_their_connection_writable_and_outside_any_transaction() {
     let own = app.create_project(&a, "alpha").await;
     let own = own["id"].as_str().unwrap();
     // A key's scope has no user: its unit of work enters the tenant without a membership.
-    let key = create_reading_key(&app, &a, "reader").await;
+    let key = app.api_key_secret(&a, &["projects:read"]).await;
     for round in 1..=3 {
         let reply = app.get(&format!("/api/v1/projects/{own}"), &key).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -511,7 +498,7 @@ async fn reads_take_turns_and_writes_do_not_wait_for_them() {
         let turnless = app.get("/api/v1/members", &a.token).await;
         turnless.assert_problem(503);
         // A write: it must not wait for a read's turn.
-        create_reading_key(&app, &a, "written meanwhile").await;
+        app.api_key_secret(&a, &["projects:read"]).await;
         lock.rollback().await.unwrap();
     };
     let (held, ()) = tokio::join!(held, meanwhile);
@@ -835,14 +822,8 @@ async fn sessions_are_visible_only_to_their_user_their_organization_or_their_tok
 async fn entering_a_tenant_with_a_key_reads_its_creators_grant_while_it_is_live() {
     let app = spawn_app(Store::Postgres).await;
     let a = app.register("a@example.com").await;
-    let key = app
-        .post(
-            "/api/v1/api-keys",
-            Some(&a.token),
-            serde_json::json!({ "name": "ci", "scopes": ["projects:read"] }),
-        )
-        .await;
-    let key_id = key.body["id"].as_str().unwrap().to_owned();
+    let key = app.create_api_key(&a, &["projects:read"]).await;
+    let key_id = key["id"].as_str().unwrap().to_owned();
     let conn = app.database.as_ref().unwrap().connect_as_app().await;
     let enter = "SELECT member_role, current_setting('app.current_user', true) AS acting \
                  FROM bulkhead_enter_tenant($1::uuid, NULL, NULL, false, $2::uuid)";

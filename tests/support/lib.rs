@@ -333,6 +333,28 @@ impl TestApp {
         Reply::from(request.send().await.unwrap()).await
     }
 
+    /// Creates an API key of `tenant`'s organization with `scopes`, as its owner or admin
+    /// would; answers the created key, its one-time `secret` included.
+    pub async fn create_api_key(&self, tenant: &Tenant, scopes: &[&str]) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/api-keys",
+                Some(&tenant.token),
+                json!({ "name": "ci", "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+
+    /// Like [`TestApp::create_api_key`]; answers only the secret.
+    pub async fn api_key_secret(&self, tenant: &Tenant, scopes: &[&str]) -> String {
+        self.create_api_key(tenant, scopes).await["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// POSTs `body` to `path` with a bearer token and an `Idempotency-Key`.
     pub async fn post_once(&self, path: &str, token: &str, key: &str, body: &Value) -> Reply {
         self.raw(
@@ -724,17 +746,23 @@ where
 }
 
 /// The medians, in milliseconds, of `rounds` timings of `first` and of `second`, taken in
-/// turn (so that any drift of the machine hits both alike) with a pause after each, which
-/// leaves the server time for what it does after a response.
-pub async fn median_timings<F, G, FutF, FutG>(
+/// turn, so that any drift of the machine hits both alike. After each `first`, and untimed,
+/// `settled` waits for what the server does after that response, so that it cannot slow the
+/// next `second` instead; then, as after each `second`, a pause lets the server (and the
+/// test's own checks) go quiet, so that each timed request starts alike. A few rounds go
+/// first untimed, to warm connections and statements.
+pub async fn median_timings<F, S, G, FutF, FutS, FutG>(
     rounds: usize,
     mut first: F,
+    mut settled: S,
     mut second: G,
 ) -> (f64, f64)
 where
     F: FnMut() -> FutF,
+    S: FnMut() -> FutS,
     G: FnMut() -> FutG,
     FutF: std::future::Future<Output = ()>,
+    FutS: std::future::Future<Output = ()>,
     FutG: std::future::Future<Output = ()>,
 {
     let median = |mut samples: Vec<f64>| {
@@ -742,15 +770,20 @@ where
         samples[samples.len() / 2]
     };
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
+    for round in 0..rounds + 5 {
         let started = std::time::Instant::now();
         first().await;
-        a.push(started.elapsed().as_secs_f64() * 1000.0);
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        let first_took = started.elapsed().as_secs_f64() * 1000.0;
+        settled().await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
         let started = std::time::Instant::now();
         second().await;
-        b.push(started.elapsed().as_secs_f64() * 1000.0);
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        let second_took = started.elapsed().as_secs_f64() * 1000.0;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        if round >= 5 {
+            a.push(first_took);
+            b.push(second_took);
+        }
     }
     (median(a), median(b))
 }
