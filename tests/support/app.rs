@@ -1,0 +1,307 @@
+//! The application under test: started on a random port over a fresh database, with a
+//! client and the requests tests make of it.
+
+use super::*;
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub address: String,
+    /// The URL the server uses (the app role's, on PostgreSQL).
+    pub database_url: String,
+    pub client: Client,
+    pub store: Store,
+    pub database: Option<TestDatabase>,
+    pub(crate) sqlite_dir: Option<tempfile::TempDir>,
+}
+
+/// Test defaults: cheap bcrypt, a fixed secret, any free port.
+pub fn test_config(database_url: String) -> Config {
+    let mut config = Config::new(database_url);
+    config.bind = "127.0.0.1:0".into();
+    config.jwt_secret = Some(JWT_SECRET.into());
+    config.bcrypt_cost = 4;
+    config.http.workers = 1;
+    config.store.acquire_timeout = Duration::from_secs(2);
+    // Emails stay in the outbox, where tests read them; delivery drops their bodies.
+    // tests/accounts.rs checks delivery with a short interval.
+    config.outbox_interval = Duration::from_secs(3600);
+    // Tests send bursts from one address; tests/limits.rs sets the limits it checks.
+    config.limits = bulkhead_domain::limits::RateLimits {
+        auth_per_address: Limit::per_minute(10_000),
+        login_failures_per_account: Limit::per_minute(10_000),
+        email_per_address: Limit::per_minute(10_000),
+        email_per_account: Limit::per_minute(10_000),
+        requests_per_principal: Limit::per_minute(100_000),
+    };
+    config
+}
+
+/// Starts the application on a fresh database of `store`.
+pub async fn spawn_app(store: Store) -> TestApp {
+    spawn_app_with(store, |_| {}).await
+}
+
+/// Starts a server on `url` with the test configuration as `adjust` changes it; answers its
+/// base URL.
+async fn start(url: String, adjust: impl FnOnce(&mut Config)) -> String {
+    let mut config = test_config(url);
+    adjust(&mut config);
+    let app = Application::build(config).await.unwrap();
+    let address = app.base_url();
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+/// Like [`spawn_app`], with a chance to change the configuration.
+pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (url, database, dir) = match store {
+        Store::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bulkhead.db").display()
+            );
+            (url, None, Some(dir))
+        }
+        Store::Postgres => {
+            let database = TestDatabase::create().await;
+            (database.app_url.clone(), Some(database), None)
+        }
+    };
+    let address = start(url.clone(), adjust).await;
+    TestApp {
+        address,
+        database_url: url,
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        store,
+        database,
+        sqlite_dir: dir,
+    }
+}
+
+impl TestApp {
+    /// A second server on this one's database, as another instance behind a load balancer
+    /// would be. It does not own the database: use `self` for owner access.
+    pub async fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let address = start(self.database_url.clone(), adjust).await;
+        TestApp {
+            address,
+            database_url: self.database_url.clone(),
+            client: self.client.clone(),
+            store: self.store,
+            database: None,
+            sqlite_dir: None,
+        }
+    }
+}
+
+/// A registered organization: its owner's token and ids.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub email: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Sends `method` to `path`, with a bearer token and a JSON body if given.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    /// Creates an API key of `tenant`'s organization with `scopes`, as its owner or admin
+    /// would; answers the created key, its one-time `secret` included.
+    pub async fn create_api_key(&self, tenant: &Tenant, scopes: &[&str]) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/api-keys",
+                Some(&tenant.token),
+                json!({ "name": "ci", "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+
+    /// Like [`TestApp::create_api_key`]; answers only the secret.
+    pub async fn api_key_secret(&self, tenant: &Tenant, scopes: &[&str]) -> String {
+        self.create_api_key(tenant, scopes).await["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// POSTs `body` to `path` with a bearer token and an `Idempotency-Key`.
+    pub async fn post_once(&self, path: &str, token: &str, key: &str, body: &Value) -> Reply {
+        self.raw(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(body),
+        )
+        .await
+    }
+
+    /// Sends a prepared request.
+    pub async fn raw(&self, request: reqwest::RequestBuilder) -> Reply {
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send(reqwest::Method::DELETE, path, Some(token), None)
+            .await
+    }
+
+    /// Registers `email`, makes them a member of `owner`'s organization with `role`, and signs
+    /// them in there: their access token in that organization.
+    pub async fn member_token(&self, owner: &Tenant, email: &str, role: &str) -> Tenant {
+        let member = self.register(email).await;
+        self.add_member(owner, &member, role).await;
+        let reply = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": email, "password": PASSWORD, "organization_id": owner.organization_id }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
+        Tenant {
+            token: reply.body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: reply.body["refresh_token"].as_str().unwrap().to_owned(),
+            session_id: reply.body["session_id"].as_str().unwrap().to_owned(),
+            organization_id: owner.organization_id.clone(),
+            ..member
+        }
+    }
+
+    /// The organization's audit events, oldest first, as the owner of `tenant` reads them.
+    pub async fn audit_events(&self, tenant: &Tenant) -> Vec<Value> {
+        let reply = self
+            .get("/api/v1/audit-events?limit=100", &tenant.token)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let mut events = reply.body["data"].as_array().unwrap().clone();
+        events.reverse();
+        events
+    }
+
+    /// The actions of the organization's audit events, oldest first.
+    pub async fn audit_actions(&self, tenant: &Tenant) -> Vec<String> {
+        self.audit_events(tenant)
+            .await
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Signs in as `email` (registered by [`TestApp::register`]) and returns the access token.
+    pub async fn login(&self, email: &str) -> String {
+        self.login_session(email).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Signs in as `email` and returns the whole token response (a new session).
+    pub async fn login_session(&self, email: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
+        reply.body
+    }
+
+    /// Signs up a new organization whose owner has `email`.
+    pub async fn register(&self, email: &str) -> Tenant {
+        let reply = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({
+                    "email": email,
+                    "password": PASSWORD,
+                    "name": "Owner",
+                    "organization_name": format!("Org of {email}"),
+                }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "register failed: {}",
+            reply.body
+        );
+        Tenant {
+            token: reply.body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: reply.body["refresh_token"].as_str().unwrap().to_owned(),
+            session_id: reply.body["session_id"].as_str().unwrap().to_owned(),
+            organization_id: reply.body["organization"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            user_id: reply.body["user"]["id"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+        }
+    }
+
+    /// Creates a project and returns its body.
+    pub async fn create_project(&self, tenant: &Tenant, name: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/projects",
+                Some(&tenant.token),
+                json!({ "name": name, "description": "first" }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create failed: {}",
+            reply.body
+        );
+        reply.body
+    }
+}
