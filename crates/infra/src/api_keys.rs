@@ -12,7 +12,7 @@ use chrono::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::error::{corrupt, to_domain};
@@ -265,16 +265,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
         digest: &SecretDigest,
     ) -> DomainResult<Option<ResolvedKey>> {
         let txn = self.store.begin().await.map_err(to_domain)?;
-        let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
-        if postgres {
-            txn.execute_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT set_config('app.api_key_prefix', $1, true)",
-                [prefix.into()],
-            ))
-            .await
-            .map_err(to_domain)?;
-        }
+        crate::tx::set_local(&txn, "app.api_key_prefix", prefix).await?;
         let now = bulkhead_domain::now();
         let Some(row) = Entity::find()
             .filter(Column::Prefix.eq(prefix))

@@ -13,9 +13,8 @@ use bulkhead_domain::{
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    Statement,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::error::{conflict_on_key, conflict_or_domain, corrupt, to_domain};
@@ -115,16 +114,7 @@ fn invalid_token() -> DomainError {
 /// Opens the one invitation with this digest to reads in `txn` (PostgreSQL's policy checks the
 /// setting; SQLite has no policies).
 async fn name_digest(txn: &DatabaseTransaction, digest: &SecretDigest) -> DomainResult<()> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT set_config('app.invitation_digest', $1, true)",
-            [digest.as_str().into()],
-        ))
-        .await
-        .map_err(to_domain)?;
-    }
-    Ok(())
+    crate::tx::set_local(txn, "app.invitation_digest", digest.as_str()).await
 }
 
 /// [`InvitationRepository`] on the shared store.

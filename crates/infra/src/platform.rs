@@ -41,15 +41,7 @@ impl TryFrom<entity::Model> for PlatformOrganization {
 /// A transaction in which `scope`'s superuser may read every organization's record.
 async fn platform_tx(store: &Store, scope: &PlatformScope) -> DomainResult<DatabaseTransaction> {
     let txn = store.begin().await.map_err(to_domain)?;
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT set_config('app.platform_user', $1, true)",
-            [scope.superuser().to_string().into()],
-        ))
-        .await
-        .map_err(to_domain)?;
-    }
+    crate::tx::set_local(&txn, "app.platform_user", &scope.superuser().to_string()).await?;
     Ok(txn)
 }
 

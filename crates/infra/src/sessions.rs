@@ -14,14 +14,14 @@ use bulkhead_domain::{
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::error::to_domain;
 use crate::store::Store;
-use crate::tx::{OrgTx, act_for, set_tenant};
+use crate::tx::{OrgTx, set_local, set_tenant};
 
 /// Why a session ended, as stored.
 mod reasons {
@@ -202,17 +202,9 @@ impl SessionRepository for SqlSessionRepository {
         request: &RequestMeta,
     ) -> DomainResult<Rotation> {
         let txn = self.store.begin().await.map_err(to_domain)?;
-        if txn.get_database_backend() == DatabaseBackend::Postgres {
-            // Before any tenant is known, the token's digest is what opens its session's row
-            // (see the sessions policy).
-            txn.execute_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT set_config('app.refresh_digest', $1, true)",
-                [presented.as_str().into()],
-            ))
-            .await
-            .map_err(to_domain)?;
-        }
+        // Before any tenant is known, the token's digest is what opens its session's row (see
+        // the sessions policy).
+        set_local(&txn, "app.refresh_digest", presented.as_str()).await?;
         // The token's row lock makes concurrent refreshes with one token queue here; the
         // second then finds it spent.
         let Some(presented_row) = token::Entity::find_by_id(presented.as_str().to_owned())
@@ -439,7 +431,7 @@ pub(crate) async fn end_all_of(
     reason: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<u64> {
-    act_for(txn, user).await?;
+    set_local(txn, "app.current_user", &user.to_string()).await?;
     let mut update = entity::Entity::update_many()
         .col_expr(entity::Column::RevokedAt, Expr::value(now))
         .col_expr(entity::Column::RevokedReason, Expr::value(reason))

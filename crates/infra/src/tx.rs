@@ -225,16 +225,21 @@ pub(crate) async fn set_tenant(
     .map(|_| ())
 }
 
-/// Names `user` as the acting user for the rest of `txn` on PostgreSQL, leaving the tenant as
-/// it is; nothing on SQLite.
-pub(crate) async fn act_for(txn: &DatabaseTransaction, user: UserId) -> DomainResult<()> {
+/// Sets one transaction-local setting that the policies read (`app.current_user`,
+/// `app.refresh_digest`, ...) to `value` for the rest of `txn` on PostgreSQL, leaving the others
+/// as they are; both go as bound parameters. Nothing on SQLite, which has no policies.
+pub(crate) async fn set_local(
+    txn: &DatabaseTransaction,
+    name: &'static str,
+    value: &str,
+) -> DomainResult<()> {
     if txn.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());
     }
     txn.execute_raw(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
-        "SELECT set_config('app.current_user', $1, true)",
-        [user.to_string().into()],
+        "SELECT set_config($1, $2, true)",
+        [name.into(), value.into()],
     ))
     .await
     .map_err(to_domain)

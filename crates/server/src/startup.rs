@@ -247,13 +247,11 @@ impl Application {
         };
         // Secrets at rest are sealed under the configured key, or else under one derived from
         // the JWT secret (which, if it leaked, would give away the tokens anyway).
-        config.store.keyring = match &config.secrets_key {
-            Some(key) => Keyring::new(key.clone(), config.secrets_previous_keys.clone()),
-            None => Keyring::new(
-                SecretKey::derived_from(&secret),
-                config.secrets_previous_keys.clone(),
-            ),
-        };
+        let current = config
+            .secrets_key
+            .clone()
+            .unwrap_or_else(|| SecretKey::derived_from(&secret));
+        config.store.keyring = Keyring::new(current, config.secrets_previous_keys.clone());
         tracing::info!(
             key = config.store.keyring.current_id(),
             "secrets at rest (queued email bodies) are sealed with AES-256-GCM"
