@@ -314,9 +314,11 @@ PGBENCH_TENANT = f"""
 BEGIN;
 {ENTER_TENANT}
 """
-PROJECT_COLUMNS = ('"projects"."organization_id", "projects"."id", "projects"."name", "projects"."description", '
-                   '"projects"."created_by", "projects"."created_at", "projects"."updated_at", "projects"."version", '
-                   '"projects"."deleted_at", "projects"."deleted_by"')
+# The order the kit's adapter selects them in (crates/infra/src/resources.rs): the lifecycle
+# every tenant table shares, then the resource's own columns.
+PROJECT_COLUMNS = ('"projects"."organization_id", "projects"."id", "projects"."created_by", "projects"."created_at", '
+                   '"projects"."updated_at", "projects"."version", "projects"."deleted_at", "projects"."deleted_by", '
+                   '"projects"."name", "projects"."description"')
 PGBENCH_SCRIPTS = {
     "list": PGBENCH_TENANT + f"""
 SELECT {PROJECT_COLUMNS}, COALESCE((SELECT "live" FROM "project_counts" WHERE "organization_id" = {sql_org('(:n)::int')}::uuid), 0) AS "total" FROM "projects" WHERE "projects"."organization_id" = {sql_org('(:n)::int')}::uuid AND "projects"."deleted_at" IS NULL ORDER BY "projects"."created_at" DESC, "projects"."id" DESC LIMIT 20 OFFSET 0;

@@ -1,76 +1,42 @@
-//! Projects over HTTP, on SQLite and PostgreSQL: the CRUD contract and tenant isolation.
+//! Projects over HTTP, on SQLite and PostgreSQL: the kit's contract, and what is projects' own
+//! (unique names, search and sort, the totals kept by triggers).
 
 #![allow(clippy::unwrap_used)]
 
+use bulkhead_tests::contract::Contract;
 use bulkhead_tests::{TestApp, both_stores};
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 both_stores! {
-    other_tenants_projects_are_indistinguishable_from_missing_ones;
+    projects_keep_the_resource_contract;
     projects_round_trip;
     names_are_unique_per_organization_ignoring_case;
-    clients_cannot_assign_server_owned_fields;
     list_parameters_are_validated_not_clamped;
     search_sort_and_pagination;
     totals_follow_every_change_by_any_writer;
 }
 
-async fn other_tenants_projects_are_indistinguishable_from_missing_ones(app: TestApp) {
-    let a = app.register("a@example.com").await;
-    let b = app.register("b@example.com").await;
-    let project = app.create_project(&a, "Secret plans").await;
-    let id = project["id"].as_str().unwrap();
-    let theirs = format!("/api/v1/projects/{id}");
-    let missing = format!("/api/v1/projects/{}", Uuid::now_v7());
+fn new_project(n: usize) -> Value {
+    json!({ "name": format!("Project {n}"), "description": format!("About {n}") })
+}
 
-    // Same request id on both, so that the bodies must match byte for byte.
-    for method in [Method::GET, Method::PATCH, Method::DELETE] {
-        let mut replies = Vec::new();
-        for path in [&theirs, &missing] {
-            let mut request = app
-                .client
-                .request(method.clone(), app.url(path))
-                .bearer_auth(&b.token)
-                .header("x-request-id", "same-id");
-            if method == Method::PATCH {
-                request = request.json(&json!({ "name": "stolen" }));
-            }
-            replies.push(app.raw(request).await);
-        }
-        replies[0].assert_problem(404);
-        assert_eq!(
-            replies[0].body, replies[1].body,
-            "{method} differs between foreign and missing"
-        );
+fn rename(n: usize) -> (Value, &'static str) {
+    (json!({ "name": format!("Renamed {n}") }), "name")
+}
+
+async fn projects_keep_the_resource_contract(app: TestApp) {
+    Contract {
+        collection: "/api/v1/projects",
+        item: "/api/v1/projects/{project_id}",
+        table: "projects",
+        name: "project",
+        create: new_project,
+        patch: rename,
     }
-
-    let list = app.get("/api/v1/projects", &b.token).await;
-    assert_eq!(list.status, StatusCode::OK);
-    assert_eq!(list.body["total"], 0);
-    assert_eq!(list.body["data"], json!([]));
-    // Naming the other organization in the query string changes nothing.
-    let sneaky = app
-        .get(
-            &format!("/api/v1/projects?organization_id={}", a.organization_id),
-            &b.token,
-        )
-        .await;
-    assert_eq!(sneaky.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let header = app
-        .raw(
-            app.client
-                .get(app.url("/api/v1/projects"))
-                .bearer_auth(&b.token)
-                .header("x-organization-id", &a.organization_id),
-        )
-        .await;
-    assert_eq!(header.body["total"], 0);
-
-    let after = app.get(&theirs, &a.token).await;
-    assert_eq!(after.status, StatusCode::OK);
-    assert_eq!(after.body, project, "A's project changed");
+    .check(&app)
+    .await;
 }
 
 async fn projects_round_trip(app: TestApp) {
@@ -174,41 +140,6 @@ async fn names_are_unique_per_organization_ignoring_case(app: TestApp) {
         .await;
     rename.assert_problem(409);
     assert_eq!(app.get("/api/v1/projects", &a.token).await.body["total"], 2);
-}
-
-async fn clients_cannot_assign_server_owned_fields(app: TestApp) {
-    let a = app.register("a@example.com").await;
-    let b = app.register("b@example.com").await;
-    for field in [
-        "organization_id",
-        "created_by",
-        "id",
-        "role",
-        "is_superuser",
-    ] {
-        let reply = app
-            .post(
-                "/api/v1/projects",
-                Some(&a.token),
-                json!({ "name": "Mass", field: b.organization_id }),
-            )
-            .await;
-        reply.assert_problem(422);
-        assert_eq!(reply.error_fields(), [field]);
-    }
-    let project = app.create_project(&a, "Kept").await;
-    let patch = app
-        .patch(
-            &format!("/api/v1/projects/{}", project["id"].as_str().unwrap()),
-            &a.token,
-            json!({ "organization_id": b.organization_id }),
-        )
-        .await;
-    patch.assert_problem(422);
-    assert_eq!(patch.error_fields(), ["organization_id"]);
-    let list = app.get("/api/v1/projects", &a.token).await;
-    assert_eq!(list.body["total"], 1, "a rejected body created something");
-    assert_eq!(app.get("/api/v1/projects", &b.token).await.body["total"], 0);
 }
 
 async fn list_parameters_are_validated_not_clamped(app: TestApp) {

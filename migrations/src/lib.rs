@@ -24,8 +24,10 @@ mod m20261201_000015_key_authority;
 mod m20261201_000016_idempotency_principals;
 mod m20261201_000017_session_policies;
 mod rls;
+mod tenant_table;
 
 pub use rls::APP_ROLE;
+pub use tenant_table::TenantTable;
 
 /// Tables holding tenant data; each is under forced row-level security on PostgreSQL.
 pub const TENANT_TABLES: &[&str] = &[

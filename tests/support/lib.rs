@@ -39,6 +39,7 @@ pub fn sha256_hex(text: &str) -> String {
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 mod app;
+pub mod contract;
 mod database;
 mod owner;
 mod reply;

@@ -23,6 +23,7 @@ mod problem;
 mod project_members;
 mod projects;
 mod request_id;
+mod resource;
 mod roles;
 mod sessions;
 mod timestamps;
@@ -131,7 +132,7 @@ pub fn configure(
         .app_data(extract::path_config())
         .app_data(extract::query_config())
         .service(
-            web::scope("/api/v1")
+            web::scope(resource::API_PREFIX)
                 .configure(auth::routes)
                 .configure(sessions::routes)
                 .configure(accounts::routes)

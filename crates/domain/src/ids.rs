@@ -6,6 +6,19 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// What generic code needs of an id: ids are UUIDs in a newtype of their own, so that one
+/// resource's id cannot be passed where another's is expected.
+pub trait ResourceId:
+    Copy + Send + Sync + fmt::Debug + fmt::Display + PartialEq + Eq + 'static
+{
+    /// A new, time-ordered (UUIDv7) id.
+    fn generate() -> Self;
+    /// Wraps a stored UUID.
+    fn from_uuid(uuid: Uuid) -> Self;
+    /// The underlying UUID.
+    fn as_uuid(&self) -> Uuid;
+}
+
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
@@ -53,6 +66,20 @@ macro_rules! id_type {
         impl From<Uuid> for $name {
             fn from(uuid: Uuid) -> Self {
                 Self(uuid)
+            }
+        }
+
+        impl ResourceId for $name {
+            fn generate() -> Self {
+                Self::new()
+            }
+
+            fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            fn as_uuid(&self) -> Uuid {
+                self.0
             }
         }
     };

@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod page;
 pub mod platform;
 pub mod projects;
+pub mod resource;
 pub mod roles;
 pub mod scope;
 pub mod secret;
@@ -37,8 +38,8 @@ pub mod users;
 
 pub use error::{DomainError, DomainResult, FieldError};
 pub use ids::{
-    ApiKeyId, AuditEventId, ImpersonationId, InvitationId, OrganizationId, ProjectId, RoleId,
-    SessionId, UserId,
+    ApiKeyId, AuditEventId, ImpersonationId, InvitationId, OrganizationId, ProjectId, ResourceId,
+    RoleId, SessionId, UserId,
 };
 pub use scope::{
     Actor, Credential, Grant, Permission, PermissionSet, RequestMeta, Role, RoleRef, SystemTask,

@@ -10,7 +10,6 @@ mod grants;
 pub mod health;
 pub mod idempotency;
 pub mod invitations;
-mod lifecycle;
 pub mod limits;
 pub mod members;
 pub mod memberships;
@@ -21,6 +20,7 @@ pub mod password;
 pub mod platform;
 pub mod project_members;
 pub mod projects;
+pub mod resources;
 pub mod roles;
 pub mod sealing;
 pub mod sessions;
@@ -43,10 +43,19 @@ pub use organizations::SqlOrganizationRepository;
 pub use outbox::{LogMailer, SmtpMailer, SmtpSettings, SqlOutboxRepository};
 pub use password::BcryptHasher;
 pub use platform::SqlPlatformRepository;
-pub use project_members::SqlProjectTeamRepository;
+pub use project_members::SqlProjectMemberRepository;
 pub use projects::SqlProjectRepository;
+pub use resources::{RegisteredResource, SqlResources, TenantTable};
 pub use roles::SqlRoleRepository;
 pub use sessions::SqlSessionRepository;
 pub use store::{Store, StoreOptions};
 pub use tokens::{JwtCodec, JwtKey, JwtSettings};
 pub use users::SqlUserRepository;
+
+/// Every tenant resource on the kit, for the jobs that run over all of them (the purge). A new
+/// resource adds its table here.
+pub fn registered_resources(store: &Store) -> Vec<std::sync::Arc<dyn RegisteredResource>> {
+    vec![std::sync::Arc::new(SqlProjectRepository::new(
+        store.clone(),
+    ))]
+}

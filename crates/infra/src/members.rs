@@ -161,7 +161,7 @@ impl MemberRepository for SqlMemberRepository {
             });
         }
         if let Some(q) = &query.q {
-            let pattern = crate::projects::contains_pattern(q);
+            let pattern = crate::resources::contains_pattern(q);
             filtered.cond_where(
                 Expr::expr(Func::lower(Expr::col((u.clone(), Alias::new("name")))))
                     .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))

@@ -143,7 +143,7 @@ impl PlatformRepository for SqlPlatformRepository {
         if let Some(q) = &query.q {
             filtered = filtered.filter(
                 Expr::expr(Func::lower(Expr::col(entity::Column::Name))).like(
-                    sea_orm::sea_query::LikeExpr::new(crate::projects::contains_pattern(q))
+                    sea_orm::sea_query::LikeExpr::new(crate::resources::contains_pattern(q))
                         .escape('\\'),
                 ),
             );

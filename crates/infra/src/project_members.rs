@@ -2,15 +2,17 @@
 
 use async_trait::async_trait;
 use bulkhead_domain::audit::AuditEntry;
-use bulkhead_domain::projects::{ProjectMember, ProjectRole, ProjectTeamRepository};
+use bulkhead_domain::projects::{ProjectMember, ProjectMemberRepository, ProjectRole};
 use bulkhead_domain::{DomainError, DomainResult, ProjectId, TenantScope, UserId};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 
 use crate::error::to_domain;
+use crate::memberships;
+use crate::projects::ProjectTable;
+use crate::resources;
 use crate::store::Store;
 use crate::tx::OrgTx;
-use crate::{memberships, projects};
 
 mod entity {
     use sea_orm::entity::prelude::*;
@@ -44,26 +46,16 @@ fn role(name: &str) -> DomainResult<ProjectRole> {
 
 /// Fails with [`DomainError::NotFound`] unless the project is live in the scope's organization.
 async fn require_project(tx: &OrgTx, scope: &TenantScope, project: ProjectId) -> DomainResult<()> {
-    let live = projects::entity::Entity::find()
-        .filter(projects::entity::Column::OrganizationId.eq(scope.organization_id().as_uuid()))
-        .filter(projects::entity::Column::Id.eq(project.as_uuid()))
-        .filter(projects::entity::Column::DeletedAt.is_null())
-        .count(&**tx)
-        .await
-        .map_err(to_domain)?;
-    if live == 0 {
-        return Err(DomainError::NotFound);
-    }
-    Ok(())
+    resources::require_live::<ProjectTable>(tx, scope, project.as_uuid()).await
 }
 
-/// [`ProjectTeamRepository`] on the shared store.
+/// [`ProjectMemberRepository`] on the shared store.
 #[derive(Debug, Clone)]
-pub struct SqlProjectTeamRepository {
+pub struct SqlProjectMemberRepository {
     store: Store,
 }
 
-impl SqlProjectTeamRepository {
+impl SqlProjectMemberRepository {
     /// Builds the repository.
     pub fn new(store: Store) -> Self {
         Self { store }
@@ -71,7 +63,7 @@ impl SqlProjectTeamRepository {
 }
 
 #[async_trait]
-impl ProjectTeamRepository for SqlProjectTeamRepository {
+impl ProjectMemberRepository for SqlProjectMemberRepository {
     async fn members(
         &self,
         scope: &TenantScope,

@@ -25,7 +25,7 @@ use bulkhead_infra::{
     SmtpMailer, SpawnedWork, SqlAccountRepository, SqlApiKeyRepository, SqlAuditRepository,
     SqlIdempotencyRepository, SqlInvitationRepository, SqlMemberRepository,
     SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlPlatformRepository,
-    SqlProjectRepository, SqlProjectTeamRepository, SqlRateLimiter, SqlRoleRepository,
+    SqlProjectMemberRepository, SqlProjectRepository, SqlRateLimiter, SqlRoleRepository,
     SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
@@ -187,7 +187,7 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
         }),
         projects: ProjectService::new(
             Arc::new(SqlProjectRepository::new(store.clone())),
-            Arc::new(SqlProjectTeamRepository::new(store.clone())),
+            Arc::new(SqlProjectMemberRepository::new(store.clone())),
             audit.clone(),
         ),
         api_keys: ApiKeyService::new(api_keys, audit.clone()),
@@ -378,29 +378,31 @@ pub async fn migrate(url: &str) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// Removes for good what was soft-deleted more than `retention` ago, organization by
-/// organization, each under a system scope that the audit trail names as the actor. Returns
-/// how many rows went. On PostgreSQL `url` must be able to see every tenant to find them (the
-/// owner, as for migrations); the deletions themselves run through the tenant transaction.
+/// Removes for good what was soft-deleted more than `retention` ago, resource by resource
+/// (every one registered with the kit) and organization by organization, each under a system
+/// scope that the audit trail names as the actor. Returns how many rows went. On PostgreSQL
+/// `url` must be able to see every tenant to find them (the owner, as for migrations); the
+/// deletions themselves run through the tenant transaction.
 pub async fn purge(url: &str, retention: chrono::Duration) -> Result<u64, StartupError> {
     let store = Store::connect(url, &StoreOptions::default()).await?;
-    let projects = SqlProjectRepository::new(store.clone());
-    let service = ProjectService::new(
-        Arc::new(projects.clone()),
-        Arc::new(SqlProjectTeamRepository::new(store.clone())),
-        Arc::new(SqlAuditRepository::new(store)),
-    );
+    let audit: Arc<dyn AuditRepository> = Arc::new(SqlAuditRepository::new(store.clone()));
     let cutoff = bulkhead_domain::now() - retention;
-    let organizations = projects
-        .organizations_with_deleted_before(cutoff)
-        .await
-        .map_err(|e| StartupError::Config(format!("cannot list organizations to purge: {e}")))?;
     let mut removed = 0;
-    for organization in organizations {
-        let scope = TenantScope::system(organization, SystemTask::Purge);
-        removed += service.purge(&scope, retention).await.map_err(|e| {
-            StartupError::Config(format!("purge of organization {organization} failed: {e}"))
-        })?;
+    for resource in bulkhead_infra::registered_resources(&store) {
+        let name = resource.name();
+        let organizations = resource
+            .organizations_with_deleted_before(cutoff)
+            .await
+            .map_err(|e| StartupError::Config(format!("cannot list {name} rows to purge: {e}")))?;
+        let purgeable = resource.purgeable(audit.clone());
+        for organization in organizations {
+            let scope = TenantScope::system(organization, SystemTask::Purge);
+            removed += purgeable.purge(&scope, retention).await.map_err(|e| {
+                StartupError::Config(format!(
+                    "{name} purge of organization {organization} failed: {e}"
+                ))
+            })?;
+        }
     }
     Ok(removed)
 }

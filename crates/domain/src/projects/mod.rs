@@ -1,15 +1,16 @@
-//! Projects: the first tenant-owned resource.
+//! Projects: the first tenant resource on the kit ([`crate::resource`]), with members of
+//! their own and the rule that a project's creator and maintainers may edit it.
 
+mod members;
 pub mod model;
 pub mod port;
 pub mod service;
-mod team;
 
 pub use model::{
-    Project, ProjectChanges, ProjectDescription, ProjectMember, ProjectName, ProjectQuery,
-    ProjectRole, ProjectSort, ProjectSortField,
+    CreateProject, Project, ProjectChanges, ProjectDescription, ProjectFields, ProjectMember,
+    ProjectName, ProjectRole, Projects, UpdateProject,
 };
 #[cfg(any(test, feature = "mock"))]
-pub use port::{MockProjectRepository, MockProjectTeamRepository};
-pub use port::{ProjectRepository, ProjectTeamRepository};
-pub use service::{CreateProject, ListProjects, ProjectService, UpdateProject};
+pub use port::MockProjectMemberRepository;
+pub use port::ProjectMemberRepository;
+pub use service::ProjectService;

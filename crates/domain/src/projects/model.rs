@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::audit::Auditable;
-use crate::error::{DomainError, DomainResult};
-use crate::ids::{OrganizationId, ProjectId, UserId};
-use crate::page::PageRequest;
+use crate::error::{DomainError, DomainResult, Validator};
+use crate::ids::{ProjectId, UserId};
+use crate::resource::{Record, Resource};
+use crate::scope::Permission;
 use crate::text::bounded;
 
 /// A project's name: 1 to 200 characters, unique per organization regardless of case.
@@ -55,62 +55,40 @@ impl ProjectDescription {
     }
 }
 
-/// A project as stored.
+/// Projects as a tenant resource: `projects:read` to read, `projects:write` to create and
+/// edit, `projects:delete` to delete, restore and purge; sorted by name or creation time,
+/// searched by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Projects;
+
+/// A project as stored: its own fields and the lifecycle every resource has.
+pub type Project = Record<Projects>;
+
+/// A project's own fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Project {
-    /// The project's id.
-    pub id: ProjectId,
-    /// The owning organization.
-    pub organization_id: OrganizationId,
+pub struct ProjectFields {
     /// The name.
     pub name: ProjectName,
     /// The optional description.
     pub description: Option<ProjectDescription>,
-    /// The user who created it.
-    pub created_by: UserId,
-    /// Creation time (UTC).
-    pub created_at: DateTime<Utc>,
-    /// Last change (UTC).
-    pub updated_at: DateTime<Utc>,
-    /// Incremented by every change; clients send it back in `If-Match`.
-    pub version: i64,
-    /// When it was soft-deleted, if it was.
-    pub deleted_at: Option<DateTime<Utc>>,
-    /// Who soft-deleted it.
-    pub deleted_by: Option<UserId>,
 }
 
-/// The audit actions of projects.
-pub mod actions {
-    /// A project was created.
-    pub const CREATED: &str = "project.created";
-    /// A project's fields changed.
-    pub const UPDATED: &str = "project.updated";
-    /// A project was soft-deleted.
-    pub const DELETED: &str = "project.deleted";
-    /// A soft-deleted project was brought back.
-    pub const RESTORED: &str = "project.restored";
-    /// Soft-deleted projects past retention were removed for good.
-    pub const PURGED: &str = "project.purged";
+/// Raw input of a create, as a client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct CreateProject {
+    /// The name.
+    pub name: String,
+    /// The optional description.
+    pub description: Option<String>,
 }
 
-impl Auditable for Project {
-    const RESOURCE_TYPE: &'static str = "project";
-
-    fn audit_id(&self) -> String {
-        self.id.to_string()
-    }
-
-    fn audit_fields(&self) -> Map<String, Value> {
-        let mut fields = Map::new();
-        fields.insert("name".into(), self.name.as_str().into());
-        fields.insert(
-            "description".into(),
-            self.description.as_ref().map(|d| d.as_str()).into(),
-        );
-        fields.insert("created_by".into(), self.created_by.to_string().into());
-        fields
-    }
+/// Raw input of a partial update. `description: Some(None)` clears the description.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateProject {
+    /// A new name, if any.
+    pub name: Option<String>,
+    /// A new description (`Some(None)` clears it), if any.
+    pub description: Option<Option<String>>,
 }
 
 /// A validated partial update. `None` leaves a field as it is; `Some(None)` clears the
@@ -123,103 +101,65 @@ pub struct ProjectChanges {
     pub description: Option<Option<ProjectDescription>>,
 }
 
-impl ProjectChanges {
-    /// Whether the update changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.description.is_none()
-    }
-}
+impl Resource for Projects {
+    type Id = ProjectId;
+    type Fields = ProjectFields;
+    type Filter = ();
+    type Create = CreateProject;
+    type Patch = UpdateProject;
+    type Changes = ProjectChanges;
 
-/// Fields a project list can be sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProjectSortField {
-    /// By name.
-    Name,
-    /// By creation time.
-    CreatedAt,
-}
+    const NAME: &'static str = "project";
+    const READ: Permission = Permission::ProjectsRead;
+    const WRITE: Permission = Permission::ProjectsWrite;
+    const DELETE: Permission = Permission::ProjectsDelete;
+    const SORTS: &'static [&'static str] = &["name"];
 
-/// A sort order: a field and a direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProjectSort {
-    /// The field.
-    pub field: ProjectSortField,
-    /// Whether the order is descending.
-    pub descending: bool,
-}
-
-impl ProjectSort {
-    /// The names accepted by [`ProjectSort::parse`].
-    pub const ALLOWED: [&'static str; 4] = ["name", "-name", "created_at", "-created_at"];
-
-    /// Parses `field` or `-field` (descending) against the allowlist.
-    pub fn parse(raw: &str) -> DomainResult<Self> {
-        let (descending, name) = match raw.strip_prefix('-') {
-            Some(name) => (true, name),
-            None => (false, raw),
-        };
-        let field = match name {
-            "name" => ProjectSortField::Name,
-            "created_at" => ProjectSortField::CreatedAt,
-            _ => {
-                return Err(DomainError::invalid(
-                    "sort",
-                    "allowlist",
-                    format!("sort must be one of {}", Self::ALLOWED.join(", ")),
-                ));
-            }
-        };
-        Ok(Self { field, descending })
-    }
-}
-
-impl Default for ProjectSort {
-    /// Newest first.
-    fn default() -> Self {
-        Self {
-            field: ProjectSortField::CreatedAt,
-            descending: true,
-        }
-    }
-}
-
-/// A validated list query.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProjectQuery {
-    /// Which page.
-    pub page: PageRequest,
-    /// Case-insensitive substring of the name, if any.
-    pub name_contains: Option<String>,
-    /// The order.
-    pub sort: ProjectSort,
-    /// Whether soft-deleted projects are listed too.
-    pub include_deleted: bool,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sort_accepts_only_the_allowlist() {
-        assert_eq!(
-            ProjectSort::parse("-name").ok(),
-            Some(ProjectSort {
-                field: ProjectSortField::Name,
-                descending: true
-            })
+    fn validate(input: CreateProject) -> DomainResult<ProjectFields> {
+        let mut v = Validator::new();
+        let name = v.check(ProjectName::parse(&input.name));
+        let description = v.check(
+            input
+                .description
+                .as_deref()
+                .map(ProjectDescription::parse)
+                .transpose(),
         );
-        assert!(ProjectSort::parse("organization_id").is_err());
-        assert!(ProjectSort::parse("--name").is_err());
+        let (name, description) = v.values((name, description))?;
+        Ok(ProjectFields { name, description })
     }
 
-    #[test]
-    fn names_and_descriptions_are_bounded() {
-        assert!(ProjectName::parse("").is_err());
-        assert!(ProjectName::parse(&"x".repeat(200)).is_ok());
-        assert!(ProjectName::parse(&"x".repeat(201)).is_err());
-        assert!(ProjectDescription::parse(&"x".repeat(2000)).is_ok());
-        assert!(ProjectDescription::parse(&"x".repeat(2001)).is_err());
+    fn changes(patch: UpdateProject) -> DomainResult<ProjectChanges> {
+        let mut v = Validator::new();
+        let name = v.check(patch.name.as_deref().map(ProjectName::parse).transpose());
+        let description = v.check(
+            patch
+                .description
+                .map(|d| d.as_deref().map(ProjectDescription::parse).transpose())
+                .transpose(),
+        );
+        let (name, description) = v.values((name, description))?;
+        Ok(ProjectChanges { name, description })
+    }
+
+    fn apply(fields: &mut ProjectFields, changes: &ProjectChanges) -> bool {
+        if let Some(name) = &changes.name {
+            fields.name = name.clone();
+        }
+        if let Some(description) = &changes.description {
+            fields.description.clone_from(description);
+        }
+        changes.name.is_some() || changes.description.is_some()
+    }
+
+    fn audit_fields(fields: &ProjectFields) -> Map<String, Value> {
+        let mut recorded = Map::new();
+        recorded.insert("name".into(), fields.name.as_str().into());
+        recorded.insert(
+            "description".into(),
+            fields.description.as_ref().map(|d| d.as_str()).into(),
+        );
+        recorded
     }
 }
 
@@ -261,4 +201,50 @@ pub struct ProjectMember {
     pub added_by: UserId,
     /// When.
     pub added_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_descriptions_are_bounded() {
+        assert!(ProjectName::parse("").is_err());
+        assert!(ProjectName::parse(&"x".repeat(200)).is_ok());
+        assert!(ProjectName::parse(&"x".repeat(201)).is_err());
+        assert!(ProjectDescription::parse(&"x".repeat(2000)).is_ok());
+        assert!(ProjectDescription::parse(&"x".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn invalid_input_reports_every_field() {
+        let err = Projects::validate(CreateProject {
+            name: String::new(),
+            description: Some("d".repeat(2001)),
+        });
+        let Err(DomainError::Validation(errors)) = err else {
+            panic!("expected validation error, got {err:?}")
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "description"]);
+    }
+
+    #[test]
+    fn a_patch_can_clear_the_description_and_an_empty_one_changes_nothing() {
+        let mut fields = Projects::validate(CreateProject {
+            name: " Apollo ".into(),
+            description: Some("moon".into()),
+        })
+        .expect("valid");
+        assert_eq!(fields.name.as_str(), "Apollo");
+        let clear = Projects::changes(UpdateProject {
+            name: None,
+            description: Some(None),
+        })
+        .expect("valid");
+        assert!(Projects::apply(&mut fields, &clear));
+        assert_eq!(fields.description, None);
+        let empty = Projects::changes(UpdateProject::default()).expect("valid");
+        assert!(!Projects::apply(&mut fields, &empty));
+    }
 }

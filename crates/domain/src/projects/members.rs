@@ -34,14 +34,16 @@ impl ProjectService {
         if let Some(user) = scope.user_id()
             && scope.has(Permission::ProjectsRead)
         {
-            let project = self.repo.get(scope, id).await?;
+            let project = self.projects.get(scope, id).await?;
             if project.created_by == user
-                || self.team.role_of(scope, id, user).await? == Some(ProjectRole::Maintainer)
+                || self.members.role_of(scope, id, user).await? == Some(ProjectRole::Maintainer)
             {
                 return Ok(());
             }
         }
-        self.require(scope, Permission::ProjectsWrite).await
+        self.projects
+            .authorize(scope, Permission::ProjectsWrite)
+            .await
     }
 
     /// The project's members (projects:read).
@@ -50,8 +52,10 @@ impl ProjectService {
         scope: &TenantScope,
         id: ProjectId,
     ) -> DomainResult<Vec<ProjectMember>> {
-        self.require(scope, Permission::ProjectsRead).await?;
-        self.team.members(scope, id).await
+        self.projects
+            .authorize(scope, Permission::ProjectsRead)
+            .await?;
+        self.members.members(scope, id).await
     }
 
     /// Adds a member of the organization to the project, or changes their project role
@@ -77,7 +81,7 @@ impl ProjectService {
             user,
             serde_json::json!({ "role": role.as_str() }),
         );
-        self.team.put(scope, id, &member, entry).await?;
+        self.members.put(scope, id, &member, entry).await?;
         Ok(member)
     }
 
@@ -90,6 +94,6 @@ impl ProjectService {
     ) -> DomainResult<()> {
         self.require_edit(scope, id).await?;
         let entry = member_entry("project.member_removed", id, user, serde_json::Value::Null);
-        self.team.remove(scope, id, user, entry).await
+        self.members.remove(scope, id, user, entry).await
     }
 }
