@@ -1,6 +1,6 @@
 //! The domain's one error type.
 
-use crate::scope::permissions::Permission;
+use crate::permissions::Permission;
 
 /// Result alias used by every service and port.
 pub type DomainResult<T> = Result<T, DomainError>;

@@ -6,7 +6,8 @@
 //! so code outside this crate cannot read or write a tenant's rows without having authenticated
 //! for that tenant first.
 //!
-//! With the `mock` feature, every port has a mockall mock (`MockProjectRepository`, ...) so that
+//! With the `mock` feature, every port has a mockall mock (`MockTenantRepository<Projects>`,
+//! `MockUserRepository`, ...) so that
 //! services can be unit-tested without a database.
 
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod credentials;
 pub mod error;
 pub mod health;
 pub mod idempotency;
@@ -26,6 +28,7 @@ pub mod memberships;
 pub mod organizations;
 pub mod outbox;
 pub mod page;
+mod permissions;
 pub mod platform;
 pub mod projects;
 pub mod resource;

@@ -16,30 +16,11 @@ use sea_orm::{
 
 use crate::error::to_domain;
 use crate::sealing::Keyring;
+use crate::sessions;
 use crate::store::Store;
 use crate::tx::OrgTx;
-use crate::{sessions, users};
 
-pub(crate) mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "account_tokens")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub digest: String,
-        pub user_id: Uuid,
-        pub purpose: String,
-        pub created_at: DateTimeUtc,
-        pub expires_at: DateTimeUtc,
-        pub used_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use crate::entities::account_tokens as entity;
 
 use entity::{Column, Entity};
 
@@ -106,8 +87,9 @@ async fn set_user(
     hash: Option<&PasswordHash>,
     verified_at: Option<DateTime<Utc>>,
 ) -> DomainResult<()> {
-    use users::entity::Column as User;
-    let of_user = || users::entity::Entity::update_many().filter(User::Id.eq(user.as_uuid()));
+    use crate::entities::users::Column as User;
+    let of_user =
+        || crate::entities::users::Entity::update_many().filter(User::Id.eq(user.as_uuid()));
     if let Some(hash) = hash {
         of_user()
             .col_expr(User::PasswordHash, Expr::value(hash.as_str().to_owned()))
@@ -215,11 +197,11 @@ impl AccountRepository for SqlAccountRepository {
     }
 
     async fn credentials(&self, user: UserId) -> DomainResult<Option<UserCredentials>> {
-        users::entity::Entity::find_by_id(user.as_uuid())
+        crate::entities::users::Entity::find_by_id(user.as_uuid())
             .one(self.store.connection())
             .await
             .map_err(to_domain)?
-            .map(users::entity::Model::into_credentials)
+            .map(crate::entities::users::Model::into_credentials)
             .transpose()
     }
 }

@@ -6,13 +6,13 @@ use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::page::{Page, PageRequest};
 use bulkhead_domain::secret::SecretDigest;
 use bulkhead_domain::{
-    ApiKeyId, DomainError, DomainResult, Grant, OrganizationId, Permission, TenantScope, UserId,
+    ApiKeyId, DomainError, DomainResult, OrganizationId, Permission, TenantScope, UserId,
 };
 use chrono::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 
 use crate::error::{corrupt, to_domain};
@@ -23,33 +23,7 @@ use crate::tx::{Access, OrgTx};
 /// request into a write.
 const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
-pub(crate) mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "api_keys")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub organization_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub name: String,
-        pub prefix: String,
-        pub secret_digest: String,
-        pub scopes: String,
-        pub created_by: Uuid,
-        pub created_at: DateTimeUtc,
-        pub last_used_at: Option<DateTimeUtc>,
-        pub expires_at: Option<DateTimeUtc>,
-        pub revoked_at: Option<DateTimeUtc>,
-        pub revoked_by: Option<Uuid>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use crate::entities::api_keys as entity;
 
 use entity::{Column, Entity};
 
@@ -95,40 +69,6 @@ fn live(now: chrono::DateTime<chrono::Utc>) -> Condition {
             .add(Column::ExpiresAt.is_null())
             .add(Column::ExpiresAt.gt(now)),
     )
-}
-
-/// What the creator of the live key `key` holds in `org` now, provided the organization admits
-/// requests (deleted or not as `deleted` says, not suspended); `None` for a revoked or expired
-/// key, or a creator who is no longer a member. On PostgreSQL this is the one statement that
-/// also enters the tenant for the rest of `txn`.
-pub(crate) async fn admitted(
-    txn: &DatabaseTransaction,
-    org: OrganizationId,
-    key: ApiKeyId,
-    deleted: bool,
-    access: Access,
-) -> DomainResult<Option<Grant>> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        return crate::memberships::enter_tenant(txn, org, None, None, deleted, access, Some(key))
-            .await;
-    }
-    if crate::organizations::is_deleted(txn, org).await? != Some(deleted) {
-        return Ok(None);
-    }
-    let creator = Entity::find()
-        .select_only()
-        .column(Column::CreatedBy)
-        .filter(Column::OrganizationId.eq(org.as_uuid()))
-        .filter(Column::Id.eq(key.as_uuid()))
-        .filter(live(bulkhead_domain::now()))
-        .into_tuple::<sea_orm::prelude::Uuid>()
-        .one(txn)
-        .await
-        .map_err(to_domain)?;
-    match creator {
-        Some(creator) => crate::memberships::grant_of(txn, org, UserId::from_uuid(creator)).await,
-        None => Ok(None),
-    }
 }
 
 /// Revokes the live keys `user` created in `scope`'s organization, inside `tx`, recording
@@ -282,7 +222,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
         let organization = OrganizationId::from_uuid(row.organization_id);
         let id = ApiKeyId::from_uuid(row.id);
         let Some(creator_grant) =
-            admitted(&txn, organization, id, false, Access::ReadWrite).await?
+            crate::tenant::admitted_key(&txn, organization, id, false, Access::ReadWrite).await?
         else {
             return Ok(None);
         };

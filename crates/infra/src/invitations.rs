@@ -22,33 +22,7 @@ use crate::store::Store;
 use crate::tx::OrgTx;
 use crate::{memberships, users};
 
-pub(crate) mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "invitations")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub organization_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub email: String,
-        pub role: String,
-        pub token_digest: String,
-        pub invited_by: Uuid,
-        pub created_at: DateTimeUtc,
-        pub expires_at: DateTimeUtc,
-        pub accepted_at: Option<DateTimeUtc>,
-        pub accepted_by: Option<Uuid>,
-        pub revoked_at: Option<DateTimeUtc>,
-        pub role_id: Option<Uuid>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use crate::entities::invitations as entity;
 
 use entity::{Column, Entity};
 
@@ -58,7 +32,7 @@ pub(crate) async fn insert(
     invitation: &Invitation,
     digest: &SecretDigest,
 ) -> DomainResult<()> {
-    let (role, role_id) = crate::memberships::role_columns(invitation.role);
+    let (role, role_id) = crate::tenant::role_columns(invitation.role);
     entity::ActiveModel {
         organization_id: Set(invitation.organization_id.as_uuid()),
         id: Set(invitation.id.as_uuid()),
@@ -87,7 +61,7 @@ impl TryFrom<entity::Model> for Invitation {
             id: InvitationId::from_uuid(row.id),
             organization_id: OrganizationId::from_uuid(row.organization_id),
             email: Email::parse(&row.email).map_err(corrupt("invitation email"))?,
-            role: crate::memberships::role_ref(&row.role, row.role_id)?,
+            role: crate::tenant::role_ref(&row.role, row.role_id)?,
             invited_by: UserId::from_uuid(row.invited_by),
             created_at: row.created_at,
             expires_at: row.expires_at,
@@ -141,18 +115,18 @@ impl InvitationRepository for SqlInvitationRepository {
         entry: AuditEntry,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let invitee = users::entity::Entity::find()
-            .filter(users::entity::Column::Email.eq(invitation.email.as_str()))
+        let invitee = crate::entities::users::Entity::find()
+            .filter(crate::entities::users::Column::Email.eq(invitation.email.as_str()))
             .one(&*tx)
             .await
             .map_err(to_domain)?;
         if let Some(invitee) = invitee {
-            let already = memberships::entity::Entity::find()
+            let already = crate::entities::memberships::Entity::find()
                 .filter(
-                    memberships::entity::Column::OrganizationId
+                    crate::entities::memberships::Column::OrganizationId
                         .eq(scope.organization_id().as_uuid()),
                 )
-                .filter(memberships::entity::Column::UserId.eq(invitee.id))
+                .filter(crate::entities::memberships::Column::UserId.eq(invitee.id))
                 .count(&*tx)
                 .await
                 .map_err(to_domain)?;
@@ -254,7 +228,7 @@ impl InvitationRepository for SqlInvitationRepository {
                     "an account with this email already exists; accept again to join with it",
                 ))?;
         }
-        let role = memberships::role_ref(&invitation.role, invitation.role_id)?;
+        let role = crate::tenant::role_ref(&invitation.role, invitation.role_id)?;
         memberships::insert(&tx, org, user, role, now)
             .await
             .map_err(conflict_or_domain(

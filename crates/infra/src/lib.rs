@@ -4,7 +4,9 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+mod chain;
 mod deferred;
+mod entities;
 mod error;
 mod grants;
 pub mod health;
@@ -25,6 +27,7 @@ pub mod roles;
 pub mod sealing;
 pub mod sessions;
 pub mod store;
+mod tenant;
 pub mod tokens;
 mod tx;
 pub mod users;

@@ -13,8 +13,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::entities::memberships as membership;
 use crate::error::{corrupt, to_domain};
-use crate::memberships::entity as membership;
 use crate::store::Store;
 use crate::tx::OrgTx;
 
@@ -60,7 +60,7 @@ fn to_member(row: &QueryResult) -> DomainResult<Member> {
     };
     Ok(Member {
         user,
-        role: crate::memberships::role_ref(
+        role: crate::tenant::role_ref(
             &row.try_get::<String>("", "role").map_err(get_err)?,
             row.try_get::<Option<Uuid>>("", "role_id")
                 .map_err(get_err)?,
@@ -119,7 +119,7 @@ async fn lock_target(
         .await
         .map_err(to_domain)?
         .ok_or(DomainError::NotFound)?;
-    if crate::memberships::role_ref(&row.role, row.role_id)? != current {
+    if crate::tenant::role_ref(&row.role, row.role_id)? != current {
         return Err(DomainError::Conflict(
             "the member's role changed meanwhile; read it again".into(),
         ));
@@ -152,7 +152,7 @@ impl MemberRepository for SqlMemberRepository {
         let (m, u) = (Alias::new("m"), Alias::new("u"));
         let mut filtered = members_of(scope);
         if let Some(role) = query.role {
-            let (name, id) = crate::memberships::role_columns(role);
+            let (name, id) = crate::tenant::role_columns(role);
             filtered.and_where(match id {
                 Some(id) => Expr::col((m.clone(), Alias::new("role_id"))).eq(id),
                 None => Expr::col((m.clone(), Alias::new("role")))
@@ -228,7 +228,7 @@ impl MemberRepository for SqlMemberRepository {
                 "the role was deleted meanwhile".into(),
             ));
         }
-        let (name, id) = crate::memberships::role_columns(role);
+        let (name, id) = crate::tenant::role_columns(role);
         membership::Entity::update_many()
             .col_expr(membership::Column::Role, Expr::value(name))
             .col_expr(membership::Column::RoleId, Expr::value(id))

@@ -1,43 +1,19 @@
 //! Memberships in SQL.
 
 use async_trait::async_trait;
-use bulkhead_domain::auth::OrganizationMembership;
 use bulkhead_domain::memberships::{Membership, MembershipRepository};
-use bulkhead_domain::{
-    ApiKeyId, DomainError, DomainResult, Grant, OrganizationId, PermissionSet, Role, RoleId,
-    RoleRef, SessionId, TenantScope, UserId,
-};
-use sea_orm::prelude::Uuid;
+use bulkhead_domain::{DomainResult, Grant, OrganizationId, RoleRef, SessionId, UserId};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, Set, Statement,
+    EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-use crate::error::{corrupt, to_domain};
-use crate::organizations::entity as organizations;
+use crate::error::to_domain;
 use crate::store::Store;
+use crate::tenant::{enter_tenant, enter_tenant_statement, grant_in, role_columns, role_ref};
 use crate::tx::{Access, OrgTx};
 
-pub(crate) mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "memberships")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub organization_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub user_id: Uuid,
-        pub role: String,
-        pub created_at: DateTimeUtc,
-        pub role_id: Option<Uuid>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use crate::entities::memberships as entity;
 
 impl TryFrom<entity::Model> for Membership {
     type Error = bulkhead_domain::DomainError;
@@ -49,40 +25,6 @@ impl TryFrom<entity::Model> for Membership {
             role: role_ref(&row.role, row.role_id)?,
             created_at: row.created_at,
         })
-    }
-}
-
-/// The role a row's `role` and `role_id` columns name.
-pub(crate) fn role_ref(role: &str, role_id: Option<Uuid>) -> DomainResult<RoleRef> {
-    match role_id {
-        Some(id) => Ok(RoleRef::Custom(RoleId::from_uuid(id))),
-        None => role
-            .parse::<Role>()
-            .map(RoleRef::System)
-            .map_err(corrupt("role")),
-    }
-}
-
-/// The `role` and `role_id` columns for `role`. A custom role's holder keeps `viewer` in
-/// `role`, so that anything reading only that column errs toward less access.
-pub(crate) fn role_columns(role: RoleRef) -> (String, Option<Uuid>) {
-    match role {
-        RoleRef::System(role) => (role.as_str().to_owned(), None),
-        RoleRef::Custom(id) => (Role::Viewer.as_str().to_owned(), Some(id.as_uuid())),
-    }
-}
-
-/// A grant from `bulkhead_enter_tenant`'s answer: a system role's name, or a custom role's id
-/// with its stored permissions.
-pub(crate) fn grant_from(role: &str, permissions: Option<&str>) -> DomainResult<Grant> {
-    match (RoleRef::parse(role), permissions) {
-        (Some(RoleRef::System(role)), _) => Ok(Grant::system(role)),
-        (Some(custom @ RoleRef::Custom(_)), Some(names)) => Ok(Grant {
-            role: custom,
-            permissions: PermissionSet::from_names(names)
-                .ok_or_else(|| DomainError::Internal("unknown permission in a role".into()))?,
-        }),
-        _ => Err(DomainError::Internal(format!("unreadable grant {role:?}"))),
     }
 }
 
@@ -106,142 +48,11 @@ pub(crate) async fn insert(
     .await
 }
 
-/// What the user holds in `org`, read inside `txn` (under whatever tenant settings it has):
-/// the SQLite half of what `bulkhead_enter_tenant` answers on PostgreSQL.
-pub(crate) async fn grant_of(
-    txn: &DatabaseTransaction,
-    org: OrganizationId,
-    user: UserId,
-) -> DomainResult<Option<Grant>> {
-    let Some(role) = role_of(txn, org, user).await? else {
-        return Ok(None);
-    };
-    match role {
-        RoleRef::System(role) => Ok(Some(Grant::system(role))),
-        RoleRef::Custom(id) => {
-            let role = crate::roles::find(txn, org, id)
-                .await?
-                .ok_or_else(|| DomainError::Internal("a membership names no role".into()))?;
-            Ok(Some(Grant {
-                role: RoleRef::Custom(id),
-                permissions: role.permissions,
-            }))
-        }
-    }
-}
-
-/// What `user` holds in `org`, provided the organization exists, is not suspended and is
-/// deleted or not as `deleted` says, and `session` (when given) is live in it; `None`
-/// otherwise. On PostgreSQL this is the one statement that also enters the tenant for the
-/// rest of `txn`, and makes `txn` read-only when `access` says so.
-pub(crate) async fn admitted(
-    txn: &DatabaseTransaction,
-    org: OrganizationId,
-    user: UserId,
-    session: Option<SessionId>,
-    deleted: bool,
-    access: Access,
-) -> DomainResult<Option<Grant>> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        return enter_tenant(txn, org, Some(user), session, deleted, access, None).await;
-    }
-    if crate::organizations::is_deleted(txn, org).await? != Some(deleted) {
-        return Ok(None);
-    }
-    if let Some(session) = session
-        && !crate::sessions::is_live_in(txn, session, user, org).await?
-    {
-        return Ok(None);
-    }
-    grant_of(txn, org, user).await
-}
-
-/// The user's role in `org`, read inside `txn` (under whatever tenant settings it has).
-pub(crate) async fn role_of(
-    txn: &DatabaseTransaction,
-    org: OrganizationId,
-    user: UserId,
-) -> DomainResult<Option<RoleRef>> {
-    entity::Entity::find()
-        .filter(entity::Column::OrganizationId.eq(org.as_uuid()))
-        .filter(entity::Column::UserId.eq(user.as_uuid()))
-        .one(txn)
-        .await
-        .map_err(to_domain)?
-        .map(|row| role_ref(&row.role, row.role_id))
-        .transpose()
-}
-
-/// Runs `bulkhead_enter_tenant` on PostgreSQL and reads its answer: the grant, or `None` when
-/// the organization, session or membership does not admit the user. With `key` (and no
-/// user), the grant is that of the live key's creator, `None` for a revoked or expired key.
-pub(crate) async fn enter_tenant(
-    db: &impl ConnectionTrait,
-    org: OrganizationId,
-    user: Option<UserId>,
-    session: Option<SessionId>,
-    deleted: bool,
-    access: Access,
-    key: Option<ApiKeyId>,
-) -> DomainResult<Option<Grant>> {
-    let row = db
-        .query_one_raw(enter_tenant_statement(
-            org, user, session, deleted, access, key,
-        ))
-        .await
-        .map_err(to_domain)?;
-    grant_in(row)
-}
-
-fn enter_tenant_statement(
-    org: OrganizationId,
-    user: Option<UserId>,
-    session: Option<SessionId>,
-    deleted: bool,
-    access: Access,
-    key: Option<ApiKeyId>,
-) -> Statement {
-    Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        match access {
-            Access::ReadWrite => {
-                "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4, $5)"
-            }
-            // In the same statement, so it costs no round trip. PostgreSQL lets a transaction
-            // turn read-only at any point (only the way back is refused); from here on it
-            // refuses every write, which is what lets `OrgTx::finish_read` end it with a
-            // rollback. The outer join keeps the setting's row, so it is applied even when
-            // the function answers nothing (an API key's scope has no user); the answer is
-            // then one row without a role, which admits no one, as no row does.
-            Access::ReadOnly => {
-                "SELECT e.member_role, e.role_permissions \
-                 FROM set_config('transaction_read_only', 'on', true) AS read_only \
-                 LEFT JOIN bulkhead_enter_tenant($1, $2, $3, $4, $5) AS e ON true"
-            }
-        },
-        [
-            org.as_uuid().into(),
-            user.map(|u| u.as_uuid()).into(),
-            session.map(|s| s.as_uuid()).into(),
-            deleted.into(),
-            key.map(|k| k.as_uuid()).into(),
-        ],
-    )
-}
-
-/// The grant in `bulkhead_enter_tenant`'s answer.
-fn grant_in(row: Option<sea_orm::QueryResult>) -> DomainResult<Option<Grant>> {
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let role: Option<String> = row.try_get("", "member_role").map_err(to_domain)?;
-    let permissions: Option<String> = row.try_get("", "role_permissions").map_err(to_domain)?;
-    role.map(|role| grant_from(&role, permissions.as_deref()))
-        .transpose()
-}
-
 /// The user's memberships visible in `txn`, oldest first.
-async fn of_user(txn: &DatabaseTransaction, user: UserId) -> DomainResult<Vec<entity::Model>> {
+pub(crate) async fn of_user(
+    txn: &DatabaseTransaction,
+    user: UserId,
+) -> DomainResult<Vec<entity::Model>> {
     entity::Entity::find()
         .filter(entity::Column::UserId.eq(user.as_uuid()))
         .order_by_asc(entity::Column::CreatedAt)
@@ -324,10 +135,16 @@ impl MembershipRepository for SqlMembershipRepository {
         }
         let txn = self.store.begin().await.map_err(to_domain)?;
         let access = Access::ReadWrite;
-        let grant = match admitted(&txn, organization, user, session, false, access).await? {
-            Some(grant) => Some(grant),
-            None => admitted(&txn, organization, user, session, true, access).await?,
-        };
+        let grant =
+            match crate::tenant::admitted_user(&txn, organization, user, session, false, access)
+                .await?
+            {
+                Some(grant) => Some(grant),
+                None => {
+                    crate::tenant::admitted_user(&txn, organization, user, session, true, access)
+                        .await?
+                }
+            };
         txn.commit().await.map_err(to_domain)?;
         Ok(grant)
     }
@@ -337,41 +154,6 @@ impl MembershipRepository for SqlMembershipRepository {
         let rows = of_user(&tx, user_id).await?;
         tx.commit().await?;
         rows.into_iter().map(Membership::try_from).collect()
-    }
-
-    async fn organizations_of(
-        &self,
-        scope: &TenantScope,
-    ) -> DomainResult<Vec<OrganizationMembership>> {
-        let user = scope.require_user()?;
-        // The scope's own tenant transaction: its user's memberships, and the organizations
-        // they name, are readable beyond the current tenant; nothing else is.
-        let tx = OrgTx::begin_read(&self.store, scope).await?;
-        let rows = of_user(&tx, user).await?;
-        let ids: Vec<_> = rows.iter().map(|m| m.organization_id).collect();
-        let organizations = organizations::Entity::find()
-            .filter(organizations::Column::Id.is_in(ids))
-            .all(&*tx)
-            .await
-            .map_err(to_domain)?;
-        tx.finish_read().await?;
-        rows.into_iter()
-            .map(|m| {
-                let org = organizations
-                    .iter()
-                    .find(|o| o.id == m.organization_id)
-                    .ok_or_else(|| {
-                        DomainError::Internal(
-                            "a membership names an unreadable organization".into(),
-                        )
-                    })?;
-                Ok(OrganizationMembership {
-                    organization: crate::organizations::to_organization(org.clone())?,
-                    role: role_ref(&m.role, m.role_id)?,
-                    joined_at: m.created_at,
-                })
-            })
-            .collect()
     }
 }
 

@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 use bulkhead_domain::audit::{AuditEntry, Auditable};
 use bulkhead_domain::organizations::{
-    Organization, OrganizationName, OrganizationRepository, OrganizationSettings, Registration,
+    Organization, OrganizationMembership, OrganizationRepository, Registration,
 };
-use bulkhead_domain::{DomainError, DomainResult, OrganizationId, TenantScope};
+use bulkhead_domain::{DomainError, DomainResult, TenantScope};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use crate::error::{conflict_or_domain, corrupt, to_domain};
+use crate::error::{conflict_or_domain, to_domain};
 use crate::store::Store;
 use crate::tx::OrgTx;
 use crate::{memberships, users};
@@ -18,42 +18,7 @@ mod actions {
     pub(super) const ORGANIZATION_CREATED: &str = "organization.created";
 }
 
-pub(crate) mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "organizations")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub name: String,
-        pub created_at: DateTimeUtc,
-        pub deleted_at: Option<DateTimeUtc>,
-        pub deleted_by: Option<Uuid>,
-        pub suspended_at: Option<DateTimeUtc>,
-        /// A JSON object, as text on every store.
-        pub settings: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// Whether the organization is deleted (`None` if it does not exist, is suspended by the
-/// platform, or is not readable here): what admits a user, as on PostgreSQL.
-pub(crate) async fn is_deleted(
-    db: &impl sea_orm::ConnectionTrait,
-    org: OrganizationId,
-) -> DomainResult<Option<bool>> {
-    Ok(entity::Entity::find_by_id(org.as_uuid())
-        .one(db)
-        .await
-        .map_err(to_domain)?
-        .filter(|row| row.suspended_at.is_none())
-        .map(|row| row.deleted_at.is_some()))
-}
+use crate::entities::organizations::{self as entity, to_organization};
 
 /// Stores a new, live organization inside `txn`.
 pub(crate) async fn insert(
@@ -73,15 +38,6 @@ pub(crate) async fn insert(
     .await
     .map_err(to_domain)
     .map(|_| ())
-}
-
-pub(crate) fn to_organization(row: entity::Model) -> DomainResult<Organization> {
-    Ok(Organization {
-        id: OrganizationId::from_uuid(row.id),
-        name: OrganizationName::parse("name", &row.name).map_err(corrupt("organization name"))?,
-        created_at: row.created_at,
-        settings: OrganizationSettings::from_stored(&row.settings)?,
-    })
 }
 
 /// [`OrganizationRepository`] on the shared store.
@@ -116,12 +72,12 @@ impl SqlOrganizationRepository {
             let txn = self.store.begin().await.map_err(to_domain)?;
             // The audit trail does not cascade (it is append-only for the server); everything
             // else goes with the organization.
-            crate::audit::entity::Entity::delete_many()
-                .filter(crate::audit::entity::Column::OrganizationId.eq(*id))
+            crate::entities::audit_events::Entity::delete_many()
+                .filter(crate::entities::audit_events::Column::OrganizationId.eq(*id))
                 .exec(&txn)
                 .await
                 .map_err(to_domain)?;
-            crate::audit::delete_head(&txn, *id).await?;
+            crate::chain::delete_head(&txn, *id).await?;
             entity::Entity::delete_by_id(*id)
                 .exec(&txn)
                 .await
@@ -284,5 +240,37 @@ impl OrganizationRepository for SqlOrganizationRepository {
             .ok_or(DomainError::NotFound)?;
         tx.finish_read().await?;
         to_organization(row)
+    }
+
+    async fn of_user(&self, scope: &TenantScope) -> DomainResult<Vec<OrganizationMembership>> {
+        let user = scope.require_user()?;
+        // The scope's own tenant transaction: its user's memberships, and the organizations
+        // they name, are readable beyond the current tenant; nothing else is.
+        let tx = OrgTx::begin_read(&self.store, scope).await?;
+        let rows = memberships::of_user(&tx, user).await?;
+        let ids: Vec<_> = rows.iter().map(|m| m.organization_id).collect();
+        let organizations = entity::Entity::find()
+            .filter(entity::Column::Id.is_in(ids))
+            .all(&*tx)
+            .await
+            .map_err(to_domain)?;
+        tx.finish_read().await?;
+        rows.into_iter()
+            .map(|m| {
+                let org = organizations
+                    .iter()
+                    .find(|o| o.id == m.organization_id)
+                    .ok_or_else(|| {
+                        DomainError::Internal(
+                            "a membership names an unreadable organization".into(),
+                        )
+                    })?;
+                Ok(OrganizationMembership {
+                    organization: to_organization(org.clone())?,
+                    role: crate::tenant::role_ref(&m.role, m.role_id)?,
+                    joined_at: m.created_at,
+                })
+            })
+            .collect()
     }
 }

@@ -20,8 +20,8 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
+use crate::entities::organizations::{self as entity, to_organization};
 use crate::error::to_domain;
-use crate::organizations::{entity, to_organization};
 use crate::store::Store;
 use crate::tx::OrgTx;
 use crate::users;
@@ -96,8 +96,8 @@ impl SqlPlatformRepository {
         password_hash: &PasswordHash,
     ) -> DomainResult<(UserId, bool)> {
         let txn = self.store.begin().await.map_err(to_domain)?;
-        let existing = users::entity::Entity::find()
-            .filter(users::entity::Column::Email.eq(user.email.as_str()))
+        let existing = crate::entities::users::Entity::find()
+            .filter(crate::entities::users::Column::Email.eq(user.email.as_str()))
             .one(&txn)
             .await
             .map_err(to_domain)?;

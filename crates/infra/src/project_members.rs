@@ -8,34 +8,12 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 
 use crate::error::to_domain;
-use crate::memberships;
 use crate::projects::ProjectTable;
 use crate::resources;
 use crate::store::Store;
 use crate::tx::OrgTx;
 
-mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "project_members")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub organization_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub project_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub user_id: Uuid,
-        pub role: String,
-        pub added_by: Uuid,
-        pub added_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use crate::entities::project_members as entity;
 
 use entity::{Column, Entity};
 
@@ -121,9 +99,9 @@ impl ProjectMemberRepository for SqlProjectMemberRepository {
         let org = scope.organization_id().as_uuid();
         let tx = OrgTx::begin(&self.store, scope).await?;
         require_project(&tx, scope, project).await?;
-        let is_member = memberships::entity::Entity::find()
-            .filter(memberships::entity::Column::OrganizationId.eq(org))
-            .filter(memberships::entity::Column::UserId.eq(member.user_id.as_uuid()))
+        let is_member = crate::entities::memberships::Entity::find()
+            .filter(crate::entities::memberships::Column::OrganizationId.eq(org))
+            .filter(crate::entities::memberships::Column::UserId.eq(member.user_id.as_uuid()))
             .count(&*tx)
             .await
             .map_err(to_domain)?;

@@ -15,32 +15,8 @@ use sea_orm::{
 use crate::error::{conflict_or_domain, corrupt, to_domain};
 use crate::store::Store;
 use crate::tx::OrgTx;
-use crate::{invitations, memberships};
 
-pub(crate) mod entity {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "roles")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub organization_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub name: String,
-        /// The lower-cased name, unique per organization.
-        pub name_key: String,
-        /// Permission names, space-separated.
-        pub permissions: String,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use crate::entities::roles as entity;
 
 use entity::{Column, Entity};
 
@@ -154,14 +130,14 @@ impl RoleRepository for SqlRoleRepository {
             return Err(DomainError::NotFound);
         }
         if end_sessions {
-            let holders: Vec<Uuid> = memberships::entity::Entity::find()
+            let holders: Vec<Uuid> = crate::entities::memberships::Entity::find()
                 .select_only()
-                .column(memberships::entity::Column::UserId)
+                .column(crate::entities::memberships::Column::UserId)
                 .filter(
-                    memberships::entity::Column::OrganizationId
+                    crate::entities::memberships::Column::OrganizationId
                         .eq(scope.organization_id().as_uuid()),
                 )
-                .filter(memberships::entity::Column::RoleId.eq(role.id.as_uuid()))
+                .filter(crate::entities::memberships::Column::RoleId.eq(role.id.as_uuid()))
                 .into_tuple()
                 .all(&*tx)
                 .await
@@ -177,15 +153,15 @@ impl RoleRepository for SqlRoleRepository {
         let org = scope.organization_id().as_uuid();
         // Checked here for a clear answer on both stores; on PostgreSQL the foreign keys
         // refuse it anyway, also against a membership granted concurrently.
-        let holders = memberships::entity::Entity::find()
-            .filter(memberships::entity::Column::OrganizationId.eq(org))
-            .filter(memberships::entity::Column::RoleId.eq(id.as_uuid()))
+        let holders = crate::entities::memberships::Entity::find()
+            .filter(crate::entities::memberships::Column::OrganizationId.eq(org))
+            .filter(crate::entities::memberships::Column::RoleId.eq(id.as_uuid()))
             .count(&*tx)
             .await
             .map_err(to_domain)?;
-        let offers = invitations::entity::Entity::find()
-            .filter(invitations::entity::Column::OrganizationId.eq(org))
-            .filter(invitations::entity::Column::RoleId.eq(id.as_uuid()))
+        let offers = crate::entities::invitations::Entity::find()
+            .filter(crate::entities::invitations::Column::OrganizationId.eq(org))
+            .filter(crate::entities::invitations::Column::RoleId.eq(id.as_uuid()))
             .count(&*tx)
             .await
             .map_err(to_domain)?;

@@ -54,49 +54,9 @@ pub(crate) async fn end_downgraded(
         .map(|r| r.rows_affected)
 }
 
-pub(crate) mod entity {
-    use sea_orm::entity::prelude::*;
+use crate::entities::sessions as entity;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "sessions")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub user_id: Uuid,
-        pub organization_id: Uuid,
-        pub created_at: DateTimeUtc,
-        pub last_used_at: DateTimeUtc,
-        pub expires_at: DateTimeUtc,
-        pub revoked_at: Option<DateTimeUtc>,
-        pub revoked_reason: Option<String>,
-        pub client_ip: Option<String>,
-        pub user_agent: Option<String>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-mod token {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "refresh_tokens")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub digest: String,
-        pub session_id: Uuid,
-        pub created_at: DateTimeUtc,
-        pub spent_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use crate::entities::refresh_tokens as token;
 
 impl From<entity::Model> for Session {
     fn from(row: entity::Model) -> Self {
@@ -111,27 +71,6 @@ impl From<entity::Model> for Session {
             user_agent: row.user_agent,
         }
     }
-}
-
-/// Whether `session` is unrevoked, unexpired, the user's, and in `org`: the SQLite half of the
-/// check `bulkhead_enter_tenant` does on PostgreSQL.
-pub(crate) async fn is_live_in(
-    txn: &DatabaseTransaction,
-    session: SessionId,
-    user: UserId,
-    org: OrganizationId,
-) -> DomainResult<bool> {
-    let row = entity::Entity::find_by_id(session.as_uuid())
-        .one(txn)
-        .await
-        .map_err(to_domain)?;
-    let now = bulkhead_domain::now();
-    Ok(row.is_some_and(|s| {
-        s.user_id == user.as_uuid()
-            && s.organization_id == org.as_uuid()
-            && s.revoked_at.is_none()
-            && s.expires_at > now
-    }))
 }
 
 fn new_token(digest: &SecretDigest, session: SessionId, now: DateTime<Utc>) -> token::ActiveModel {
@@ -232,7 +171,7 @@ impl SessionRepository for SqlSessionRepository {
         // From here on the transaction acts for the session's user in its organization.
         set_tenant(&txn, Some(session.organization_id), Some(session.user_id)).await?;
         let org = session.organization_id;
-        let member = crate::memberships::role_of(&txn, org, session.user_id)
+        let member = crate::tenant::role_of(&txn, org, session.user_id)
             .await?
             .is_some();
         if presented_row.spent_at.is_some() {
@@ -248,7 +187,7 @@ impl SessionRepository for SqlSessionRepository {
         // A suspended or deleted organization refuses refreshes as it refuses logins. The
         // session is left as it is (neither spent nor renewed), so it works again if the
         // organization is reactivated or restored within the session's lifetime.
-        if crate::organizations::is_deleted(&txn, org).await? != Some(false) {
+        if crate::tenant::is_deleted(&txn, org).await? != Some(false) {
             return Ok(Rotation::Invalid);
         }
         token::Entity::update_many()
@@ -369,10 +308,8 @@ impl SessionRepository for SqlSessionRepository {
         // The unit of work acts for the user, whose memberships (and their organizations)
         // are visible everywhere. A suspended or deleted organization is no place to move a
         // session to, as it is none to log in to.
-        if crate::memberships::role_of(&tx, target, user)
-            .await?
-            .is_none()
-            || crate::organizations::is_deleted(&*tx, target).await? != Some(false)
+        if crate::tenant::role_of(&tx, target, user).await?.is_none()
+            || crate::tenant::is_deleted(&*tx, target).await? != Some(false)
         {
             return Err(DomainError::NotFound);
         }

@@ -23,13 +23,7 @@ pub(crate) struct OrgTx {
     _turn: Option<OwnedSemaphorePermit>,
 }
 
-/// What a unit of work may do. A read-only one is marked so on PostgreSQL in its first
-/// statement, and PostgreSQL then refuses any write in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    ReadWrite,
-    ReadOnly,
-}
+pub(crate) use crate::tenant::Access;
 
 impl OrgTx {
     /// A transaction confined to `scope`'s organization. For a user's scope it also confirms,
@@ -73,15 +67,14 @@ impl OrgTx {
             if let Actor::ApiKey { id, .. } = scope.actor() {
                 // A key acts on its creator's authority: it must still be live, and its
                 // creator must still hold everything the request was authorized with.
-                let creator = crate::api_keys::admitted(&txn, org, id, deleted, access).await?;
+                let creator = crate::tenant::admitted_key(&txn, org, id, deleted, access).await?;
                 if !creator.is_some_and(|grant| scope.permissions().is_subset(grant.permissions)) {
                     return Err(DomainError::Unauthorized);
                 }
             } else if txn.get_database_backend() == DatabaseBackend::Postgres {
                 // Only the tenant to set: system tasks and impersonations were checked where
                 // they were made.
-                crate::memberships::enter_tenant(&txn, org, None, None, deleted, access, None)
-                    .await?;
+                crate::tenant::enter_tenant(&txn, org, None, None, deleted, access, None).await?;
             }
             return Ok(Self {
                 txn,
@@ -90,7 +83,7 @@ impl OrgTx {
             });
         };
         let current =
-            crate::memberships::admitted(&txn, org, user, scope.session_id(), deleted, access)
+            crate::tenant::admitted_user(&txn, org, user, scope.session_id(), deleted, access)
                 .await?;
         if let Some(expected) = scope.grant()
             && current != Some(expected)
@@ -159,7 +152,7 @@ impl OrgTx {
         scope: &TenantScope,
         entry: bulkhead_domain::audit::AuditEntry,
     ) -> DomainResult<()> {
-        crate::audit::append(&self.txn, scope, entry).await
+        crate::chain::append(&self.txn, scope, entry).await
     }
 
     /// Commits the unit of work.

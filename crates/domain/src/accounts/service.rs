@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::model::{AccountSettings, TokenPurpose, token_email};
 use super::port::AccountRepository;
 use crate::audit::{AuditEntry, AuditRepository};
-use crate::auth::{Deferred, PasswordHasher};
+use crate::credentials::{Deferred, PasswordHasher};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::UserId;
 use crate::limits::{RateLimiter, RateLimits, address_key, enforce};
@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use crate::accounts::port::MockAccountRepository;
     use crate::audit::MockAuditRepository;
-    use crate::auth::MockPasswordHasher;
+    use crate::credentials::MockPasswordHasher;
     use crate::limits::MockRateLimiter;
     use crate::memberships::MockMembershipRepository;
     use crate::users::{MockUserRepository, PasswordHash, UserCredentials, UserName};
@@ -258,7 +258,7 @@ mod tests {
         memberships: MockMembershipRepository,
         hasher: MockPasswordHasher,
         audit: MockAuditRepository,
-        deferred: crate::auth::port::Later,
+        deferred: crate::credentials::Later,
     }
 
     fn unlimited() -> Arc<MockRateLimiter> {

@@ -1,8 +1,8 @@
 //! The authentication of every request: a bearer credential (access token, API key or
 //! impersonation token) turned into a [`TenantScope`].
 
-use super::model::PlatformToken;
 use super::service::AuthService;
+use crate::credentials::PlatformToken;
 
 use crate::api_keys::API_KEY_PREFIX;
 use crate::audit::AuditEntry;
@@ -103,7 +103,7 @@ mod tests {
     use crate::auth::mocks::*;
     use crate::organizations::{Organization, OrganizationName};
 
-    use crate::auth::port::MockTokenCodec;
+    use crate::credentials::MockTokenCodec;
     use crate::ids::SessionId;
     use crate::memberships::MockMembershipRepository;
 

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::port::{Later, MockPasswordHasher, MockTokenCodec};
 use super::service::{AuthPorts, AuthService};
 use crate::accounts::AccountSettings;
 use crate::audit::MockAuditRepository;
+use crate::credentials::{Later, MockPasswordHasher, MockTokenCodec};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{OrganizationId, UserId};
 use crate::limits::{RateDecision, RateLimits};

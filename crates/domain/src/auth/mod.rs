@@ -5,15 +5,15 @@ mod login;
 #[cfg(test)]
 mod mocks;
 pub mod model;
-pub mod port;
 mod register;
 pub mod service;
 mod sessions;
 
-pub use model::{
-    AccessToken, CurrentUser, OrganizationMembership, PlatformToken, Registered, TokenSubject,
+pub use crate::credentials::{
+    AccessToken, Deferred, DeferredWork, PasswordHasher, PlatformToken, TokenCodec, TokenSubject,
 };
-pub use port::{Deferred, DeferredWork, PasswordHasher, TokenCodec};
 #[cfg(any(test, feature = "mock"))]
-pub use port::{MockPasswordHasher, MockTokenCodec};
+pub use crate::credentials::{MockPasswordHasher, MockTokenCodec};
+pub use crate::organizations::OrganizationMembership;
+pub use model::{CurrentUser, Registered};
 pub use service::{AuthPorts, AuthService, Login, Register};

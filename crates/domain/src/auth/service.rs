@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use super::model::{CurrentUser, TokenSubject};
-use super::port::{Deferred, PasswordHasher, TokenCodec};
+use super::model::CurrentUser;
 use crate::accounts::AccountSettings;
 use crate::api_keys::{ApiKeyRepository, ApiKeyService};
 use crate::audit::AuditRepository;
+use crate::credentials::TokenSubject;
+use crate::credentials::{Deferred, PasswordHasher, TokenCodec};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::OrganizationId;
 use crate::limits::{RateLimiter, RateLimits};

@@ -1,12 +1,12 @@
 //! Session use cases: refresh-token rotation, logout, listing and revoking sessions, and
 //! moving a session to another organization.
 
-use super::model::OrganizationMembership;
 use super::service::AuthService;
 use crate::audit::AuditEntry;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{OrganizationId, SessionId};
 use crate::limits::{address_key, enforce};
+use crate::organizations::OrganizationMembership;
 use crate::scope::{RequestMeta, TenantScope};
 use crate::secret::Secret;
 use crate::sessions::{REFRESH_TOKEN_PREFIX, Rotation, Session, TokenPair};
@@ -133,7 +133,7 @@ impl AuthService {
         scope: &TenantScope,
     ) -> DomainResult<Vec<OrganizationMembership>> {
         scope.require_user()?;
-        self.memberships.organizations_of(scope).await
+        self.organizations.of_user(scope).await
     }
 }
 

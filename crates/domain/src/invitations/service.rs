@@ -8,7 +8,7 @@ use super::model::{
 use super::port::InvitationRepository;
 use crate::accounts::AccountSettings;
 use crate::audit::{AuditEntry, AuditRepository};
-use crate::auth::PasswordHasher;
+use crate::credentials::PasswordHasher;
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::{InvitationId, UserId};
 use crate::limits::{RateLimiter, RateLimits, address_key, enforce};

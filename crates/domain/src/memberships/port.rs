@@ -3,10 +3,9 @@
 use async_trait::async_trait;
 
 use super::model::Membership;
-use crate::auth::OrganizationMembership;
 use crate::error::DomainResult;
 use crate::ids::{OrganizationId, SessionId, UserId};
-use crate::scope::{Grant, TenantScope};
+use crate::scope::Grant;
 
 /// Reads a user's memberships across organizations.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -28,11 +27,4 @@ pub trait MembershipRepository: Send + Sync {
         user: UserId,
         session: Option<SessionId>,
     ) -> DomainResult<Option<Grant>>;
-
-    /// The organizations `scope`'s user belongs to, with the role in each, oldest membership
-    /// first. Only the user's own memberships, and the organizations they name, are read.
-    async fn organizations_of(
-        &self,
-        scope: &TenantScope,
-    ) -> DomainResult<Vec<OrganizationMembership>>;
 }

@@ -4,7 +4,9 @@ pub mod model;
 pub mod port;
 pub mod service;
 
-pub use model::{Organization, OrganizationName, OrganizationSettings, Registration};
+pub use model::{
+    Organization, OrganizationMembership, OrganizationName, OrganizationSettings, Registration,
+};
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockOrganizationRepository;
 pub use port::OrganizationRepository;

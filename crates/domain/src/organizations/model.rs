@@ -116,6 +116,17 @@ impl Auditable for Organization {
     }
 }
 
+/// One organization the user belongs to, with the role held there.
+#[derive(Debug, Clone)]
+pub struct OrganizationMembership {
+    /// The organization.
+    pub organization: Organization,
+    /// The user's role there.
+    pub role: crate::scope::RoleRef,
+    /// When the user joined.
+    pub joined_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

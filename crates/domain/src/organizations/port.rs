@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::model::{Organization, Registration};
+use super::model::{Organization, OrganizationMembership, Registration};
 use crate::audit::AuditEntry;
 use crate::error::DomainResult;
 use crate::scope::TenantScope;
@@ -41,4 +41,8 @@ pub trait OrganizationRepository: Send + Sync {
         changed: &Organization,
         entry: AuditEntry,
     ) -> DomainResult<Organization>;
+
+    /// The organizations `scope`'s user belongs to, with the role in each, oldest membership
+    /// first. Only the user's own memberships, and the organizations they name, are read.
+    async fn of_user(&self, scope: &TenantScope) -> DomainResult<Vec<OrganizationMembership>>;
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::AccessToken;
+use crate::credentials::AccessToken;
 use crate::error::DomainResult;
 use crate::ids::{ImpersonationId, OrganizationId, UserId};
 use crate::invitations::Invitation;

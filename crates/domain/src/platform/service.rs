@@ -8,7 +8,7 @@ use super::model::{
 use super::port::PlatformRepository;
 use crate::accounts::AccountSettings;
 use crate::audit::{AuditEntry, AuditRepository, Auditable};
-use crate::auth::{AccessToken, PasswordHasher, PlatformToken, TokenCodec};
+use crate::credentials::{AccessToken, PasswordHasher, PlatformToken, TokenCodec};
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::{ImpersonationId, InvitationId, OrganizationId};
 use crate::invitations::Invitation;

@@ -2,7 +2,7 @@
 //! permission catalogue, roles and grants, and who acts.
 
 mod actor;
-pub(crate) mod permissions;
+pub(crate) use crate::permissions;
 mod roles;
 
 pub use actor::{Actor, Credential, IMPERSONATION_PERMISSIONS, RequestMeta, SystemTask};

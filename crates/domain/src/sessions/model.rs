@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::auth::AccessToken;
+use crate::credentials::AccessToken;
 use crate::ids::{OrganizationId, SessionId, UserId};
 use crate::scope::RequestMeta;
 use crate::secret::{Secret, SecretDigest};

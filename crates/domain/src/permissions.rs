@@ -1,4 +1,5 @@
-//! The permission catalogue: what an operation may require, and sets of it.
+//! The permission catalogue: what an operation may require, and sets of it. Its own module,
+//! below both the scope and the error type (a refusal names the permission it lacked).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Ports for password hashing and access tokens.
+//! Ports for password hashing, access tokens and deferred work.
 
 use async_trait::async_trait;
 
