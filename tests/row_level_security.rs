@@ -854,3 +854,100 @@ async fn entering_a_tenant_with_a_key_reads_its_creators_grant_while_it_is_live(
         .unwrap();
     assert!(gone.is_none(), "a revoked key still admits");
 }
+
+// The migration helper for new tenant tables: what it creates is isolated like every other
+// tenant table, by PostgreSQL itself.
+#[tokio::test]
+async fn a_table_made_by_the_tenant_table_helper_is_isolated_by_postgresql() {
+    use sea_orm_migration::prelude::{Alias, ForeignKeyAction, SchemaManager};
+    use sea_orm_migration::schema::{string_len, uuid_null};
+
+    let app = spawn_app(Store::Postgres).await;
+    let (org_a, org_b, project_a) = two_tenants_with_a_project_each(&app).await;
+    let database = app.database.as_ref().unwrap();
+    let owner = database.connect_as_owner().await;
+    bulkhead_migrations::TenantTable::new("kit_notes")
+        .column(string_len(Alias::new("title"), 200))
+        .column(uuid_null(Alias::new("project_id")))
+        .references("project_id", "projects", ForeignKeyAction::Cascade)
+        .unique_live("lower_title", "lower(title)")
+        .sorted_by("title")
+        .create(&SchemaManager::new(&owner))
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &owner,
+            "SELECT count(*) FROM pg_class WHERE oid = 'public.kit_notes'::regclass \
+             AND relrowsecurity AND relforcerowsecurity"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &owner,
+            "SELECT count(*) FROM pg_policy WHERE polrelid = 'public.kit_notes'::regclass \
+             AND NOT polpermissive AND polcmd = '*'"
+        )
+        .await,
+        1
+    );
+    let user_b: String = owner
+        .query_one_raw(sql(
+            "SELECT user_id::text AS id FROM memberships WHERE organization_id = $1::uuid",
+            vec![org_b.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+
+    let app_conn = database.connect_as_app().await;
+    let insert = |org: &str, title: &str, project: Option<&str>| {
+        sql(
+            "INSERT INTO kit_notes (organization_id, id, created_by, created_at, updated_at, title, project_id) \
+             VALUES ($1::uuid, $2::uuid, $3::uuid, now(), now(), $4, $5::uuid)",
+            vec![
+                org.into(),
+                Uuid::now_v7().to_string().into(),
+                user_b.clone().into(),
+                title.into(),
+                project.map(str::to_owned).into(),
+            ],
+        )
+    };
+    // B's note may not point at A's project: the foreign key carries the organization.
+    let tx = tenant_tx(&app_conn, &org_b).await;
+    let crossing = tx
+        .execute_raw(insert(&org_b, "mine", Some(&project_a)))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&crossing).as_deref(), Some("23503"), "{crossing}");
+    tx.rollback().await.unwrap();
+    // Nor may B's transaction write a row of A's: the policy refuses it.
+    let tx = tenant_tx(&app_conn, &org_b).await;
+    let foreign = tx
+        .execute_raw(insert(&org_a, "theirs", None))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&foreign).as_deref(), Some("42501"), "{foreign}");
+    tx.rollback().await.unwrap();
+    // B's own row is fine, once per title among live rows, and A does not see it.
+    let tx = tenant_tx(&app_conn, &org_b).await;
+    tx.execute_raw(insert(&org_b, "Plan", None)).await.unwrap();
+    let twice = tx
+        .execute_raw(insert(&org_b, "PLAN", None))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&twice).as_deref(), Some("23505"), "{twice}");
+    tx.rollback().await.unwrap();
+    let tx = tenant_tx(&app_conn, &org_b).await;
+    tx.execute_raw(insert(&org_b, "Plan", None)).await.unwrap();
+    tx.commit().await.unwrap();
+    let tx = tenant_tx(&app_conn, &org_a).await;
+    assert_eq!(count(&tx, "SELECT count(*) FROM kit_notes").await, 0);
+    tx.rollback().await.unwrap();
+    assert_eq!(count(&owner, "SELECT count(*) FROM kit_notes").await, 1);
+}

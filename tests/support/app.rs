@@ -191,6 +191,16 @@ impl TestApp {
             .await
     }
 
+    /// `by` invites `email` into their organization with `role`.
+    pub async fn invite(&self, by: &Tenant, email: &str, role: &str) -> Reply {
+        self.post(
+            "/api/v1/invitations",
+            Some(&by.token),
+            json!({ "email": email, "role": role }),
+        )
+        .await
+    }
+
     /// Registers `email`, makes them a member of `owner`'s organization with `role`, and signs
     /// them in there: their access token in that organization.
     pub async fn member_token(&self, owner: &Tenant, email: &str, role: &str) -> Tenant {

@@ -147,7 +147,7 @@ impl FromRequest for Auth {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         with_bearer(req, |state, token, meta| async move {
-            Ok(Auth(state.auth.authenticate(&token, meta).await?))
+            Ok(Auth(state.authenticator.authenticate(&token, meta).await?))
         })
     }
 }

@@ -39,7 +39,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use bulkhead_domain::accounts::AccountService;
 use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::AuditService;
-use bulkhead_domain::auth::AuthService;
+use bulkhead_domain::auth::{AuthService, Authenticator};
 use bulkhead_domain::health::HealthProbe;
 use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::invitations::InvitationService;
@@ -58,7 +58,9 @@ pub use problem::{ApiError, Problem};
 /// The services the handlers call.
 #[derive(Clone)]
 pub struct AppState {
-    /// Registration, login, authentication.
+    /// The authentication of every request (the `Auth` extractor's).
+    pub authenticator: Authenticator,
+    /// Registration, login and sessions.
     pub auth: AuthService,
     /// Password change and reset, email verification.
     pub accounts: AccountService,

@@ -2,7 +2,7 @@
 //! built on them.
 //!
 //! The crate knows nothing of HTTP or SQL. Every port method that touches tenant data takes a
-//! [`TenantScope`], and a `TenantScope` can only be obtained from [`auth::AuthService::authenticate`],
+//! [`TenantScope`], and a `TenantScope` can only be obtained from [`auth::Authenticator::authenticate`],
 //! so code outside this crate cannot read or write a tenant's rows without having authenticated
 //! for that tenant first.
 //!

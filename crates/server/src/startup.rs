@@ -146,24 +146,26 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
     let platform = Arc::new(SqlPlatformRepository::new(store.clone()));
     let hasher = shared.hasher.clone();
     let tokens = shared.tokens.clone();
+    let auth = AuthService::new(AuthPorts {
+        organizations: organizations.clone(),
+        users: users.clone(),
+        memberships: memberships.clone(),
+        hasher: hasher.clone(),
+        tokens: tokens.clone(),
+        audit: audit.clone(),
+        sessions: Arc::new(SqlSessionRepository::new(store.clone())),
+        policy: config.sessions,
+        api_keys: api_keys.clone(),
+        settings: config.accounts.clone(),
+        limiter: limiter.clone(),
+        budget: shared.budget.clone(),
+        limits: config.limits,
+        platform: platform.clone(),
+        deferred: Arc::new(SpawnedWork),
+    });
     AppState {
-        auth: AuthService::new(AuthPorts {
-            organizations: organizations.clone(),
-            users: users.clone(),
-            memberships: memberships.clone(),
-            hasher: hasher.clone(),
-            tokens: tokens.clone(),
-            audit: audit.clone(),
-            sessions: Arc::new(SqlSessionRepository::new(store.clone())),
-            policy: config.sessions,
-            api_keys: api_keys.clone(),
-            settings: config.accounts.clone(),
-            limiter: limiter.clone(),
-            budget: shared.budget.clone(),
-            limits: config.limits,
-            platform: platform.clone(),
-            deferred: Arc::new(SpawnedWork),
-        }),
+        authenticator: auth.authenticator(),
+        auth,
         platform: PlatformService::new(PlatformPorts {
             platform,
             users: users.clone(),

@@ -1,18 +1,49 @@
 //! The authentication of every request: a bearer credential (access token, API key or
 //! impersonation token) turned into a [`TenantScope`].
 
-use super::service::AuthService;
-use crate::credentials::PlatformToken;
+use std::sync::Arc;
 
-use crate::api_keys::API_KEY_PREFIX;
-use crate::audit::AuditEntry;
+use super::service::AuthService;
+use crate::api_keys::{API_KEY_PREFIX, ApiKeyService};
+use crate::audit::{AuditEntry, AuditRepository};
+use crate::credentials::{PlatformToken, TokenCodec};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{ImpersonationId, OrganizationId, UserId};
-use crate::limits::enforce;
-use crate::platform::PlatformScope;
+use crate::limits::{RateLimiter, RateLimits, enforce};
+use crate::memberships::MembershipRepository;
+use crate::platform::{PlatformRepository, PlatformScope};
 use crate::scope::{RequestMeta, TenantScope};
 
+/// The authentication of every request, on its own: what the HTTP extractor needs, and
+/// nothing of sign-up, login or sessions. [`AuthService::new`] builds it from the same ports.
+#[derive(Clone)]
+pub struct Authenticator {
+    pub(super) tokens: Arc<dyn TokenCodec>,
+    pub(super) memberships: Arc<dyn MembershipRepository>,
+    pub(super) api_keys: ApiKeyService,
+    pub(super) platform: Arc<dyn PlatformRepository>,
+    pub(super) audit: Arc<dyn AuditRepository>,
+    pub(super) budget: Arc<dyn RateLimiter>,
+    pub(super) limits: RateLimits,
+}
+
 impl AuthService {
+    /// The authentication of requests, for the extractor.
+    pub fn authenticator(&self) -> Authenticator {
+        self.authenticator.clone()
+    }
+
+    /// See [`Authenticator::authenticate`].
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        request: RequestMeta,
+    ) -> DomainResult<TenantScope> {
+        self.authenticator.authenticate(token, request).await
+    }
+}
+
+impl Authenticator {
     /// Turns a bearer credential into a [`TenantScope`]. An API key (`bhk_…`) is looked up and
     /// gives its organization's scope with the key's scopes as permissions (see
     /// [`crate::api_keys::ApiKeyService::authenticate`]). An access token names an organization, a user and a

@@ -15,5 +15,6 @@ pub use crate::credentials::{
 #[cfg(any(test, feature = "mock"))]
 pub use crate::credentials::{MockPasswordHasher, MockTokenCodec};
 pub use crate::organizations::OrganizationMembership;
+pub use authenticate::Authenticator;
 pub use model::{CurrentUser, Registered};
 pub use service::{AuthPorts, AuthService, Login, Register};

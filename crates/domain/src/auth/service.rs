@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::authenticate::Authenticator;
 use super::model::CurrentUser;
 use crate::accounts::AccountSettings;
 use crate::api_keys::{ApiKeyRepository, ApiKeyService};
@@ -56,13 +57,11 @@ pub struct AuthService {
     pub(super) audit: Arc<dyn AuditRepository>,
     pub(super) sessions: Arc<dyn SessionRepository>,
     pub(super) policy: SessionPolicy,
-    pub(super) api_keys: ApiKeyService,
     pub(super) settings: AccountSettings,
     pub(super) limiter: Arc<dyn RateLimiter>,
-    pub(super) budget: Arc<dyn RateLimiter>,
     pub(super) limits: RateLimits,
-    pub(super) platform: Arc<dyn PlatformRepository>,
     pub(super) deferred: Arc<dyn Deferred>,
+    pub(super) authenticator: Authenticator,
 }
 
 /// The adapters [`AuthService`] needs.
@@ -103,6 +102,15 @@ pub struct AuthPorts {
 impl AuthService {
     /// Wires the service.
     pub fn new(ports: AuthPorts) -> Self {
+        let authenticator = Authenticator {
+            tokens: ports.tokens.clone(),
+            memberships: ports.memberships.clone(),
+            api_keys: ApiKeyService::new(ports.api_keys, ports.audit.clone()),
+            platform: ports.platform,
+            audit: ports.audit.clone(),
+            budget: ports.budget,
+            limits: ports.limits,
+        };
         Self {
             organizations: ports.organizations,
             users: ports.users,
@@ -112,13 +120,11 @@ impl AuthService {
             audit: ports.audit.clone(),
             sessions: ports.sessions,
             policy: ports.policy,
-            api_keys: ApiKeyService::new(ports.api_keys, ports.audit.clone()),
             settings: ports.settings,
             limiter: ports.limiter,
-            budget: ports.budget,
             limits: ports.limits,
-            platform: ports.platform,
             deferred: ports.deferred,
+            authenticator,
         }
     }
 

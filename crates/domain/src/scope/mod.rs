@@ -16,7 +16,7 @@ use crate::ids::{ApiKeyId, ImpersonationId, OrganizationId, SessionId, UserId};
 /// role.
 ///
 /// The fields are private. A user's scope comes only from
-/// [`crate::auth::AuthService::authenticate`], which verifies a token, or from sign-up and
+/// [`crate::auth::Authenticator::authenticate`], which verifies a token, or from sign-up and
 /// login; background work uses [`TenantScope::system`], which names the task and is recorded
 /// as the actor of everything it does. Repository ports take `&TenantScope`, so a query for
 /// tenant data cannot be written without one.

@@ -1,5 +1,5 @@
 // The only constructor is crate-private: outside the domain crate, a scope comes from
-// AuthService::authenticate.
+// Authenticator::authenticate.
 use bulkhead_domain::{OrganizationId, Role, TenantScope, UserId};
 
 fn main() {
