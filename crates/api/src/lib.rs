@@ -27,6 +27,7 @@ mod resource;
 mod roles;
 mod sessions;
 mod timestamps;
+mod users;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -146,6 +147,7 @@ pub fn configure(
                 .configure(permissions::routes)
                 .configure(roles::routes)
                 .configure(members::routes)
+                .configure(users::routes)
                 .configure(invitations::routes)
                 .configure(admin::routes),
         )

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, admin, api_keys, audit, auth, health, invitations, members, organizations,
-    permissions, problem, project_members, projects, roles, sessions,
+    permissions, problem, project_members, projects, roles, sessions, users,
 };
 
 /// The whole API.
@@ -29,7 +29,7 @@ use crate::{
         api_keys::create, api_keys::list, api_keys::revoke,
         organizations::current, organizations::update, organizations::delete, organizations::restore, permissions::list, roles::list, roles::get, roles::create, roles::update, roles::delete,
         members::list, members::change_role, members::remove, members::leave,
-        members::get_user, members::update_me,
+        users::get_user, users::update_me,
         invitations::create, invitations::list, invitations::revoke, invitations::accept,
         admin::login, admin::list, admin::get, admin::create, admin::suspend, admin::reactivate,
         admin::impersonate,

@@ -14,7 +14,9 @@ use std::marker::PhantomData;
 use async_trait::async_trait;
 use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::page::Page;
-use bulkhead_domain::resource::{ListQuery, Record, Resource, RowState, TenantRepository};
+use bulkhead_domain::resource::{
+    ChangeOf, ListQuery, Record, Resource, RowState, TenantRepository,
+};
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, ResourceId, TenantScope, UserId};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
@@ -351,43 +353,70 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
         })
     }
 
-    async fn replace(
+    async fn change(
         &self,
         scope: &TenantScope,
-        record: &Record<T::Resource>,
-        expected_version: i64,
-        entry: AuditEntry,
-    ) -> DomainResult<()> {
+        id: <T::Resource as Resource>::Id,
+        state: RowState,
+        change: &ChangeOf<T::Resource>,
+    ) -> DomainResult<Record<T::Resource>> {
+        let mut select = select::<T>();
+        select
+            .cond_where(
+                in_scope::<T>(scope)
+                    .add(col::<T>("id").eq(id.as_uuid()))
+                    .add(in_state::<T>(state)),
+            )
+            // Held until the unit of work ends, so nobody changes the row between the read
+            // and the write (PostgreSQL; SQLite has one writer at a time anyway).
+            .lock_exclusive();
+        let tx = OrgTx::begin(&self.store, scope).await?;
+        let backend = tx.get_database_backend();
+        let row = tx
+            .query_one_raw(backend.build(&select))
+            .await
+            .map_err(to_domain)?
+            .ok_or(DomainError::NotFound)?;
+        let current = record::<T>(&row)?;
+        // Nothing to write: dropping the transaction ends it.
+        let Some((next, entry)) = change.next(&current)? else {
+            return Ok(current);
+        };
+        if next.id != current.id || next.organization_id != current.organization_id {
+            return Err(DomainError::Internal(format!(
+                "a change of {} moved a row",
+                T::TABLE
+            )));
+        }
         let mut update = Query::update();
         update.table(T::TABLE);
-        for (column, value) in T::COLUMNS.iter().zip(T::values(&record.fields)) {
+        for (column, value) in T::COLUMNS.iter().zip(T::values(&next.fields)) {
             update.value(*column, Expr::val(value));
         }
         update
-            .value("updated_at", Expr::val(record.updated_at))
-            .value("version", Expr::val(record.version))
-            .value("deleted_at", Expr::val(record.deleted_at))
+            .value("updated_at", Expr::val(next.updated_at))
+            .value("version", Expr::val(next.version))
+            .value("deleted_at", Expr::val(next.deleted_at))
             .value(
                 "deleted_by",
-                Expr::val(record.deleted_by.map(|u| u.as_uuid())),
+                Expr::val(next.deleted_by.map(|u| u.as_uuid())),
             )
             .cond_where(
                 in_scope::<T>(scope)
-                    .add(col::<T>("id").eq(record.id.as_uuid()))
-                    .add(col::<T>("version").eq(expected_version)),
+                    .add(col::<T>("id").eq(current.id.as_uuid()))
+                    .add(col::<T>("version").eq(current.version)),
             );
-        let tx = OrgTx::begin(&self.store, scope).await?;
         let written = tx
-            .execute_raw(tx.get_database_backend().build(&update))
+            .execute_raw(backend.build(&update))
             .await
             .map_err(conflict_or_domain(T::CONFLICT))?;
-        if written.rows_affected() == 0 {
-            // Changed (or purged) since the service read it; dropping the transaction rolls
-            // back.
+        if written.rows_affected() != 1 {
+            // The row is locked; only a store without row locks could get here.
             return Err(DomainError::PreconditionFailed);
         }
         tx.audit(scope, entry).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(next)
     }
 
     async fn purge_deleted_before(

@@ -156,7 +156,7 @@ mod tests {
         let mut repo = MockTenantRepository::<Projects>::new();
         repo.expect_get()
             .returning(|s, _, _| Ok(project(s.organization_id(), UserId::new())));
-        repo.expect_replace().never();
+        repo.expect_change().never();
         let err = service(repo, false)
             .update(&scope(Role::Viewer), ProjectId::new(), rename(), None)
             .await;
@@ -176,9 +176,13 @@ mod tests {
                 let creator = if created_by_me { me } else { UserId::new() };
                 Ok(project(s.organization_id(), creator))
             });
-            repo.expect_replace()
+            repo.expect_change()
                 .times(1)
-                .returning(|_, _, _, _| Ok(()));
+                .returning(move |s, _, _, change| {
+                    let current = project(s.organization_id(), me);
+                    let written = change.next(&current)?.map(|(next, _)| next);
+                    Ok(written.unwrap_or(current))
+                });
             let updated = service(repo, maintainer)
                 .update(&viewer, ProjectId::new(), rename(), None)
                 .await

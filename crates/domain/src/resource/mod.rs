@@ -16,5 +16,5 @@ pub mod service;
 pub use model::{Action, ListParams, ListQuery, Record, Resource, RowState, Sort};
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockTenantRepository;
-pub use port::TenantRepository;
+pub use port::{Change, ChangeOf, TenantRepository};
 pub use service::{Purgeable, Resources};

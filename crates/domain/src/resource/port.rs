@@ -9,6 +9,29 @@ use crate::error::DomainResult;
 use crate::page::Page;
 use crate::scope::TenantScope;
 
+/// What a write makes of the row it read: the next version of it and the audit entry of the
+/// change, or nothing to write (`Ok(None)`), or an error that aborts the write. The service
+/// decides it; the adapter applies it while it holds the row. Closures of that shape are
+/// changes.
+pub trait Change<R: Resource>: Send + Sync {
+    /// The next version of `current`, and its audit entry.
+    fn next(&self, current: &Record<R>) -> DomainResult<Option<(Record<R>, AuditEntry)>>;
+}
+
+impl<R, F> Change<R> for F
+where
+    R: Resource,
+    F: Fn(&Record<R>) -> DomainResult<Option<(Record<R>, AuditEntry)>> + Send + Sync,
+{
+    fn next(&self, current: &Record<R>) -> DomainResult<Option<(Record<R>, AuditEntry)>> {
+        self(current)
+    }
+}
+
+/// A change as the port takes it: owning what it uses, so the adapter may hold it as long as
+/// its unit of work lasts.
+pub type ChangeOf<R> = dyn Change<R> + 'static;
+
 /// Stores the rows of resource `R`. Every method is confined to `scope`'s organization: a row
 /// of another organization behaves exactly like one that does not exist. Every write records
 /// the audit entry the service passes, in the same transaction, so a change and its record
@@ -37,17 +60,19 @@ pub trait TenantRepository<R: Resource>: Send + Sync {
         query: &ListQuery<R::Filter>,
     ) -> DomainResult<Page<Record<R>>>;
 
-    /// Writes `record` (fields and lifecycle) over the stored row with the same id, provided
-    /// that row is still at `expected_version`; otherwise
-    /// [`crate::DomainError::PreconditionFailed`] and nothing changes. A unique field taken
-    /// meanwhile is [`crate::DomainError::Conflict`].
-    async fn replace(
+    /// Changes one row in one unit of work: reads the row in `state` (locked until the work
+    /// ends, on PostgreSQL), hands it to [`Change::next`], and writes what `change` answers, the next
+    /// version of the row with the audit entry of the change, in the same transaction. `Ok(None)`
+    /// from `change` writes nothing and answers the row as read; an error from it aborts the
+    /// work. [`crate::DomainError::NotFound`] if there is no such row;
+    /// [`crate::DomainError::Conflict`] when a unique field is taken.
+    async fn change(
         &self,
         scope: &TenantScope,
-        record: &Record<R>,
-        expected_version: i64,
-        entry: AuditEntry,
-    ) -> DomainResult<()>;
+        id: R::Id,
+        state: RowState,
+        change: &ChangeOf<R>,
+    ) -> DomainResult<Record<R>>;
 
     /// Removes for good the rows soft-deleted before `cutoff` and records `entry` with their
     /// `count` and `ids` added to its details, unless there were none; returns how many went.

@@ -14,10 +14,6 @@ use crate::error::{DomainError, DomainResult};
 use crate::page::Page;
 use crate::scope::{Permission, TenantScope};
 
-/// How often a write without `If-Match` is tried again when someone else changed the row
-/// between its read and its write. With `If-Match`, the client asked to fail instead.
-const ATTEMPTS: usize = 3;
-
 /// The generic use cases of resource `R`. An aggregate's service holds one and adds its own
 /// rules: validation of its fields, and any permission rule beyond `R`'s three permissions.
 pub struct Resources<R: Resource> {
@@ -106,14 +102,20 @@ impl<R: Resource> Resources<R> {
         expected_version: Option<i64>,
     ) -> DomainResult<Record<R>> {
         let changes = R::changes(patch)?;
-        self.write(scope, id, RowState::Live, expected_version, |current| {
-            let mut next = current.next_version(crate::now());
-            if !R::apply(&mut next.fields, &changes) {
-                return None;
-            }
-            let entry = AuditEntry::updated(&Action::Updated.of::<R>(), current, &next);
-            Some((next, entry))
-        })
+        self.write(
+            scope,
+            id,
+            RowState::Live,
+            expected_version,
+            move |current| {
+                let mut next = current.next_version(crate::now());
+                if !R::apply(&mut next.fields, &changes) {
+                    return None;
+                }
+                let entry = AuditEntry::updated(&Action::Updated.of::<R>(), current, &next);
+                Some((next, entry))
+            },
+        )
         .await
     }
 
@@ -126,14 +128,21 @@ impl<R: Resource> Resources<R> {
         expected_version: Option<i64>,
     ) -> DomainResult<Record<R>> {
         self.authorize(scope, R::DELETE).await?;
-        self.write(scope, id, RowState::Live, expected_version, |current| {
-            let now = crate::now();
-            let mut next = current.next_version(now);
-            next.deleted_at = Some(now);
-            next.deleted_by = scope.author();
-            let entry = AuditEntry::deleted(&Action::Deleted.of::<R>(), current);
-            Some((next, entry))
-        })
+        let author = scope.author();
+        self.write(
+            scope,
+            id,
+            RowState::Live,
+            expected_version,
+            move |current| {
+                let now = crate::now();
+                let mut next = current.next_version(now);
+                next.deleted_at = Some(now);
+                next.deleted_by = author;
+                let entry = AuditEntry::deleted(&Action::Deleted.of::<R>(), current);
+                Some((next, entry))
+            },
+        )
         .await
     }
 
@@ -165,39 +174,23 @@ impl<R: Resource> Resources<R> {
         self.repo.purge_deleted_before(scope, cutoff, entry).await
     }
 
-    /// Reads the row, checks its version, and writes what `next` makes of it with the
-    /// version read as the condition. A row changed between the read and the write is read
-    /// again, unless the client named the version it expected.
+    /// Checks the row's version and writes what `next` makes of it, in one unit of work with
+    /// the row locked, so nobody changes it in between.
     async fn write(
         &self,
         scope: &TenantScope,
         id: R::Id,
         state: RowState,
         expected_version: Option<i64>,
-        next: impl Fn(&Record<R>) -> Option<(Record<R>, AuditEntry)> + Send + Sync,
+        next: impl Fn(&Record<R>) -> Option<(Record<R>, AuditEntry)> + Send + Sync + 'static,
     ) -> DomainResult<Record<R>> {
-        let mut attempt = 1;
-        loop {
-            let current = self.repo.get(scope, id, state).await?;
+        let change = move |current: &Record<R>| {
             if expected_version.is_some_and(|expected| expected != current.version) {
                 return Err(DomainError::PreconditionFailed);
             }
-            let Some((record, entry)) = next(&current) else {
-                return Ok(current);
-            };
-            match self
-                .repo
-                .replace(scope, &record, current.version, entry)
-                .await
-            {
-                Err(DomainError::PreconditionFailed)
-                    if expected_version.is_none() && attempt < ATTEMPTS =>
-                {
-                    attempt += 1;
-                }
-                written => return written.map(|()| record),
-            }
-        }
+            Ok(next(current))
+        };
+        self.repo.change(scope, id, state, &change).await
     }
 }
 
@@ -225,7 +218,8 @@ impl<R: Resource> Purgeable for Resources<R> {
 
 #[cfg(test)]
 mod tests {
-    use mockall::predicate::{always, eq};
+    use std::sync::Mutex;
+
     use serde_json::{Map, Value};
 
     use super::*;
@@ -315,7 +309,7 @@ mod tests {
     async fn each_operation_needs_its_permission_and_a_refusal_touches_nothing() {
         let mut repo = MockTenantRepository::<Notes>::new();
         repo.expect_insert().never();
-        repo.expect_replace().never();
+        repo.expect_change().never();
         repo.expect_purge_deleted_before().never();
         let notes = notes(repo);
         let viewer = scope(Role::Viewer);
@@ -452,79 +446,72 @@ mod tests {
         assert!(Sort::parse::<Notes>("--text").is_err());
     }
 
+    /// What a repository wrote through `change`.
+    type Written = Arc<Mutex<Vec<(Record<Notes>, AuditEntry)>>>;
+
+    /// A repository holding `live` and `deleted` rows that applies a change the way the
+    /// adapter does, and keeps what it wrote.
+    fn applying(
+        live: Option<Record<Notes>>,
+        deleted: Option<Record<Notes>>,
+    ) -> (MockTenantRepository<Notes>, Written) {
+        let written = Written::default();
+        let kept = written.clone();
+        let mut repo = MockTenantRepository::<Notes>::new();
+        repo.expect_change().returning(move |_, _, state, change| {
+            let current = match state {
+                RowState::Live => live.clone(),
+                RowState::Deleted => deleted.clone(),
+            }
+            .ok_or(DomainError::NotFound)?;
+            match change.next(&current)? {
+                Some((next, entry)) => {
+                    kept.lock()
+                        .expect("not poisoned")
+                        .push((next.clone(), entry));
+                    Ok(next)
+                }
+                None => Ok(current),
+            }
+        });
+        (repo, written)
+    }
+
     #[tokio::test]
-    async fn update_writes_the_next_version_with_a_diff_and_the_version_read() {
+    async fn update_writes_the_next_version_with_a_diff() {
         let scope = scope(Role::Member);
         let current = stored(&scope, 4);
         let id = current.id;
-        let mut repo = MockTenantRepository::<Notes>::new();
-        let read = current.clone();
-        repo.expect_get()
-            .with(always(), eq(id), eq(RowState::Live))
-            .returning(move |_, _, _| Ok(read.clone()));
-        repo.expect_replace()
-            .withf(|_, r, v, e| {
-                r.version == 5
-                    && r.fields == "bye"
-                    && *v == 4
-                    && e.action == "note.updated"
-                    && e.changes["before"]["text"] == "hello"
-                    && e.changes["after"]["text"] == "bye"
-            })
-            .times(1)
-            .returning(|_, _, _, _| Ok(()));
+        let (repo, written) = applying(Some(current), None);
         let updated = notes(repo)
             .update(&scope, id, Some("bye".into()), Some(4))
             .await
             .expect("updated");
         assert_eq!((updated.version, updated.fields.as_str()), (5, "bye"));
+        let written = written.lock().expect("not poisoned");
+        let [(record, entry)] = written.as_slice() else {
+            panic!("one write expected, got {written:?}")
+        };
+        assert_eq!(record, &updated);
+        assert_eq!(entry.action, "note.updated");
+        assert_eq!(entry.changes["before"]["text"], "hello");
+        assert_eq!(entry.changes["after"]["text"], "bye");
     }
 
     #[tokio::test]
     async fn a_stale_version_fails_and_an_empty_change_writes_nothing() {
         let scope = scope(Role::Member);
         let current = stored(&scope, 4);
-        let mut repo = MockTenantRepository::<Notes>::new();
-        repo.expect_get()
-            .returning(move |_, _, _| Ok(current.clone()));
-        repo.expect_replace().never();
+        let id = current.id;
+        let (repo, written) = applying(Some(current), None);
         let notes = notes(repo);
-        let id = ProjectId::new();
         let stale = notes.update(&scope, id, Some("x".into()), Some(3)).await;
         assert!(matches!(stale, Err(DomainError::PreconditionFailed)));
         let empty = notes.update(&scope, id, None, Some(4)).await;
         assert_eq!(empty.expect("current").version, 4);
-    }
-
-    #[tokio::test]
-    async fn a_concurrent_change_is_retried_without_if_match_and_fails_with_it() {
-        let scope = scope(Role::Member);
-        let current = stored(&scope, 1);
-        let mut repo = MockTenantRepository::<Notes>::new();
-        repo.expect_get()
-            .returning(move |_, _, _| Ok(current.clone()));
-        // The first write loses a race, the second wins.
-        let mut seq = mockall::Sequence::new();
-        repo.expect_replace()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_, _, _, _| Err(DomainError::PreconditionFailed));
-        repo.expect_replace()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_, _, _, _| Ok(()));
-        repo.expect_replace()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_, _, _, _| Err(DomainError::PreconditionFailed));
-        let notes = notes(repo);
-        let id = ProjectId::new();
-        notes
-            .update(&scope, id, Some("x".into()), None)
-            .await
-            .expect("retried");
-        let pinned = notes.update(&scope, id, Some("x".into()), Some(1)).await;
-        assert!(matches!(pinned, Err(DomainError::PreconditionFailed)));
+        let invalid = notes.update(&scope, id, Some(String::new()), None).await;
+        assert!(matches!(invalid, Err(DomainError::Validation(_))));
+        assert!(written.lock().expect("not poisoned").is_empty());
     }
 
     #[tokio::test]
@@ -534,31 +521,23 @@ mod tests {
         let id = live.id;
         let mut deleted = live.clone();
         deleted.deleted_at = Some(crate::now());
-        let mut repo = MockTenantRepository::<Notes>::new();
-        repo.expect_get()
-            .with(always(), eq(id), eq(RowState::Live))
-            .returning(move |_, _, _| Ok(live.clone()));
-        repo.expect_get()
-            .with(always(), eq(id), eq(RowState::Deleted))
-            .returning(move |_, _, _| Ok(deleted.clone()));
-        repo.expect_replace()
-            .withf(|s, r, v, e| {
-                r.deleted_at.is_some()
-                    && r.deleted_by == s.user_id()
-                    && *v == 2
-                    && e.action == "note.deleted"
-            })
-            .times(1)
-            .returning(|_, _, _, _| Ok(()));
-        repo.expect_replace()
-            .withf(|_, r, _, e| r.deleted_at.is_none() && e.action == "note.restored")
-            .times(1)
-            .returning(|_, _, _, _| Ok(()));
+        deleted.version = 3;
+        let (repo, written) = applying(Some(live), Some(deleted));
         let notes = notes(repo);
         let gone = notes.delete(&scope, id, Some(2)).await.expect("deleted");
         assert_eq!(gone.version, 3);
+        assert!(gone.deleted_at.is_some());
+        assert_eq!(gone.deleted_by, scope.user_id());
         let back = notes.restore(&scope, id).await.expect("restored");
-        assert!(back.deleted_at.is_none());
+        assert!(back.deleted_at.is_none() && back.deleted_by.is_none());
+        assert_eq!(back.version, 4);
+        let actions: Vec<_> = written
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(_, entry)| entry.action.clone())
+            .collect();
+        assert_eq!(actions, ["note.deleted", "note.restored"]);
     }
 
     #[tokio::test]
