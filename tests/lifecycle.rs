@@ -42,6 +42,17 @@ async fn every_write_and_login_is_audited_with_what_changed(app: TestApp) {
         )
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // A failed login records its events after the response (so its timing tells nothing); wait
+    // for them, so that the chain's order below is the order of the requests.
+    bulkhead_tests::eventually(|| async {
+        let actions = app.audit_actions(&a).await;
+        if actions.iter().any(|a| a == "auth.login_failed") {
+            Ok(())
+        } else {
+            Err(format!("no auth.login_failed yet in {actions:?}"))
+        }
+    })
+    .await;
     let login = app
         .raw(
             app.client
