@@ -7,9 +7,14 @@ BULKHEAD = $(CARGO) run --quiet -p bulkhead-server --bin bulkhead --
 .PHONY: run test lint fmt openapi migrate build bench bench-quick
 
 ## Start the server on the embedded SQLite store (bulkhead.db), with a throwaway JWT secret
-## unless BULKHEAD_JWT_SECRET is set.
+## unless BULKHEAD_JWT_SECRET is set, and a fixed development secrets key (which seals provider
+## credentials) unless BULKHEAD_SECRETS_KEY is set: known to everyone, so development only.
+DEV_SECRETS_KEY = dev:6465762d6f6e6c792d6b65792d6e6f742d666f722d70726f64756374696f6e21
 run:
-	$(BULKHEAD) serve --ephemeral-jwt-secret
+	@if [ -z "$$BULKHEAD_SECRETS_KEY" ]; then \
+	  echo "make run: sealing secrets at rest with the public development key $(firstword $(subst :, ,$(DEV_SECRETS_KEY))); set BULKHEAD_SECRETS_KEY outside development"; \
+	fi
+	BULKHEAD_SECRETS_KEY=$${BULKHEAD_SECRETS_KEY:-$(DEV_SECRETS_KEY)} $(BULKHEAD) serve --ephemeral-jwt-secret
 
 ## Run every test: unit, mock, compile-fail, HTTP on SQLite and PostgreSQL, RLS policies,
 ## then schemathesis over the OpenAPI document (scripts/api-fuzz.sh).

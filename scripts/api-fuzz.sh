@@ -22,7 +22,7 @@ dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 "$binary" serve --bind "127.0.0.1:$port" --database-url "sqlite://$dir/fuzz.db?mode=rwc" \
-  --jwt-secret "$secret" --bcrypt-cost 4 \
+  --jwt-secret "$secret" --bcrypt-cost 4 --secrets-key "fuzz:$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
   --auth-attempts-per-minute 0 --login-failures-per-account 0 --requests-per-minute 0 \
   --email-requests-per-address 0 --emails-per-account 0 >"$dir/server.log" 2>&1 &
 pid=$!

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bulkhead_tests::contract::Contract;
+use bulkhead_tests::contract::{Contract, no_fixtures};
 use bulkhead_tests::{TestApp, both_stores};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ both_stores! {
     totals_follow_every_change_by_any_writer;
 }
 
-fn new_project(n: usize) -> Value {
+fn new_project(n: usize, _: &Value) -> Value {
     json!({ "name": format!("Project {n}"), "description": format!("About {n}") })
 }
 
@@ -34,6 +34,7 @@ async fn projects_keep_the_resource_contract(app: TestApp) {
         name: "project",
         create: new_project,
         patch: rename,
+        setup: no_fixtures,
     }
     .check(&app)
     .await;

@@ -23,6 +23,7 @@ mod m20261124_000014_project_counts;
 mod m20261201_000015_key_authority;
 mod m20261201_000016_idempotency_principals;
 mod m20261201_000017_session_policies;
+mod m20261202_000018_agents;
 mod rls;
 mod tenant_table;
 
@@ -43,6 +44,9 @@ pub const TENANT_TABLES: &[&str] = &[
     "roles",
     "project_counts",
     "sessions",
+    "agent_configs",
+    "agent_config_versions",
+    "agents",
 ];
 
 /// The ordered list of migrations.
@@ -69,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_key_authority::Migration),
             Box::new(m20261201_000016_idempotency_principals::Migration),
             Box::new(m20261201_000017_session_policies::Migration),
+            Box::new(m20261202_000018_agents::Migration),
         ]
     }
 }

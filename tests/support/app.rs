@@ -20,6 +20,7 @@ pub fn test_config(database_url: String) -> Config {
     config.bind = "127.0.0.1:0".into();
     config.jwt_secret = Some(JWT_SECRET.into());
     config.bcrypt_cost = 4;
+    config.secrets_key = Some(SecretKey::parse(SECRETS_KEY).unwrap());
     config.http.workers = 1;
     config.store.acquire_timeout = Duration::from_secs(2);
     // Emails stay in the outbox, where tests read them; delivery drops their bodies.

@@ -5,6 +5,9 @@
 //! permission matrix that each operation's `x-permission` in the OpenAPI document declares.
 //! A resource describes itself in a [`Contract`] and runs [`Contract::check`] in its test file.
 
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
 use std::str::FromStr;
 
 use bulkhead_domain::{Permission, Role};
@@ -22,10 +25,35 @@ pub struct Contract {
     pub table: &'static str,
     /// The audit trail's name of the resource (`project`).
     pub name: &'static str,
-    /// A valid create body, different for every `n`.
-    pub create: fn(n: usize) -> Value,
+    /// A valid create body, different for every `n`, for a tenant whose rows `setup` made.
+    pub create: fn(n: usize, fixtures: &Value) -> Value,
     /// A valid partial update, different for every `n`, and a field it changes.
     pub patch: fn(n: usize) -> (Value, &'static str),
+    /// Makes, once per tenant, the rows its rows point at (an agent's configuration, say),
+    /// and answers what `create` needs of them; [`no_fixtures`] if nothing.
+    pub setup: Setup,
+}
+
+/// What [`Contract::setup`] is.
+pub type Setup = for<'a> fn(&'a TestApp, &'a Tenant) -> Pin<Box<dyn Future<Output = Value> + 'a>>;
+
+/// A [`Setup`] for resources that point at nothing.
+pub fn no_fixtures<'a>(_: &'a TestApp, _: &'a Tenant) -> Pin<Box<dyn Future<Output = Value> + 'a>> {
+    Box::pin(async { Value::Null })
+}
+
+/// A tenant of the contract, with the rows its rows need.
+struct Party {
+    tenant: Tenant,
+    fixtures: Value,
+}
+
+impl Deref for Party {
+    type Target = Tenant;
+
+    fn deref(&self) -> &Tenant {
+        &self.tenant
+    }
 }
 
 /// Fields every row carries that only the server sets, and privileges a client might try to
@@ -48,9 +76,13 @@ impl Contract {
         format!("{}/{}", self.collection, row["id"].as_str().unwrap())
     }
 
-    async fn create(&self, app: &TestApp, tenant: &Tenant, n: usize) -> Value {
+    async fn create(&self, app: &TestApp, tenant: &Party, n: usize) -> Value {
         let reply = app
-            .post(self.collection, Some(&tenant.token), (self.create)(n))
+            .post(
+                self.collection,
+                Some(&tenant.token),
+                (self.create)(n, &tenant.fixtures),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         assert_eq!(
@@ -75,23 +107,29 @@ impl Contract {
         counts
     }
 
+    async fn party(&self, app: &TestApp, email: &str) -> Party {
+        let tenant = app.register(email).await;
+        let fixtures = (self.setup)(app, &tenant).await;
+        Party { tenant, fixtures }
+    }
+
     /// Runs every check of the contract against `app`.
     pub async fn check(&self, app: &TestApp) {
-        let a = app.register("contract-a@example.com").await;
-        let b = app.register("contract-b@example.com").await;
+        let a = self.party(app, "contract-a@example.com").await;
+        let b = self.party(app, "contract-b@example.com").await;
         self.isolation(app, &a, &b).await;
         self.round_trip_and_server_owned_fields(app, &a).await;
         self.if_match(app, &a).await;
         self.delete_restore_and_purge(app, &a, &b).await;
         self.idempotent_creation(app, &a).await;
         self.permission_matrix(app, &a).await;
-        for tenant in [&a, &b] {
+        for tenant in [&*a, &*b] {
             let verified = app.get("/api/v1/audit-events/verify", &tenant.token).await;
             assert_eq!(verified.body["intact"], true, "{}", verified.body);
         }
     }
 
-    async fn isolation(&self, app: &TestApp, a: &Tenant, b: &Tenant) {
+    async fn isolation(&self, app: &TestApp, a: &Party, b: &Party) {
         let row = self.create(app, a, 1).await;
         let theirs = self.path(&row);
         let missing = format!("{}/{}", self.collection, uuid::Uuid::now_v7());
@@ -156,10 +194,10 @@ impl Contract {
         );
     }
 
-    async fn round_trip_and_server_owned_fields(&self, app: &TestApp, a: &Tenant) {
+    async fn round_trip_and_server_owned_fields(&self, app: &TestApp, a: &Party) {
         let before = app.get(self.collection, &a.token).await.body["total"].clone();
         for field in SERVER_OWNED {
-            let mut body = (self.create)(100);
+            let mut body = (self.create)(100, &a.fixtures);
             body[field] = json!("00000000-0000-7000-8000-000000000000");
             let reply = app.post(self.collection, Some(&a.token), body).await;
             reply.assert_problem(422);
@@ -179,7 +217,7 @@ impl Contract {
         assert_eq!(read.headers["etag"], "\"1\"");
         assert_eq!(row["organization_id"], json!(a.organization_id));
         assert_eq!(row["created_by"], json!(a.user_id));
-        for (field, value) in (self.create)(2).as_object().unwrap() {
+        for (field, value) in (self.create)(2, &a.fixtures).as_object().unwrap() {
             assert_eq!(&row[field], value, "{field} did not round-trip");
         }
         let listed = app.get(self.collection, &a.token).await;
@@ -209,7 +247,7 @@ impl Contract {
         assert_eq!(app.get(&path, &a.token).await.body, patched.body);
     }
 
-    async fn if_match(&self, app: &TestApp, a: &Tenant) {
+    async fn if_match(&self, app: &TestApp, a: &Party) {
         let row = self.create(app, a, 4).await;
         let path = self.path(&row);
         let writes_before = self.writes(app, a).await;
@@ -254,7 +292,7 @@ impl Contract {
         );
     }
 
-    async fn delete_restore_and_purge(&self, app: &TestApp, a: &Tenant, b: &Tenant) {
+    async fn delete_restore_and_purge(&self, app: &TestApp, a: &Party, b: &Party) {
         let row = self.create(app, a, 6).await;
         let theirs = self.create(app, b, 6).await;
         let path = self.path(&row);
@@ -352,9 +390,9 @@ impl Contract {
         }
     }
 
-    async fn idempotent_creation(&self, app: &TestApp, a: &Tenant) {
+    async fn idempotent_creation(&self, app: &TestApp, a: &Party) {
         let before = app.get(self.collection, &a.token).await.body["total"].clone();
-        let body = (self.create)(8);
+        let body = (self.create)(8, &a.fixtures);
         let first = app
             .post_once(self.collection, &a.token, "contract-key", &body)
             .await;
@@ -366,7 +404,12 @@ impl Contract {
         assert_eq!(again.body, first.body);
         assert_eq!(again.headers["idempotent-replayed"], "true");
         let other = app
-            .post_once(self.collection, &a.token, "contract-key", &(self.create)(9))
+            .post_once(
+                self.collection,
+                &a.token,
+                "contract-key",
+                &(self.create)(9, &a.fixtures),
+            )
             .await;
         other.assert_problem(422);
         let after = app.get(self.collection, &a.token).await.body["total"].clone();
@@ -379,7 +422,7 @@ impl Contract {
 
     /// For each operation of the resource in the OpenAPI document, each role is refused (403)
     /// exactly when it lacks the operation's `x-permission`.
-    async fn permission_matrix(&self, app: &TestApp, owner: &Tenant) {
+    async fn permission_matrix(&self, app: &TestApp, owner: &Party) {
         let document: Value =
             serde_json::from_str(&bulkhead_api::openapi::json().unwrap()).unwrap();
         let mut operations = Vec::new();
@@ -423,7 +466,9 @@ impl Contract {
                     &format!("/{}", row["id"].as_str().unwrap()),
                 );
                 let body = match method.as_str() {
-                    "POST" if !path.ends_with("/restore") => Some((self.create)(n + 1)),
+                    "POST" if !path.ends_with("/restore") => {
+                        Some((self.create)(n + 1, &owner.fixtures))
+                    }
                     "PATCH" => Some((self.patch)(n + 1).0),
                     _ => None,
                 };

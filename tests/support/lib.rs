@@ -38,6 +38,19 @@ pub fn sha256_hex(text: &str) -> String {
 /// The signing secret of test servers (32+ bytes).
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
+/// The key test servers seal secrets at rest with (`BULKHEAD_SECRETS_KEY`).
+pub const SECRETS_KEY: &str =
+    "test-key:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// What opens whatever a test server sealed: its configured key, and the key derived from its
+/// JWT secret, which servers configured without one use.
+pub fn test_keyring() -> Keyring {
+    Keyring::new(
+        SecretKey::parse(SECRETS_KEY).unwrap(),
+        vec![SecretKey::derived_from(JWT_SECRET.as_bytes())],
+    )
+}
+
 mod app;
 pub mod contract;
 mod database;

@@ -66,9 +66,9 @@ impl TestApp {
             .await
             .unwrap();
         conn.close().await.unwrap();
-        // Bodies are sealed at rest under the key the test server derives from its JWT secret;
-        // a delivered body is replaced by a note in plain text.
-        let keyring = Keyring::new(SecretKey::derived_from(JWT_SECRET.as_bytes()), Vec::new());
+        // Bodies are sealed at rest under the test server's key; a delivered body is replaced
+        // by a note in plain text.
+        let keyring = test_keyring();
         rows.iter()
             .map(|row| {
                 let stored = row.try_get::<String>("", "body").unwrap();

@@ -6,6 +6,8 @@
 
 mod accounts;
 mod admin;
+mod agent_configs;
+mod agents;
 mod api_keys;
 mod audit;
 mod auth;
@@ -38,6 +40,8 @@ use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bulkhead_domain::accounts::AccountService;
+use bulkhead_domain::agent_configs::AgentConfigService;
+use bulkhead_domain::agents::AgentService;
 use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::{AuthService, Authenticator};
@@ -67,6 +71,10 @@ pub struct AppState {
     pub accounts: AccountService,
     /// Project use cases.
     pub projects: ProjectService,
+    /// Agent configurations.
+    pub agent_configs: AgentConfigService,
+    /// Agents.
+    pub agents: AgentService,
     /// The audit trail.
     pub audit: AuditService,
     /// The organization's API keys.
@@ -141,6 +149,10 @@ pub fn configure(
                 .configure(accounts::routes)
                 .configure(projects::routes)
                 .configure(project_members::routes)
+                .configure(agent_configs::routes)
+                .configure(agent_configs::extra_routes)
+                .configure(agents::routes)
+                .configure(agents::extra_routes)
                 .configure(audit::routes)
                 .configure(api_keys::routes)
                 .configure(organizations::routes)

@@ -4,8 +4,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, admin, api_keys, audit, auth, health, invitations, members, organizations,
-    permissions, problem, project_members, projects, roles, sessions, users,
+    accounts, admin, agent_configs, agents, api_keys, audit, auth, health, invitations, members,
+    organizations, permissions, problem, project_members, projects, roles, sessions, users,
 };
 
 /// The whole API.
@@ -25,6 +25,12 @@ use crate::{
         accounts::verify_email, accounts::resend_verification,
         projects::list, projects::create, projects::get, projects::update, projects::delete, projects::restore,
         project_members::list, project_members::put, project_members::remove,
+        agent_configs::list, agent_configs::create, agent_configs::get, agent_configs::update,
+        agent_configs::delete, agent_configs::restore, agent_configs::activate, agent_configs::deactivate,
+        agent_configs::set_credential, agent_configs::remove_credential, agent_configs::versions,
+        agent_configs::tools,
+        agents::list, agents::create, agents::get, agents::update, agents::delete, agents::restore,
+        agents::pause, agents::resume,
         audit::list, audit::verify, audit::export,
         api_keys::create, api_keys::list, api_keys::revoke,
         organizations::current, organizations::update, organizations::delete, organizations::restore, permissions::list, roles::list, roles::get, roles::create, roles::update, roles::delete,
@@ -54,6 +60,7 @@ use crate::{
     tags(
         (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
+        (name = "agents", description = "Agent configurations (provider, model, prompt, tools, a write-only credential, numbered versions) and the agents that run with them"),
         (name = "audit", description = "The organization's tamper-evident audit trail"),
         (name = "organizations", description = "The caller's organization, its roles and the permission catalogue"),
         (name = "members", description = "Members, their roles, invitations and profiles"),

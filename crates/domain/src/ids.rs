@@ -98,6 +98,14 @@ id_type!(
     ProjectId
 );
 id_type!(
+    /// Identifies an agent configuration inside an organization.
+    AgentConfigId
+);
+id_type!(
+    /// Identifies an agent inside an organization.
+    AgentId
+);
+id_type!(
     /// Identifies one audit event.
     AuditEventId
 );

@@ -13,6 +13,8 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod agent_configs;
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -34,6 +36,7 @@ pub mod projects;
 pub mod resource;
 pub mod roles;
 pub mod scope;
+pub mod sealed;
 pub mod secret;
 pub mod sessions;
 mod text;
@@ -41,8 +44,8 @@ pub mod users;
 
 pub use error::{DomainError, DomainResult, FieldError};
 pub use ids::{
-    ApiKeyId, AuditEventId, ImpersonationId, InvitationId, OrganizationId, ProjectId, ResourceId,
-    RoleId, SessionId, UserId,
+    AgentConfigId, AgentId, ApiKeyId, AuditEventId, ImpersonationId, InvitationId, OrganizationId,
+    ProjectId, ResourceId, RoleId, SessionId, UserId,
 };
 pub use scope::{
     Actor, Credential, Grant, Permission, PermissionSet, RequestMeta, Role, RoleRef, SystemTask,

@@ -46,6 +46,11 @@ permissions! {
     ProjectsRead => "projects:read", "List and read projects.";
     ProjectsWrite => "projects:write", "Create and edit projects.";
     ProjectsDelete => "projects:delete", "Delete and restore projects.";
+    AgentsRead => "agents:read", "List and read agent configurations, agents, their runs and metrics.";
+    AgentsConfigure => "agents:configure", "Create, change and delete agent configurations and their provider credentials.";
+    AgentsWrite => "agents:write", "Create, edit, pause and resume agents.";
+    AgentsDelete => "agents:delete", "Delete and restore agents.";
+    AgentsRun => "agents:run", "Start and cancel agent runs.";
     ApiKeysManage => "api_keys:manage", "Create, list and revoke the organization's API keys.";
     AuditRead => "audit:read", "Read, export and verify the audit trail.";
     BillingManage => "billing:manage", "Manage the organization's billing.";

@@ -2,6 +2,8 @@
 //! transaction every tenant unit of work runs in, bcrypt password hashing and JWT access tokens.
 
 pub mod accounts;
+pub mod agent_configs;
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 mod chain;
@@ -22,6 +24,7 @@ pub mod password;
 pub mod platform;
 pub mod project_members;
 pub mod projects;
+pub mod provider_urls;
 pub mod resources;
 pub mod roles;
 pub mod sealing;
@@ -33,6 +36,8 @@ mod tx;
 pub mod users;
 
 pub use accounts::SqlAccountRepository;
+pub use agent_configs::{SqlAgentConfigRepository, SqlAgentConfigVersionRepository};
+pub use agents::SqlAgentRepository;
 pub use api_keys::SqlApiKeyRepository;
 pub use audit::SqlAuditRepository;
 pub use deferred::SpawnedWork;
@@ -58,7 +63,11 @@ pub use users::SqlUserRepository;
 /// Every tenant resource on the kit, for the jobs that run over all of them (the purge). A new
 /// resource adds its table here.
 pub fn registered_resources(store: &Store) -> Vec<std::sync::Arc<dyn RegisteredResource>> {
-    vec![std::sync::Arc::new(SqlProjectRepository::new(
-        store.clone(),
-    ))]
+    // Rows before the rows they point at, so that each resource's purge counts (and audits)
+    // its own deleted rows before a cascade from a purged parent could take them.
+    vec![
+        std::sync::Arc::new(SqlAgentRepository::new(store.clone())),
+        std::sync::Arc::new(SqlAgentConfigRepository::new(store.clone())),
+        std::sync::Arc::new(SqlProjectRepository::new(store.clone())),
+    ]
 }

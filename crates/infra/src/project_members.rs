@@ -24,7 +24,7 @@ fn role(name: &str) -> DomainResult<ProjectRole> {
 
 /// Fails with [`DomainError::NotFound`] unless the project is live in the scope's organization.
 async fn require_project(tx: &OrgTx, scope: &TenantScope, project: ProjectId) -> DomainResult<()> {
-    resources::require_live::<ProjectTable>(tx, scope, project.as_uuid()).await
+    resources::require_live::<ProjectTable>(tx, scope, project.as_uuid(), false).await
 }
 
 /// [`ProjectMemberRepository`] on the shared store.

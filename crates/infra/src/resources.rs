@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     Condition, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr,
 };
-use sea_orm::{ConnectionTrait, QueryResult, TryGetable, Value};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult, TryGetable, Value};
 use uuid::Uuid;
 
 use crate::error::{conflict_or_domain, to_domain};
@@ -43,6 +43,7 @@ pub const LIFECYCLE: [&str; 8] = [
 ];
 
 /// A resource's table: what the adapter needs beyond the lifecycle columns.
+#[async_trait]
 pub trait TenantTable: Send + Sync + 'static {
     /// The resource stored here.
     type Resource: Resource;
@@ -69,6 +70,32 @@ pub trait TenantTable: Send + Sync + 'static {
     fn filter(filter: &<Self::Resource as Resource>::Filter, condition: Condition) -> Condition {
         let _ = filter;
         condition
+    }
+
+    /// Runs in the unit of work of every write, before the row is written: checks against
+    /// other rows that must hold when the write commits (a row it names is live, say, locked
+    /// so that it stays so). `previous` is the row as it was (`None` for an insert). An error
+    /// aborts the write.
+    async fn guard(
+        tx: &DatabaseTransaction,
+        scope: &TenantScope,
+        previous: Option<&Record<Self::Resource>>,
+        next: &Record<Self::Resource>,
+    ) -> DomainResult<()> {
+        let _ = (tx, scope, previous, next);
+        Ok(())
+    }
+
+    /// Runs in the unit of work of every write, after the row is written and before its audit
+    /// record: rows written along with it. An error aborts the write.
+    async fn written(
+        tx: &DatabaseTransaction,
+        scope: &TenantScope,
+        previous: Option<&Record<Self::Resource>>,
+        next: &Record<Self::Resource>,
+    ) -> DomainResult<()> {
+        let _ = (tx, scope, previous, next);
+        Ok(())
     }
 }
 
@@ -240,9 +267,11 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
             .values(values)
             .map_err(|e| DomainError::Internal(format!("{} insert: {e}", T::TABLE)))?;
         let tx = OrgTx::begin(&self.store, scope).await?;
+        T::guard(&tx, scope, None, record).await?;
         tx.execute_raw(tx.get_database_backend().build(&insert))
             .await
             .map_err(conflict_or_domain(T::CONFLICT))?;
+        T::written(&tx, scope, None, record).await?;
         tx.audit(scope, entry).await?;
         tx.commit().await
     }
@@ -388,6 +417,7 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
                 T::TABLE
             )));
         }
+        T::guard(&tx, scope, Some(&current), &next).await?;
         let mut update = Query::update();
         update.table(T::TABLE);
         for (column, value) in T::COLUMNS.iter().zip(T::values(&next.fields)) {
@@ -414,6 +444,7 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
             // The row is locked; only a store without row locks could get here.
             return Err(DomainError::PreconditionFailed);
         }
+        T::written(&tx, scope, Some(&current), &next).await?;
         tx.audit(scope, entry).await?;
         tx.commit().await?;
         Ok(next)
@@ -513,26 +544,41 @@ impl<T: TenantTable> RegisteredResource for SqlResources<T> {
 }
 
 /// Fails with [`DomainError::NotFound`] unless row `id` of `T` is live in the scope's
-/// organization: for rows that hang off a resource, such as a project's members.
+/// organization: for rows that hang off a resource, such as a project's members, and for
+/// references. With `hold`, the row is share-locked until the unit of work ends (PostgreSQL),
+/// so it cannot be deleted before the row that names it commits.
 pub(crate) async fn require_live<T: TenantTable>(
-    tx: &OrgTx,
+    tx: &DatabaseTransaction,
     scope: &TenantScope,
     id: Uuid,
+    hold: bool,
 ) -> DomainResult<()> {
-    let select = Query::select()
-        .column((T::TABLE, "id"))
-        .from(T::TABLE)
-        .cond_where(
-            in_scope::<T>(scope)
-                .add(col::<T>("id").eq(id))
-                .add(in_state::<T>(RowState::Live)),
-        )
-        .to_owned();
+    let mut select = Query::select();
+    select.column((T::TABLE, "id")).from(T::TABLE).cond_where(
+        in_scope::<T>(scope)
+            .add(col::<T>("id").eq(id))
+            .add(in_state::<T>(RowState::Live)),
+    );
+    if hold {
+        select.lock_shared();
+    }
     tx.query_one_raw(tx.get_database_backend().build(&select))
         .await
         .map_err(to_domain)?
         .map(|_| ())
         .ok_or(DomainError::NotFound)
+}
+
+/// Whether a write makes `next` newly point at a row through `column` (an insert, a change of
+/// the reference, or bringing the row back): when a reference must be checked.
+pub(crate) fn newly_refers<R: Resource, V: PartialEq>(
+    previous: Option<&Record<R>>,
+    next: &Record<R>,
+    column: impl Fn(&R::Fields) -> V,
+) -> bool {
+    next.deleted_at.is_none()
+        && previous
+            .is_none_or(|p| p.deleted_at.is_some() || column(&p.fields) != column(&next.fields))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
+use bulkhead_domain::sealed::SealedSecret;
+use bulkhead_domain::{DomainError, DomainResult};
 use hkdf::Hkdf;
 use rand::RngCore;
 use sha2::Sha256;
@@ -175,6 +177,28 @@ impl Keyring {
             )
             .map_err(|_| SealError::Corrupt)?;
         String::from_utf8(plain).map_err(|_| SealError::Corrupt)
+    }
+}
+
+/// Provider credentials and the like are sealed only under a configured key: a key derived
+/// from the JWT secret is good enough for short-lived queued mail, not for a tenant's keys to
+/// other services, which outlive a rotation of the JWT secret.
+impl bulkhead_domain::sealed::Sealer for Keyring {
+    fn seal(&self, place: &str, plaintext: &str) -> DomainResult<SealedSecret> {
+        if self.current_id() == DERIVED_KEY_ID || self.current_id() == "ephemeral" {
+            return Err(DomainError::Conflict(
+                "this server has no secrets key configured (BULKHEAD_SECRETS_KEY), so it stores no credentials"
+                    .into(),
+            ));
+        }
+        Ok(SealedSecret::from_sealed(Keyring::seal(
+            self, place, plaintext,
+        )))
+    }
+
+    fn open(&self, place: &str, sealed: &SealedSecret) -> DomainResult<String> {
+        Keyring::open(self, place, sealed.as_sealed())
+            .map_err(|e| DomainError::Internal(format!("a sealed credential: {e}")))
     }
 }
 

@@ -205,6 +205,23 @@ pub struct ServeArgs {
         value_parser = SecretKey::parse
     )]
     pub secrets_previous_keys: Vec<SecretKey>,
+    /// Provider URLs agent configurations may use, comma-separated; a configuration's
+    /// `base_url` must fall under one (same scheme, host and port, path below).
+    #[arg(
+        long,
+        env = "BULKHEAD_PROVIDER_BASE_URLS",
+        value_delimiter = ',',
+        default_value = "https://api.openai.com/v1"
+    )]
+    pub provider_base_urls: Vec<url::Url>,
+    /// Let provider URLs resolve to loopback, private and link-local addresses (a provider on
+    /// the deployment's own network). Off by default: a tenant's URL must not reach it.
+    #[arg(
+        long,
+        env = "BULKHEAD_PROVIDER_ALLOW_INTERNAL",
+        default_value_t = false
+    )]
+    pub provider_allow_internal: bool,
 }
 
 impl ServeArgs {
@@ -258,6 +275,8 @@ impl ServeArgs {
         config.http.cors_origins = self.cors_origins;
         config.secrets_key = self.secrets_key;
         config.secrets_previous_keys = self.secrets_previous_keys;
+        config.provider_base_urls = self.provider_base_urls;
+        config.provider_allow_internal = self.provider_allow_internal;
         config
     }
 }

@@ -52,6 +52,10 @@ pub struct Config {
     pub secrets_key: Option<SecretKey>,
     /// Earlier keys, still opening what they sealed.
     pub secrets_previous_keys: Vec<SecretKey>,
+    /// Provider URLs agent configurations may use.
+    pub provider_base_urls: Vec<url::Url>,
+    /// Whether provider URLs may resolve to internal addresses.
+    pub provider_allow_internal: bool,
 }
 
 impl Config {
@@ -77,6 +81,10 @@ impl Config {
             http: HttpSettings::default(),
             secrets_key: None,
             secrets_previous_keys: Vec::new(),
+            provider_base_urls: vec![
+                url::Url::parse("https://api.openai.com/v1").expect("a valid default URL"),
+            ],
+            provider_allow_internal: false,
         }
     }
 }

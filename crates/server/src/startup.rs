@@ -6,6 +6,8 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use bulkhead_api::AppState;
 use bulkhead_domain::accounts::{AccountPorts, AccountService};
+use bulkhead_domain::agent_configs::{AgentConfigPorts, AgentConfigService};
+use bulkhead_domain::agents::AgentService;
 use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::{AuditRepository, AuditService};
 use bulkhead_domain::auth::{AuthPorts, AuthService};
@@ -19,6 +21,7 @@ use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::roles::RoleService;
 use bulkhead_domain::users::UserService;
 use bulkhead_domain::{SystemTask, TenantScope};
+use bulkhead_infra::provider_urls::ProviderUrlPolicy;
 use bulkhead_infra::sealing::{Keyring, SecretKey};
 use bulkhead_infra::{
     BatchedRateLimiter, BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer,
@@ -27,6 +30,9 @@ use bulkhead_infra::{
     SqlMembershipRepository, SqlOrganizationRepository, SqlOutboxRepository, SqlPlatformRepository,
     SqlProjectMemberRepository, SqlProjectRepository, SqlRateLimiter, SqlRoleRepository,
     SqlSessionRepository, SqlUserRepository, Store, StoreOptions,
+};
+use bulkhead_infra::{
+    SqlAgentConfigRepository, SqlAgentConfigVersionRepository, SqlAgentRepository,
 };
 use bulkhead_migrations::{Migrator, TENANT_TABLES};
 use rand::RngCore;
@@ -192,6 +198,20 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             Arc::new(SqlProjectMemberRepository::new(store.clone())),
             audit.clone(),
         ),
+        agent_configs: AgentConfigService::new(AgentConfigPorts {
+            repo: Arc::new(SqlAgentConfigRepository::new(store.clone())),
+            versions: Arc::new(SqlAgentConfigVersionRepository::new(store.clone())),
+            endpoints: Arc::new(ProviderUrlPolicy::new(
+                config.provider_base_urls.clone(),
+                config.provider_allow_internal,
+            )),
+            sealer: Arc::new(store.keyring().clone()),
+            audit: audit.clone(),
+        }),
+        agents: AgentService::new(
+            Arc::new(SqlAgentRepository::new(store.clone())),
+            audit.clone(),
+        ),
         api_keys: ApiKeyService::new(api_keys, audit.clone()),
         organizations: OrganizationService::new(
             organizations.clone(),
@@ -254,10 +274,17 @@ impl Application {
             .clone()
             .unwrap_or_else(|| SecretKey::derived_from(&secret));
         config.store.keyring = Keyring::new(current, config.secrets_previous_keys.clone());
-        tracing::info!(
-            key = config.store.keyring.current_id(),
-            "secrets at rest (queued email bodies) are sealed with AES-256-GCM"
-        );
+        if config.secrets_key.is_some() {
+            tracing::info!(
+                key = config.store.keyring.current_id(),
+                "secrets at rest (queued email bodies, provider credentials) are sealed with AES-256-GCM"
+            );
+        } else {
+            tracing::warn!(
+                "BULKHEAD_SECRETS_KEY is not set: queued email bodies are sealed under a key derived \
+                 from the JWT secret, and provider credentials cannot be stored (409) until a key is set"
+            );
+        }
         // The background tasks' store: the outbox, the rate-limit flushing, and the connection
         // the grant listener holds for good. The HTTP workers get theirs below.
         let background = StoreOptions {

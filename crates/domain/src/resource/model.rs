@@ -55,6 +55,14 @@ pub trait Resource: Clone + Debug + PartialEq + Send + Sync + Sized + 'static {
     /// update writes nothing).
     fn apply(fields: &mut Self::Fields, changes: &Self::Changes) -> bool;
 
+    /// Rules across fields that a partial update could break (a provider that needs a URL,
+    /// say), checked on the row as it would be written. [`Resource::validate`] checks them on
+    /// a create itself.
+    fn check(fields: &Self::Fields) -> DomainResult<()> {
+        let _ = fields;
+        Ok(())
+    }
+
     /// The fields the audit trail may record (never secrets).
     fn audit_fields(fields: &Self::Fields) -> Map<String, Value>;
 }

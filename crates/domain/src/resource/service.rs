@@ -46,8 +46,14 @@ impl<R: Resource> Resources<R> {
     /// [`Resource::WRITE`], checked before the input is).
     pub async fn create(&self, scope: &TenantScope, input: R::Create) -> DomainResult<Record<R>> {
         self.authorize(scope, R::WRITE).await?;
-        let created_by = scope.author().ok_or(DomainError::Unauthorized)?;
         let fields = R::validate(input)?;
+        self.insert(scope, fields).await
+    }
+
+    /// Stores a new row of validated `fields`, for a caller that has already authorized the
+    /// scope and checked what the kit cannot (a rule that needs a port of its own).
+    pub async fn insert(&self, scope: &TenantScope, fields: R::Fields) -> DomainResult<Record<R>> {
+        let created_by = scope.author().ok_or(DomainError::Unauthorized)?;
         let record = Record::new(scope.organization_id(), created_by, fields);
         let entry = AuditEntry::created(&Action::Created.of::<R>(), &record);
         self.repo.insert(scope, &record, entry).await?;
@@ -102,6 +108,19 @@ impl<R: Resource> Resources<R> {
         expected_version: Option<i64>,
     ) -> DomainResult<Record<R>> {
         let changes = R::changes(patch)?;
+        self.apply_changes(scope, id, changes, expected_version)
+            .await
+    }
+
+    /// Applies validated changes to a live row, for a caller that has already decided the
+    /// scope may and checked what the kit cannot; see [`Resources::patch`].
+    pub async fn apply_changes(
+        &self,
+        scope: &TenantScope,
+        id: R::Id,
+        changes: R::Changes,
+        expected_version: Option<i64>,
+    ) -> DomainResult<Record<R>> {
         self.write(
             scope,
             id,
@@ -110,17 +129,50 @@ impl<R: Resource> Resources<R> {
             move |current| {
                 let mut next = current.next_version(crate::now());
                 if !R::apply(&mut next.fields, &changes) {
-                    return None;
+                    return Ok(None);
                 }
+                R::check(&next.fields)?;
                 let entry = AuditEntry::updated(&Action::Updated.of::<R>(), current, &next);
-                Some((next, entry))
+                Ok(Some((next, entry)))
+            },
+        )
+        .await
+    }
+
+    /// One of the resource's own actions on a live row (pause, activate, ...): needs
+    /// `permission`, checks `expected_version` like [`Resources::patch`], and records
+    /// `<resource>.<verb>` with what changed. `step` changes the fields while the row is held
+    /// and answers whether anything changed (nothing is written otherwise), or refuses the
+    /// action (a [`DomainError::Conflict`] for a state it does not apply to, say).
+    pub async fn act(
+        &self,
+        scope: &TenantScope,
+        id: R::Id,
+        permission: Permission,
+        expected_version: Option<i64>,
+        verb: &'static str,
+        step: impl Fn(&mut R::Fields) -> DomainResult<bool> + Send + Sync + 'static,
+    ) -> DomainResult<Record<R>> {
+        self.authorize(scope, permission).await?;
+        self.write(
+            scope,
+            id,
+            RowState::Live,
+            expected_version,
+            move |current| {
+                let mut next = current.next_version(crate::now());
+                if !step(&mut next.fields)? {
+                    return Ok(None);
+                }
+                let entry = AuditEntry::updated(&format!("{}.{verb}", R::NAME), current, &next);
+                Ok(Some((next, entry)))
             },
         )
         .await
     }
 
     /// Soft-deletes a live row (needs [`Resource::DELETE`]); it then reads as missing. The
-    /// same version check as [`Resources::apply`].
+    /// same version check as [`Resources::patch`].
     pub async fn delete(
         &self,
         scope: &TenantScope,
@@ -140,7 +192,7 @@ impl<R: Resource> Resources<R> {
                 next.deleted_at = Some(now);
                 next.deleted_by = author;
                 let entry = AuditEntry::deleted(&Action::Deleted.of::<R>(), current);
-                Some((next, entry))
+                Ok(Some((next, entry)))
             },
         )
         .await
@@ -155,7 +207,7 @@ impl<R: Resource> Resources<R> {
             next.deleted_at = None;
             next.deleted_by = None;
             let entry = AuditEntry::created(&Action::Restored.of::<R>(), &next);
-            Some((next, entry))
+            Ok(Some((next, entry)))
         })
         .await
     }
@@ -182,13 +234,16 @@ impl<R: Resource> Resources<R> {
         id: R::Id,
         state: RowState,
         expected_version: Option<i64>,
-        next: impl Fn(&Record<R>) -> Option<(Record<R>, AuditEntry)> + Send + Sync + 'static,
+        next: impl Fn(&Record<R>) -> DomainResult<Option<(Record<R>, AuditEntry)>>
+        + Send
+        + Sync
+        + 'static,
     ) -> DomainResult<Record<R>> {
         let change = move |current: &Record<R>| {
             if expected_version.is_some_and(|expected| expected != current.version) {
                 return Err(DomainError::PreconditionFailed);
             }
-            Ok(next(current))
+            next(current)
         };
         self.repo.change(scope, id, state, &change).await
     }

@@ -56,7 +56,13 @@ impl SystemTask {
 
     pub(super) fn permissions(self) -> &'static [Permission] {
         match self {
-            Self::Purge => &[Permission::ProjectsRead, Permission::ProjectsDelete],
+            Self::Purge => &[
+                Permission::ProjectsRead,
+                Permission::ProjectsDelete,
+                Permission::AgentsRead,
+                Permission::AgentsConfigure,
+                Permission::AgentsDelete,
+            ],
         }
     }
 }

@@ -53,6 +53,11 @@ impl Role {
                 ProjectsRead,
                 ProjectsWrite,
                 ProjectsDelete,
+                AgentsRead,
+                AgentsConfigure,
+                AgentsWrite,
+                AgentsDelete,
+                AgentsRun,
                 ApiKeysManage,
                 AuditRead,
             ],
@@ -62,8 +67,17 @@ impl Role {
                 RolesRead,
                 ProjectsRead,
                 ProjectsWrite,
+                AgentsRead,
+                AgentsWrite,
+                AgentsRun,
             ],
-            Self::Viewer => &[OrganizationRead, MembersRead, RolesRead, ProjectsRead],
+            Self::Viewer => &[
+                OrganizationRead,
+                MembersRead,
+                RolesRead,
+                ProjectsRead,
+                AgentsRead,
+            ],
         }
     }
 
