@@ -3,8 +3,9 @@
 
 Seeds a PostgreSQL database through the real migrations, starts the release binary as the
 row-level-security-bound `bulkhead_app` role, drives it over loopback with wrk (tokens spread
-over up to 100 organizations), runs pgbench on the same SQL the server sends, and writes a
-report with a latency chart. Standard library only; needs wrk, pgbench and psql on PATH.
+over up to 100 organizations), runs pgbench on the same SQL the server sends, measures agents'
+runs end to end and clients following them as Server-Sent Events, and writes a report with a
+latency chart. Standard library only; needs wrk, pgbench and psql on PATH.
 
     scripts/bench.py --size full     # 1,000 organizations x 1,000 projects (1M rows)
     scripts/bench.py --size quick    # a small run that shows the harness works
@@ -15,10 +16,13 @@ itself fails or a scenario answers errors.
 
 import argparse
 import base64
+import concurrent.futures
+import http.client
 import datetime
 import hashlib
 import hmac
 import json
+import math
 import os
 import platform
 import re
@@ -28,6 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -37,6 +42,8 @@ SECRET = "bench-secret-bench-secret-bench-secret-0123"
 PASSWORD = "bench password one"
 DATABASE = "bulkhead_bench"
 HISTORY_MARKER = "<!-- history: kept by scripts/bench.py -->"
+# name: (echo runs end to end, event streams, runs they follow)
+RUNS = {"quick": (100, 50, 5), "full": (2000, 1000, 50)}
 SIZES = {
     # name: (organizations at each growth step, projects per organization, seconds per run)
     "quick": ([5, 20], 50, 3),
@@ -182,6 +189,13 @@ class Server:
                 time.sleep(0.1)
         raise SystemExit(f"the server did not become ready; see {self.log.name}")
 
+    def rss_mb(self):
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
     def peak_rss_mb(self):
         with open(f"/proc/{self.process.pid}/status") as status:
             for line in status:
@@ -204,6 +218,133 @@ class Server:
         )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.load(response)
+
+
+def percentile(values, share):
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(share * len(ordered))))
+    return ordered[rank - 1]
+
+
+def bench_agents(server, orgs):
+    """An echo configuration and an agent in each of the first `orgs` organizations."""
+    agents = []
+    for n in range(1, orgs + 1):
+        token = jwt(n)
+        config = server.post("/api/v1/agent-configs", {"name": "Bench echo", "agent_type": "custom", "model": "echo"}, token)
+        agent = server.post("/api/v1/agents", {"agent_key": "bench-echo", "config_id": config["id"]}, token)
+        agents.append((token, agent["id"]))
+    return agents
+
+
+def succeeded(server, agents):
+    total = 0
+    for token, agent in agents:
+        request = urllib.request.Request(f"{server.base}/api/v1/agents/{agent}/metrics",
+                                         headers={"authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            total += json.load(response)["by_status"].get("succeeded", 0)
+    return total
+
+
+def runs_end_to_end(server, agents, count, threads=16):
+    """Starts `count` echo runs (0 ms) over HTTP, spread over the agents, and waits until every
+    one has succeeded: runs per second from the first request to the last success."""
+    before = succeeded(server, agents)
+    latencies = []
+    errors = 0
+
+    def start(i):
+        token, agent = agents[i % len(agents)]
+        began = time.perf_counter()
+        server.post(f"/api/v1/agents/{agent}/runs", {"input": {"n": i}}, token)
+        return (time.perf_counter() - began) * 1000
+
+    began = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(start, i) for i in range(count)]:
+            try:
+                latencies.append(future.result())
+            except Exception:  # noqa: BLE001 (counted, not raised: a benchmark reports errors)
+                errors += 1
+    deadline = time.perf_counter() + 600
+    while succeeded(server, agents) < before + count - errors and time.perf_counter() < deadline:
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - began
+    done = succeeded(server, agents) - before
+    result = {"runs": count, "succeeded": done, "seconds": elapsed, "rps": done / elapsed, "errors": errors + (count - errors - done),
+              "p50": percentile(latencies, 0.5) if latencies else float("nan"),
+              "p99": percentile(latencies, 0.99) if latencies else float("nan")}
+    log(f"runs    {count} echo runs: {result['rps']:.1f} runs/s end to end, start p50 {result['p50']:.2f} ms "
+        f"p99 {result['p99']:.2f} ms, errors {result['errors']}")
+    return result
+
+
+def read_stream(server, token, run, connected):
+    """Follows one run's events to the end; answers when the terminal status arrived (monotonic
+    seconds), or None."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        connection.request("GET", f"/api/v1/runs/{run}/events",
+                           headers={"authorization": f"Bearer {token}", "accept": "text/event-stream"})
+        response = connection.getresponse()
+        connected.release()
+        if response.status != 200:
+            return None
+        terminal = None
+        event, data = None, None
+        while True:
+            line = response.readline()
+            if not line:
+                return terminal
+            line = line.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "" and event == "status" and data and data.get("status") in ("succeeded", "failed", "timed_out", "cancelled"):
+                terminal = time.time()
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def event_streams(server, agents, streams, runs, delay_ms=1500):
+    """`streams` clients follow `runs` echo runs (each waiting `delay_ms`), all connected before
+    the runs end: how late the terminal event reaches them, and the server's memory meanwhile."""
+    started = []
+    for i in range(runs):
+        token, agent = agents[i % len(agents)]
+        run = server.post(f"/api/v1/agents/{agent}/runs", {"input": {"delay_ms": delay_ms}}, token)
+        started.append((token, run["id"]))
+    connected = threading.Semaphore(0)
+    with concurrent.futures.ThreadPoolExecutor(streams) as pool:
+        futures = [pool.submit(read_stream, server, *started[i % runs], connected) for i in range(streams)]
+        for _ in range(streams):
+            connected.acquire(timeout=60)
+        rss_streaming = server.rss_mb()
+        arrivals = [f.result() for f in futures]
+    delays, failed = [], 0
+    finished = {}
+    for (token, run), arrived in zip([started[i % runs] for i in range(streams)], arrivals):
+        if arrived is None:
+            failed += 1
+            continue
+        if run not in finished:
+            request = urllib.request.Request(f"{server.base}/api/v1/runs/{run}", headers={"authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = json.load(response)
+            finished[run] = datetime.datetime.fromisoformat(body["finished_at"].replace("Z", "+00:00")).timestamp()
+        delays.append(max(0.0, arrived - finished[run]) * 1000)
+    result = {"streams": streams, "runs": runs, "failed": failed, "rss": rss_streaming,
+              "p50": percentile(delays, 0.5) if delays else float("nan"),
+              "p99": percentile(delays, 0.99) if delays else float("nan"),
+              "max": max(delays) if delays else float("nan")}
+    log(f"streams {streams} event streams over {runs} runs: terminal event p50 {result['p50']:.1f} ms "
+        f"p99 {result['p99']:.1f} ms after the run finished, server RSS {rss_streaming:.1f} MB, failed {failed}")
+    return result
 
 
 LUA_COMMON = """
@@ -403,7 +544,7 @@ def machine():
             "kernel": platform.release(), **versions}
 
 
-def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name):
+def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name, runs, streams):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     # The server's own defaults unless the environment that started it overrode them.
     workers = os.environ.get("BULKHEAD_WORKERS", "2")
@@ -439,6 +580,18 @@ def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name)
               + ("and there is no reserve thread (`BULKHEAD_HASHING_RESERVE_PERCENT=0`)." if reserve == "0" else
                  f"plus a reserve thread held to {reserve}% of one core when that is too little."),
               "", f"Peak RSS of the server over the whole run: {rss:.1f} MB.", "",
+              "## Runs", "",
+              f"Agents' runs end to end with the built-in `echo` executor at 0 ms, on the in-process worker "
+              f"(`BULKHEAD_RUN_CONCURRENCY` {os.environ.get('BULKHEAD_RUN_CONCURRENCY', '4')}, at most "
+              f"{os.environ.get('BULKHEAD_RUN_PER_ORGANIZATION', '2')} per organization), spread over the agents of "
+              "10 organizations and started by 16 client threads: from the first start to the last success.", "",
+              "| runs | runs/s | start p50 ms | start p99 ms | not succeeded |", "|---:|---:|---:|---:|---:|",
+              f"| {runs['runs']} | {runs['rps']:.1f} | {runs['p50']:.2f} | {runs['p99']:.2f} | {runs['errors']} |", "",
+              f"{streams['streams']} clients follow {streams['runs']} runs (each waiting 1,500 ms) as Server-Sent Events, all "
+              "connected before the runs end. The delay is from the run's `finished_at` (stored with its terminal event) to "
+              "the client reading that event; the events reach the server's streams through PostgreSQL's LISTEN/NOTIFY.", "",
+              "| streams | terminal event p50 ms | p99 ms | max ms | server RSS while streaming | failed |", "|---:|---:|---:|---:|---:|---:|",
+              f"| {streams['streams']} | {streams['p50']:.1f} | {streams['p99']:.1f} | {streams['max']:.1f} | {streams['rss']:.1f} MB | {streams['failed']} |", "",
               "## Against PostgreSQL's own limit", "",
               "pgbench runs the statements the server sends for one request (BEGIN, entering the tenant "
               "with the membership check and turning the transaction read-only, the query, ROLLBACK), prepared, "
@@ -530,6 +683,14 @@ def main():
         during = parse_wrk(logins.communicate()[0])
         log(f"logins during scenario 6: {during['requests']} in all, {during['timeouts']} after 10 s, "
             f"other errors {during['errors'] - during['timeouts']}")
+        agents = bench_agents(server, min(10, token_orgs))
+        run_count, stream_count, stream_runs = RUNS[args.size]
+        runs = runs_end_to_end(server, agents, run_count)
+        streams = event_streams(server, agents, stream_count, stream_runs)
+        if runs["errors"]:
+            failures.append(f"runs: {runs['errors']} of {runs['runs']} did not succeed")
+        if streams["failed"]:
+            failures.append(f"event streams: {streams['failed']} of {streams['streams']} failed")
         rss = server.peak_rss_mb()
         # The logins whose clients left are still queued for hashing (actix-web does not cancel
         # a handler whose client has gone), and the reserve hashing thread would keep working
@@ -543,7 +704,7 @@ def main():
                 failures.append(f"{name}: {r['errors']} errors in {r['requests']} requests")
         chart = os.path.splitext(out)[0] + "-latency.svg"
         svg_chart(scenarios, chart)
-        report(out, args.size, args, machine(), growth, scenarios, during, pgb, rss, os.path.basename(chart))
+        report(out, args.size, args, machine(), growth, scenarios, during, pgb, rss, os.path.basename(chart), runs, streams)
         log(f"peak RSS {rss:.1f} MB; report written to {out}")
     finally:
         server.stop()

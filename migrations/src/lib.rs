@@ -24,6 +24,7 @@ mod m20261201_000015_key_authority;
 mod m20261201_000016_idempotency_principals;
 mod m20261201_000017_session_policies;
 mod m20261202_000018_agents;
+mod m20261202_000019_runs;
 mod rls;
 mod tenant_table;
 
@@ -47,6 +48,9 @@ pub const TENANT_TABLES: &[&str] = &[
     "agent_configs",
     "agent_config_versions",
     "agents",
+    "agent_runs",
+    "run_events",
+    "run_queue",
 ];
 
 /// The ordered list of migrations.
@@ -74,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_idempotency_principals::Migration),
             Box::new(m20261201_000017_session_policies::Migration),
             Box::new(m20261202_000018_agents::Migration),
+            Box::new(m20261202_000019_runs::Migration),
         ]
     }
 }

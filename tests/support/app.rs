@@ -21,6 +21,9 @@ pub fn test_config(database_url: String) -> Config {
     config.jwt_secret = Some(JWT_SECRET.into());
     config.bcrypt_cost = 4;
     config.secrets_key = Some(SecretKey::parse(SECRETS_KEY).unwrap());
+    // Short leases, so a dead worker's runs come back within a test's patience.
+    config.runs.lease = Duration::from_secs(3);
+    config.runs.grace = Duration::from_secs(2);
     config.http.workers = 1;
     config.store.acquire_timeout = Duration::from_secs(2);
     // Emails stay in the outbox, where tests read them; delivery drops their bodies.

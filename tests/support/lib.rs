@@ -63,7 +63,7 @@ pub use app::{Tenant, TestApp, spawn_app, spawn_app_with, test_config};
 pub use database::{TestDatabase, admin_url};
 pub use reply::Reply;
 pub use timing::{assert_alike_in_time, median_timings};
-pub use wait::{eventually, settles};
+pub use wait::{eventually, settles, within};
 
 /// Which store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

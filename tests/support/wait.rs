@@ -48,3 +48,23 @@ where
     })
     .await;
 }
+
+/// Like [`eventually`], for at most `limit`: for background work slower than a moment (a run
+/// retried after its worker's lease runs out).
+pub async fn within<F, Fut>(limit: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let Err(complaint) = check().await else {
+            return;
+        };
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{complaint} after {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -27,6 +27,7 @@ mod projects;
 mod request_id;
 mod resource;
 mod roles;
+mod runs;
 mod sessions;
 mod timestamps;
 mod users;
@@ -53,6 +54,7 @@ use bulkhead_domain::organizations::OrganizationService;
 use bulkhead_domain::platform::PlatformService;
 use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::roles::RoleService;
+use bulkhead_domain::runs::{RunService, RunSignals};
 use bulkhead_domain::users::UserService;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -75,6 +77,10 @@ pub struct AppState {
     pub agent_configs: AgentConfigService,
     /// Agents.
     pub agents: AgentService,
+    /// Agents' runs.
+    pub runs: RunService,
+    /// Wake-ups for streams of run events.
+    pub run_signals: Arc<dyn RunSignals>,
     /// The audit trail.
     pub audit: AuditService,
     /// The organization's API keys.
@@ -153,6 +159,7 @@ pub fn configure(
                 .configure(agent_configs::extra_routes)
                 .configure(agents::routes)
                 .configure(agents::extra_routes)
+                .configure(runs::routes)
                 .configure(audit::routes)
                 .configure(api_keys::routes)
                 .configure(organizations::routes)

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, admin, agent_configs, agents, api_keys, audit, auth, health, invitations, members,
-    organizations, permissions, problem, project_members, projects, roles, sessions, users,
+    organizations, permissions, problem, project_members, projects, roles, runs, sessions, users,
 };
 
 /// The whole API.
@@ -31,6 +31,7 @@ use crate::{
         agent_configs::tools,
         agents::list, agents::create, agents::get, agents::update, agents::delete, agents::restore,
         agents::pause, agents::resume,
+        runs::start, runs::list, runs::get, runs::cancel, runs::events, runs::metrics,
         audit::list, audit::verify, audit::export,
         api_keys::create, api_keys::list, api_keys::revoke,
         organizations::current, organizations::update, organizations::delete, organizations::restore, permissions::list, roles::list, roles::get, roles::create, roles::update, roles::delete,
@@ -60,6 +61,7 @@ use crate::{
     tags(
         (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
+        (name = "runs", description = "Runs of agents: queued, executed once by a worker, followed live as Server-Sent Events, summed up as metrics"),
         (name = "agents", description = "Agent configurations (provider, model, prompt, tools, a write-only credential, numbered versions) and the agents that run with them"),
         (name = "audit", description = "The organization's tamper-evident audit trail"),
         (name = "organizations", description = "The caller's organization, its roles and the permission catalogue"),

@@ -106,6 +106,10 @@ id_type!(
     AgentId
 );
 id_type!(
+    /// Identifies one run of an agent.
+    RunId
+);
+id_type!(
     /// Identifies one audit event.
     AuditEventId
 );

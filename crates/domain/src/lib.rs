@@ -35,6 +35,7 @@ pub mod platform;
 pub mod projects;
 pub mod resource;
 pub mod roles;
+pub mod runs;
 pub mod scope;
 pub mod sealed;
 pub mod secret;
@@ -45,7 +46,7 @@ pub mod users;
 pub use error::{DomainError, DomainResult, FieldError};
 pub use ids::{
     AgentConfigId, AgentId, ApiKeyId, AuditEventId, ImpersonationId, InvitationId, OrganizationId,
-    ProjectId, ResourceId, RoleId, SessionId, UserId,
+    ProjectId, ResourceId, RoleId, RunId, SessionId, UserId,
 };
 pub use scope::{
     Actor, Credential, Grant, Permission, PermissionSet, RequestMeta, Role, RoleRef, SystemTask,

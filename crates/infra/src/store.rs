@@ -241,7 +241,7 @@ impl Store {
         Some(async move { grants.follow(&pool, listener).await })
     }
 
-    fn postgres_pool(&self) -> Option<&sea_orm::sqlx::PgPool> {
+    pub(crate) fn postgres_pool(&self) -> Option<&sea_orm::sqlx::PgPool> {
         self.is_postgres()
             .then(|| self.db.get_postgres_connection_pool())
     }

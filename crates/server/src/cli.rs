@@ -36,6 +36,9 @@ pub enum Command {
     CreateSuperuser(CreateSuperuserArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Run only run workers (no HTTP), for deployments that separate them; `serve` runs
+    /// workers in-process too.
+    Worker(Box<ServeArgs>),
 }
 
 /// Flags of `create-superuser`. The password (for a new account) comes from
@@ -222,6 +225,25 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub provider_allow_internal: bool,
+    /// Runs executed at once by this process's worker (0: none).
+    #[arg(long, env = "BULKHEAD_RUN_CONCURRENCY", default_value_t = 4)]
+    pub run_concurrency: u32,
+    /// Starts of one run (retries after a lost worker included) before it fails.
+    #[arg(long, env = "BULKHEAD_RUN_MAX_ATTEMPTS", default_value_t = 3)]
+    pub run_max_attempts: i32,
+    /// How long one execution of a run may take.
+    #[arg(long, env = "BULKHEAD_RUN_TIMEOUT_SECS", default_value_t = 300)]
+    pub run_timeout_secs: u64,
+    /// How long a worker's claim on a run lasts unless renewed (renewed at a third of it); a
+    /// dead worker's runs are retried after it.
+    #[arg(long, env = "BULKHEAD_RUN_LEASE_SECS", default_value_t = 30)]
+    pub run_lease_secs: u64,
+    /// Runs one organization may have executing at once, across workers.
+    #[arg(long, env = "BULKHEAD_RUN_PER_ORGANIZATION", default_value_t = 2)]
+    pub run_per_organization: u32,
+    /// At shutdown, how long running runs get to finish before they are handed back.
+    #[arg(long, env = "BULKHEAD_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
 }
 
 impl ServeArgs {
@@ -277,6 +299,15 @@ impl ServeArgs {
         config.secrets_previous_keys = self.secrets_previous_keys;
         config.provider_base_urls = self.provider_base_urls;
         config.provider_allow_internal = self.provider_allow_internal;
+        config.runs = crate::worker::WorkerSettings {
+            concurrency: self.run_concurrency,
+            per_organization: self.run_per_organization.max(1),
+            max_attempts: self.run_max_attempts.max(1),
+            timeout: Duration::from_secs(self.run_timeout_secs.max(1)),
+            lease: Duration::from_secs(self.run_lease_secs.max(3)),
+            grace: Duration::from_secs(self.shutdown_grace_secs),
+            ..crate::worker::WorkerSettings::default()
+        };
         config
     }
 }

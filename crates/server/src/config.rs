@@ -56,6 +56,8 @@ pub struct Config {
     pub provider_base_urls: Vec<url::Url>,
     /// Whether provider URLs may resolve to internal addresses.
     pub provider_allow_internal: bool,
+    /// The run worker `serve` runs in-process (`concurrency` 0: none).
+    pub runs: crate::worker::WorkerSettings,
 }
 
 impl Config {
@@ -85,6 +87,7 @@ impl Config {
                 url::Url::parse("https://api.openai.com/v1").expect("a valid default URL"),
             ],
             provider_allow_internal: false,
+            runs: crate::worker::WorkerSettings::default(),
         }
     }
 }

@@ -5,8 +5,9 @@ pub mod cli;
 pub mod config;
 mod startup;
 pub mod telemetry;
+pub mod worker;
 
 pub use config::Config;
 pub use startup::{
-    Application, StartupError, create_superuser, migrate, purge, purge_organizations,
+    Application, StartupError, create_superuser, migrate, purge, purge_organizations, run_worker,
 };

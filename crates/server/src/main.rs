@@ -89,6 +89,16 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Worker(args) => {
+            telemetry::init();
+            match bulkhead_server::run_worker(args.into_config()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!("worker error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(args) => {
             telemetry::init();
             let app = match Application::build(args.into_config()).await {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use bulkhead_api::AppState;
 use bulkhead_domain::accounts::{AccountPorts, AccountService};
+use bulkhead_domain::agent_configs::Provider;
 use bulkhead_domain::agent_configs::{AgentConfigPorts, AgentConfigService};
 use bulkhead_domain::agents::AgentService;
 use bulkhead_domain::api_keys::ApiKeyService;
@@ -19,9 +20,15 @@ use bulkhead_domain::outbox::{Mailer, OutboxService};
 use bulkhead_domain::platform::{PlatformPorts, PlatformService};
 use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::roles::RoleService;
+use bulkhead_domain::runs::{Executor, RunService};
 use bulkhead_domain::users::UserService;
 use bulkhead_domain::{SystemTask, TenantScope};
+use bulkhead_infra::executors::EchoExecutor;
 use bulkhead_infra::provider_urls::ProviderUrlPolicy;
+use bulkhead_infra::{SqlRunQueue, SqlRunRepository, SqlRunSignals};
+use std::collections::HashMap;
+
+use crate::worker::{Worker, WorkerSettings};
 use bulkhead_infra::sealing::{Keyring, SecretKey};
 use bulkhead_infra::{
     BatchedRateLimiter, BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer,
@@ -67,9 +74,70 @@ pub struct Application {
     port: u16,
     host: String,
     server: Server,
-    /// The outbox delivery, rate-limit flushing and grant-change listening loops; they stop
-    /// with the application.
-    background: [Background; 3],
+    /// The outbox delivery, rate-limit flushing, grant-change and run-event listening loops;
+    /// they stop with the application.
+    background: Vec<Background>,
+    /// The in-process run worker, if any.
+    worker: Option<RunningWorker>,
+}
+
+/// A run worker and the switch that tells it to stop.
+struct RunningWorker {
+    task: tokio::task::JoinHandle<()>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl RunningWorker {
+    /// Starts a worker over `store` (a pool of its own, sized for its runs).
+    async fn start(
+        store: &Store,
+        signals: &SqlRunSignals,
+        settings: &WorkerSettings,
+    ) -> Result<Self, StartupError> {
+        let pool = store.sibling(settings.concurrency.max(1) + 2, None).await?;
+        let mut executors: HashMap<Provider, Arc<dyn Executor>> = HashMap::new();
+        executors.insert(Provider::Echo, Arc::new(EchoExecutor));
+        let worker = Worker::new(
+            Arc::new(SqlRunQueue::new(pool, signals.clone())),
+            executors,
+            signals.clone(),
+            settings.clone(),
+        );
+        let (shutdown, stop) = tokio::sync::watch::channel(false);
+        Ok(Self {
+            task: tokio::spawn(worker.run(stop)),
+            shutdown,
+        })
+    }
+
+    /// Stops claiming at once; returns when running runs have finished or been handed back.
+    async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Resolves at the first SIGTERM or SIGINT.
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// A background task, aborted when dropped.
@@ -135,6 +203,7 @@ struct Shared {
     tokens: Arc<JwtCodec>,
     hasher: Arc<BcryptHasher>,
     budget: Arc<BatchedRateLimiter>,
+    run_signals: SqlRunSignals,
 }
 
 /// The adapters and services of one HTTP worker, on its own pool.
@@ -212,6 +281,16 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             Arc::new(SqlAgentRepository::new(store.clone())),
             audit.clone(),
         ),
+        runs: RunService::new(
+            Arc::new(SqlRunRepository::new(
+                store.clone(),
+                shared.run_signals.clone(),
+            )),
+            Arc::new(SqlAgentRepository::new(store.clone())),
+            Arc::new(SqlAgentConfigRepository::new(store.clone())),
+            audit.clone(),
+        ),
+        run_signals: Arc::new(shared.run_signals.clone()),
         api_keys: ApiKeyService::new(api_keys, audit.clone()),
         organizations: OrganizationService::new(
             organizations.clone(),
@@ -334,10 +413,21 @@ impl Application {
         // Counted in memory by every worker, flushed by one background task.
         let budget = Arc::new(BatchedRateLimiter::new(store.clone()));
         let flusher = spawn_flusher(budget.clone());
+        let run_signals = SqlRunSignals::new();
+        let mut background = vec![outbox, flusher, grants];
+        if let Some(follow) = run_signals.follow(&store) {
+            background.push(Background(tokio::spawn(follow)));
+        }
+        let worker = if config.runs.concurrency > 0 {
+            Some(RunningWorker::start(&store, &run_signals, &config.runs).await?)
+        } else {
+            None
+        };
         let shared = Shared {
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             budget,
+            run_signals,
         };
         // One pool per HTTP worker, so that each worker's runtime serves its own connections;
         // the configured size and turns for reads are split between them. The store above
@@ -378,7 +468,8 @@ impl Application {
             port: address.port(),
             host: address.ip().to_string(),
             server,
-            background: [outbox, flusher, grants],
+            background,
+            worker,
         })
     }
 
@@ -392,11 +483,49 @@ impl Application {
         format!("http://{}:{}", self.host, self.port)
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains.
+    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains: the run worker
+    /// stops claiming at once, and its running runs get the grace period to finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _background = self.background;
-        self.server.await
+        let stopping = self.worker.as_ref().map(|worker| {
+            let shutdown = worker.shutdown.clone();
+            tokio::spawn(async move {
+                termination().await;
+                let _ = shutdown.send(true);
+            })
+        });
+        let served = self.server.await;
+        if let Some(worker) = self.worker {
+            worker.stop().await;
+        }
+        if let Some(stopping) = stopping {
+            stopping.abort();
+        }
+        served
     }
+}
+
+/// Runs only a run worker until SIGTERM or SIGINT (`bulkhead worker`).
+pub async fn run_worker(config: Config) -> Result<(), StartupError> {
+    if config.runs.concurrency == 0 {
+        return Err(StartupError::Config(
+            "BULKHEAD_RUN_CONCURRENCY is 0: this worker would run nothing".into(),
+        ));
+    }
+    let store = Store::connect(&config.database_url, &config.store).await?;
+    if store.is_postgres() {
+        store.verify_app_role(TENANT_TABLES).await?;
+    } else {
+        Migrator::up(store.connection(), None).await?;
+    }
+    let signals = SqlRunSignals::new();
+    let _follow = signals
+        .follow(&store)
+        .map(|follow| Background(tokio::spawn(follow)));
+    let worker = RunningWorker::start(&store, &signals, &config.runs).await?;
+    termination().await;
+    worker.stop().await;
+    Ok(())
 }
 
 /// Applies pending migrations on `url`. On PostgreSQL this must be the tables' owner; it also

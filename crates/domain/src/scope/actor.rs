@@ -44,6 +44,8 @@ pub const IMPERSONATION_PERMISSIONS: &[Permission] = &[
 pub enum SystemTask {
     /// Removes soft-deleted rows past their retention period.
     Purge,
+    /// Executes agents' runs: starts them, records their events and outcomes.
+    Runs,
 }
 
 impl SystemTask {
@@ -51,6 +53,7 @@ impl SystemTask {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Purge => "purge",
+            Self::Runs => "runs",
         }
     }
 
@@ -63,6 +66,7 @@ impl SystemTask {
                 Permission::AgentsConfigure,
                 Permission::AgentsDelete,
             ],
+            Self::Runs => &[Permission::AgentsRead, Permission::AgentsRun],
         }
     }
 }

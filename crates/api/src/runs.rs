@@ -1,0 +1,553 @@
+//! Runs: start one on an agent (202, executed by a worker), list an agent's, read, cancel,
+//! follow their events (Server-Sent Events or a JSON page), and an agent's metrics.
+
+use std::time::Duration;
+
+use actix_web::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bulkhead_domain::runs::{Run, RunEvent, RunMetrics, RunPage, RunQuery, RunStatus};
+use bulkhead_domain::{AgentId, Permission, RunId, TenantScope};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::agents::AgentPath;
+use crate::extract::{Auth, Json, int_param};
+use crate::pagination::ListBody;
+use crate::problem::{ApiError, responses};
+use crate::resource::route;
+
+/// How often an idle event stream sends a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a stream waits for a wake-up before it looks again anyway.
+const LOOK_AGAIN: Duration = Duration::from_secs(2);
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(route("/api/v1/agents/{agent_id}/runs"))
+            .route(web::post().to(start))
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource(route("/api/v1/agents/{agent_id}/metrics")).route(web::get().to(metrics)),
+    )
+    .service(web::resource(route("/api/v1/runs/{run_id}")).route(web::get().to(get)))
+    .service(web::resource(route("/api/v1/runs/{run_id}/cancel")).route(web::post().to(cancel)))
+    .service(web::resource(route("/api/v1/runs/{run_id}/events")).route(web::get().to(events)));
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatusName {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+}
+
+/// A run of an agent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunBody {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub agent_id: Uuid,
+    /// The configuration it runs with, and the number of that configuration's behaviour
+    /// version (`GET /agent-configs/{id}/versions`).
+    pub config_id: Uuid,
+    pub config_version: i64,
+    #[schema(value_type = RunStatusName)]
+    pub status: &'static str,
+    #[schema(value_type = Object, additional_properties = true)]
+    pub input: Map<String, Value>,
+    /// What it produced, once succeeded (any JSON value).
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    /// How many times a worker started it.
+    pub attempt: i32,
+    /// The person who started it, or the creator of the API key that did.
+    pub created_by: Uuid,
+    pub api_key_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
+    pub queued_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+}
+
+impl From<Run> for RunBody {
+    fn from(r: Run) -> Self {
+        Self {
+            id: r.id.as_uuid(),
+            organization_id: r.organization_id.as_uuid(),
+            agent_id: r.agent_id.as_uuid(),
+            config_id: r.config_id.as_uuid(),
+            config_version: r.config_version,
+            status: r.status.as_str(),
+            input: r.input.as_map().clone(),
+            output: r.output,
+            error: r.error,
+            attempt: r.attempt,
+            created_by: r.created_by.as_uuid(),
+            api_key_id: r.api_key_id.map(|k| k.as_uuid()),
+            queued_at: r.queued_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            duration_ms: r.duration_ms,
+            tokens_in: r.tokens_in,
+            tokens_out: r.tokens_out,
+        }
+    }
+}
+
+/// A run to start.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRunRequest {
+    /// A JSON object of at most 256 KiB. The `echo` provider answers `{"echo": input}` after
+    /// `input.delay_ms`, or fails with `input.fail` when it is a string.
+    #[schema(value_type = Object, additional_properties = true)]
+    pub input: Map<String, Value>,
+}
+
+/// Start a run of an agent (agents:run): 202 with the queued run, which a worker executes.
+/// A paused agent or an inactive configuration is 409. With an `Idempotency-Key` header, a
+/// retry with the same key and body returns the first response without starting again.
+#[utoipa::path(
+    post, path = "/api/v1/agents/{agent_id}/runs", extensions(("x-permission" = json!("agents:run"))), tag = "runs", params(AgentPath, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: same key and body, same response, one run (kept 24 hours)")), request_body = StartRunRequest, security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = RunBody, headers(("location" = String, description = "The run's URL"))),
+        (status = 400, response = responses::MalformedJson),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
+        (status = 413, response = responses::PayloadTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::Invalid),
+    )
+)]
+pub(crate) async fn start(
+    state: web::Data<crate::AppState>,
+    Auth(scope): Auth,
+    req: HttpRequest,
+    path: web::Path<AgentPath>,
+    Json(body): Json<StartRunRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = AgentId::from_uuid(path.agent_id);
+    crate::idempotency::once(&state, &scope, Permission::AgentsRun, &req, || async {
+        let run = state
+            .runs
+            .start(&scope, agent, Value::Object(body.input))
+            .await?;
+        Ok(HttpResponse::Accepted()
+            .insert_header((LOCATION, format!("/api/v1/runs/{}", run.id)))
+            .json(RunBody::from(run)))
+    })
+    .await
+}
+
+/// List parameters of an agent's runs.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListRunsQuery {
+    /// Page size, 1 to 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<String>,
+    /// The previous page's `next_cursor`: runs older than it.
+    pub cursor: Option<Uuid>,
+    /// Only runs in this status.
+    #[param(value_type = Option<RunStatusName>)]
+    pub status: Option<String>,
+    /// RFC 3339: only runs queued at or after this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub since: Option<String>,
+    /// RFC 3339: only runs queued before this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub until: Option<String>,
+}
+
+/// A page of runs, newest first, paged by keyset: pass `next_cursor` as `cursor` for the next.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunPageBody {
+    pub data: Vec<RunBody>,
+    pub limit: u64,
+    pub has_more: bool,
+    /// The cursor of the next page, when there is one.
+    pub next_cursor: Option<Uuid>,
+}
+
+fn time_param(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|value| {
+        DateTime::parse_from_rfc3339(value.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::invalid(field, "format", format!("{field} must be an RFC 3339 time"))
+            })
+    })
+    .transpose()
+}
+
+/// An agent's runs, newest first (agents:read); filters `status`, `since`, `until`.
+#[utoipa::path(
+    get, path = "/api/v1/agents/{agent_id}/runs", extensions(("x-permission" = json!("agents:read"))), tag = "runs", params(AgentPath, ListRunsQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of runs", body = RunPageBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 422, response = responses::Invalid),
+    )
+)]
+pub(crate) async fn list(
+    state: web::Data<crate::AppState>,
+    Auth(scope): Auth,
+    path: web::Path<AgentPath>,
+    query: web::Query<ListRunsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let limit = int_param("limit", query.limit.as_deref())?;
+    let filter = RunQuery {
+        limit: 0,
+        before: query.cursor.map(RunId::from_uuid),
+        status: query
+            .status
+            .as_deref()
+            .map(|s| RunStatus::parse("status", s))
+            .transpose()?,
+        since: time_param("since", query.since.as_deref())?,
+        until: time_param("until", query.until.as_deref())?,
+    };
+    let RunPage { runs, has_more } = state
+        .runs
+        .list(&scope, AgentId::from_uuid(path.agent_id), limit, filter)
+        .await?;
+    let limit = limit.map_or(20, |l| l as u64);
+    let next_cursor = has_more
+        .then(|| runs.last().map(|r| r.id.as_uuid()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(RunPageBody {
+        data: runs.into_iter().map(RunBody::from).collect(),
+        limit,
+        has_more,
+        next_cursor,
+    }))
+}
+
+/// The run's id in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RunPath {
+    pub run_id: Uuid,
+}
+
+/// Read a run (agents:read); runs of a deleted agent stay readable.
+#[utoipa::path(
+    get, path = "/api/v1/runs/{run_id}", extensions(("x-permission" = json!("agents:read"))), tag = "runs", params(RunPath), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The run", body = RunBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+    )
+)]
+pub(crate) async fn get(
+    state: web::Data<crate::AppState>,
+    Auth(scope): Auth,
+    path: web::Path<RunPath>,
+) -> Result<HttpResponse, ApiError> {
+    let run = state
+        .runs
+        .get(&scope, RunId::from_uuid(path.run_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(RunBody::from(run)))
+}
+
+/// Cancel a queued or running run (agents:run); a run that has ended is 409.
+#[utoipa::path(
+    post, path = "/api/v1/runs/{run_id}/cancel", extensions(("x-permission" = json!("agents:run"))), tag = "runs", params(RunPath), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The run, cancelled", body = RunBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 409, response = responses::Conflict),
+    )
+)]
+pub(crate) async fn cancel(
+    state: web::Data<crate::AppState>,
+    Auth(scope): Auth,
+    path: web::Path<RunPath>,
+) -> Result<HttpResponse, ApiError> {
+    let run = state
+        .runs
+        .cancel(&scope, RunId::from_uuid(path.run_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(RunBody::from(run)))
+}
+
+/// Event kinds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEventKind {
+    Status,
+    OutputDelta,
+    Log,
+    Error,
+}
+
+/// One event of a run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunEventBody {
+    /// 1, 2, ... in order: the SSE `id`, and what `after` and `Last-Event-ID` take.
+    pub seq: i64,
+    #[schema(value_type = RunEventKind)]
+    pub kind: &'static str,
+    #[schema(value_type = Object, additional_properties = true)]
+    pub data: Value,
+    #[serde(serialize_with = "crate::timestamps::rfc3339")]
+    pub at: DateTime<Utc>,
+}
+
+impl From<RunEvent> for RunEventBody {
+    fn from(e: RunEvent) -> Self {
+        Self {
+            seq: e.seq,
+            kind: e.kind.as_str(),
+            data: e.data,
+            at: e.at,
+        }
+    }
+}
+
+/// Event parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only events after this sequence number (default 0: from the start). A stream also takes
+    /// `Last-Event-ID`.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub after: Option<String>,
+    /// Most events in a JSON page, 1 to 500.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+}
+
+/// A run's events (agents:read). With `Accept: text/event-stream`: Server-Sent Events (`id` =
+/// sequence number, `event` = `status`, `output_delta`, `log` or `error`, JSON `data`),
+/// resuming after `Last-Event-ID`, with keep-alive comments, ending after the terminal status.
+/// Otherwise a JSON page of events after `after`.
+#[utoipa::path(
+    get, path = "/api/v1/runs/{run_id}/events", extensions(("x-permission" = json!("agents:read"))), tag = "runs", params(RunPath, EventsQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The events: a JSON page, or with `Accept: text/event-stream` a stream of them", content(
+            (ListBody<RunEventBody> = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 422, response = responses::Invalid),
+    )
+)]
+pub(crate) async fn events(
+    state: web::Data<crate::AppState>,
+    Auth(scope): Auth,
+    req: HttpRequest,
+    path: web::Path<RunPath>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = RunId::from_uuid(path.run_id);
+    let limit = int_param("limit", query.limit.as_deref())?;
+    let mut after = int_param("after", query.after.as_deref())?.unwrap_or(0);
+    let streaming = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !streaming {
+        let events = state.runs.events(&scope, id, after, limit).await?;
+        return Ok(HttpResponse::Ok().json(ListBody::<RunEventBody>::from_items(events)));
+    }
+    if let Some(last) = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+    {
+        after = last.trim().parse().map_err(|_| {
+            ApiError::invalid(
+                "Last-Event-ID",
+                "type",
+                "Last-Event-ID must be an event's sequence number",
+            )
+        })?;
+    }
+    // The first read answers 404 (or 403) before the stream starts.
+    let first = state.runs.events(&scope, id, after, None).await?;
+    let stream = EventStream {
+        state,
+        scope,
+        run: id,
+        after,
+        pending: Some(first),
+        done: false,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(futures_util::stream::unfold(stream, EventStream::next)))
+}
+
+/// One client's stream of a run's events.
+struct EventStream {
+    state: web::Data<crate::AppState>,
+    scope: TenantScope,
+    run: RunId,
+    after: i64,
+    pending: Option<Vec<RunEvent>>,
+    done: bool,
+}
+
+impl EventStream {
+    /// The next chunk: the events stored since the last one, or a keep-alive comment; nothing
+    /// once the terminal status went out (or the caller lost access).
+    async fn next(mut self) -> Option<(Result<Bytes, actix_web::Error>, Self)> {
+        if self.done {
+            return None;
+        }
+        let mut wakeups = self.state.run_signals.subscribe();
+        let quiet_since = tokio::time::Instant::now();
+        loop {
+            let events = match self.pending.take() {
+                Some(events) => events,
+                None => match self
+                    .state
+                    .runs
+                    .events(&self.scope, self.run, self.after, None)
+                    .await
+                {
+                    Ok(events) => events,
+                    // Access ended (a revoked session, say): the stream ends.
+                    Err(_) => return None,
+                },
+            };
+            if !events.is_empty() {
+                let mut chunk = String::new();
+                for event in events {
+                    self.after = event.seq;
+                    self.done |= event.is_terminal();
+                    chunk.push_str(&format!(
+                        "id: {}\nevent: {}\ndata: {}\n\n",
+                        event.seq,
+                        event.kind.as_str(),
+                        event.data
+                    ));
+                }
+                return Some((Ok(Bytes::from(chunk)), self));
+            }
+            if quiet_since.elapsed() >= KEEP_ALIVE {
+                return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self));
+            }
+            wakeups.wait(self.run, LOOK_AGAIN).await;
+        }
+    }
+}
+
+/// Metrics parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MetricsQuery {
+    /// RFC 3339: runs queued at or after this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub since: Option<String>,
+    /// RFC 3339: runs queued before this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub until: Option<String>,
+}
+
+/// Durations of finished runs, in milliseconds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DurationsBody {
+    pub p50: Option<i64>,
+    pub p95: Option<i64>,
+    pub max: Option<i64>,
+}
+
+/// An agent's runs in a period, summed up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunMetricsBody {
+    pub runs_total: i64,
+    /// Runs per status (only statuses that occur).
+    #[schema(value_type = Object, additional_properties = true)]
+    pub by_status: Map<String, Value>,
+    /// Succeeded among succeeded, failed and timed out, 0 to 1; null when none finished.
+    pub success_rate: Option<f64>,
+    pub duration_ms: DurationsBody,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
+    pub last_run_at: Option<DateTime<Utc>>,
+}
+
+impl From<RunMetrics> for RunMetricsBody {
+    fn from(m: RunMetrics) -> Self {
+        Self {
+            runs_total: m.runs_total,
+            by_status: m
+                .by_status
+                .into_iter()
+                .map(|(s, n)| (s.as_str().to_owned(), n.into()))
+                .collect(),
+            success_rate: m.success_rate,
+            duration_ms: DurationsBody {
+                p50: m.duration_p50_ms,
+                p95: m.duration_p95_ms,
+                max: m.duration_max_ms,
+            },
+            tokens_in: m.tokens_in,
+            tokens_out: m.tokens_out,
+            last_run_at: m.last_run_at,
+        }
+    }
+}
+
+/// An agent's run metrics over a period (agents:read): counts by status, success rate,
+/// duration percentiles, tokens and the latest run.
+#[utoipa::path(
+    get, path = "/api/v1/agents/{agent_id}/metrics", extensions(("x-permission" = json!("agents:read"))), tag = "runs", params(AgentPath, MetricsQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The metrics", body = RunMetricsBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::NotFound),
+        (status = 422, response = responses::Invalid),
+    )
+)]
+pub(crate) async fn metrics(
+    state: web::Data<crate::AppState>,
+    Auth(scope): Auth,
+    path: web::Path<AgentPath>,
+    query: web::Query<MetricsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let since = time_param("since", query.since.as_deref())?;
+    let until = time_param("until", query.until.as_deref())?;
+    let metrics = state
+        .runs
+        .metrics(&scope, AgentId::from_uuid(path.agent_id), since, until)
+        .await?;
+    Ok(HttpResponse::Ok().json(RunMetricsBody::from(metrics)))
+}
