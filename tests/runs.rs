@@ -208,6 +208,13 @@ async fn failures_cancellations_and_time_limits_end_runs_for_good(app: TestApp) 
 
     let slow = start(&app, &a, &agent, json!({ "delay_ms": 60_000 })).await;
     settled(&app, &a, &slow, "running").await;
+    let agent_path = format!("/api/v1/agents/{}", agent["id"].as_str().unwrap());
+    let busy = app.get(&agent_path, &a.token).await;
+    assert_eq!(busy.body["status"], "busy", "{}", busy.body);
+    assert_eq!(
+        busy.body["version"], agent["version"],
+        "runtime status is no new version"
+    );
     let cancelled = app
         .post(
             &format!("{}/cancel", run_path(&slow)),
@@ -228,6 +235,7 @@ async fn failures_cancellations_and_time_limits_end_runs_for_good(app: TestApp) 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let later = app.get(&run_path(&slow), &a.token).await;
     assert_eq!(later.body["status"], "cancelled");
+    assert_eq!(app.get(&agent_path, &a.token).await.body["status"], "idle");
     let events = event_page(&app, &a, &slow, 0).await;
     assert_eq!(events.last().unwrap()["data"]["status"], "cancelled");
 
@@ -781,5 +789,233 @@ async fn one_tenants_backlog_does_not_starve_another() {
             json!({}),
         )
         .await;
+    }
+}
+
+/// What the fake provider received: the request line, headers (lower-cased) and JSON body.
+#[derive(Debug, Clone)]
+struct Received {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+/// A chat-completions service on a local port: it answers the first request 429 with
+/// `Retry-After: 1`, then streams "Hel", "lo" and the usage.
+async fn fake_provider() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            let head_end = loop {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+            let mut lines = head.lines();
+            let line = lines.next().unwrap_or_default().to_owned();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+                .collect();
+            let length: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            while raw.len() < head_end + length {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buf[..n]);
+            }
+            let body = serde_json::from_slice(&raw[head_end..]).unwrap_or(Value::Null);
+            let first = {
+                let mut seen = log.lock().unwrap();
+                seen.push(Received {
+                    line,
+                    headers,
+                    body,
+                });
+                seen.len() == 1
+            };
+            let reply = if first {
+                "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            } else {
+                let chunk = |content: &str| {
+                    format!(
+                        "data: {}\n\n",
+                        json!({ "choices": [{ "delta": { "content": content } }] })
+                    )
+                };
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}{}data: {}\n\ndata: [DONE]\n\n",
+                    chunk("Hel"),
+                    chunk("lo"),
+                    json!({ "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 5 } })
+                )
+            };
+            let _ = socket.write_all(reply.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    (port, seen)
+}
+
+mod providers {
+    use super::*;
+
+    bulkhead_tests::on_both_stores! {
+        openai_compatible_runs_stream_from_the_provider_with_the_sealed_key;
+    }
+
+    async fn openai_compatible_runs_stream_from_the_provider_with_the_sealed_key(store: Store) {
+        let (port, seen) = fake_provider().await;
+        let base = format!("http://127.0.0.1:{port}/v1");
+        let app = spawn_app_with(store, |config| {
+            config.provider_base_urls = vec![base.parse().unwrap()];
+            config.provider_allow_internal = true;
+        })
+        .await;
+        let a = app.register("provider@example.com").await;
+        let config = app
+            .post(
+                "/api/v1/agent-configs",
+                Some(&a.token),
+                json!({
+                    "name": "Model",
+                    "agent_type": "documentation",
+                    "provider": "openai_compatible",
+                    "model": "tiny-1",
+                    "temperature": 0.2,
+                    "max_tokens": 64,
+                    "system_prompt": "Be brief.",
+                    "base_url": base,
+                }),
+            )
+            .await;
+        assert_eq!(config.status, StatusCode::CREATED, "{}", config.body);
+        let config_path = format!(
+            "/api/v1/agent-configs/{}",
+            config.body["id"].as_str().unwrap()
+        );
+        let stored = app
+            .raw(
+                app.client
+                    .put(app.url(&format!("{config_path}/credential")))
+                    .bearer_auth(&a.token)
+                    .json(&json!({ "api_key": "sk-fake-123" })),
+            )
+            .await;
+        assert_eq!(stored.status, StatusCode::NO_CONTENT);
+        let agent = app
+            .post(
+                "/api/v1/agents",
+                Some(&a.token),
+                json!({ "agent_key": "writer", "config_id": config.body["id"] }),
+            )
+            .await
+            .body;
+        let run = start(&app, &a, &agent, json!({ "prompt": "Say hello" })).await;
+        let done = settled(&app, &a, &run, "succeeded").await;
+        assert_eq!(done["output"], json!({ "text": "Hello" }));
+        assert_eq!(
+            (done["tokens_in"].clone(), done["tokens_out"].clone()),
+            (json!(12), json!(5))
+        );
+
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "one 429, then the retry: {seen:?}");
+        let call = &seen[1];
+        assert_eq!(call.line, "POST /v1/chat/completions HTTP/1.1");
+        assert!(
+            call.headers
+                .contains(&("authorization".into(), "Bearer sk-fake-123".into())),
+            "{:?}",
+            call.headers
+        );
+        assert_eq!(call.body["model"], "tiny-1");
+        assert_eq!(call.body["stream"], true);
+        assert_eq!(call.body["max_tokens"], 64);
+        assert_eq!(call.body["temperature"], 0.2);
+        assert_eq!(
+            call.body["messages"],
+            json!([
+                { "role": "system", "content": "Be brief." },
+                { "role": "user", "content": "Say hello" }
+            ])
+        );
+        let events = event_page(&app, &a, &run, 0).await;
+        let deltas: Vec<&str> = events
+            .iter()
+            .filter(|e| e["kind"] == "output_delta")
+            .map(|e| e["data"]["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(deltas, ["Hel", "lo"]);
+        assert!(
+            events
+                .iter()
+                .any(|e| e["kind"] == "log"
+                    && e["data"]["message"].as_str().unwrap().contains("429")),
+            "the retry is logged"
+        );
+
+        // A server whose policy does not admit internal addresses refuses to connect, even for
+        // a configuration saved where the policy did: the check runs again right before each
+        // connection. Here the only worker is the strict server's.
+        let strict_only = spawn_app_with(store, |config| {
+            config.provider_base_urls = vec![base.parse().unwrap()];
+            config.provider_allow_internal = false;
+        })
+        .await;
+        let lenient_reader = strict_only
+            .another_instance(|config| {
+                config.provider_base_urls = vec![base.parse().unwrap()];
+                config.provider_allow_internal = true;
+                config.runs.concurrency = 0;
+            })
+            .await;
+        let b = lenient_reader.register("rebinding@example.com").await;
+        let saved = lenient_reader
+            .post(
+                "/api/v1/agent-configs",
+                Some(&b.token),
+                json!({ "name": "M", "agent_type": "hr", "provider": "openai_compatible", "model": "m", "base_url": base }),
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.body);
+        let agent_b = lenient_reader
+            .post(
+                "/api/v1/agents",
+                Some(&b.token),
+                json!({ "agent_key": "k", "config_id": saved.body["id"] }),
+            )
+            .await
+            .body;
+        let refused = start(&lenient_reader, &b, &agent_b, json!({ "prompt": "hi" })).await;
+        let failed = settled(&strict_only, &b, &refused, "failed").await;
+        assert!(
+            failed["error"]
+                .as_str()
+                .unwrap()
+                .contains("internal address"),
+            "{failed}"
+        );
     }
 }

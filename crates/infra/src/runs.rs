@@ -10,12 +10,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bulkhead_domain::agent_configs::Provider;
+use bulkhead_domain::agent_configs::{Provider, ProviderKey, credential_place};
 use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::runs::{
     Claim, EventKind, Outcome, RUN, Run, RunEvent, RunInput, RunMetrics, RunPage, RunQuery,
     RunQueue, RunRepository, RunStatus, Started,
 };
+use bulkhead_domain::sealed::{SealedSecret, Sealer};
 use bulkhead_domain::{
     AgentConfigId, AgentId, ApiKeyId, DomainError, DomainResult, OrganizationId, RunId, SystemTask,
     TenantScope, UserId,
@@ -246,6 +247,7 @@ async fn moved(
     entry: Option<AuditEntry>,
 ) -> DomainResult<()> {
     save(tx, scope, run).await?;
+    agent_activity(tx, scope, run.agent_id).await?;
     append(
         tx,
         signals,
@@ -259,6 +261,37 @@ async fn moved(
         crate::chain::append(tx, scope, entry).await?;
     }
     Ok(())
+}
+
+/// Sets an agent's status from its runs: `busy` while one is running, else `idle`; a paused
+/// agent stays paused. Runtime state, like a run's own status: it does not make a new version
+/// of the agent (an `If-Match` a person holds stays good) and is not audited apart from the
+/// run's record.
+async fn agent_activity(
+    tx: &DatabaseTransaction,
+    scope: &TenantScope,
+    agent: AgentId,
+) -> DomainResult<()> {
+    let org = scope.organization_id().as_uuid();
+    let running = Query::select()
+        .expr(Expr::cust("1"))
+        .from(RUNS)
+        .and_where(col(RUNS, "organization_id").eq(org))
+        .and_where(col(RUNS, "agent_id").eq(agent.as_uuid()))
+        .and_where(col(RUNS, "status").eq(RunStatus::Running.as_str()))
+        .to_owned();
+    let status = Expr::case(Expr::exists(running), "busy").finally("idle");
+    let update = Query::update()
+        .table("agents")
+        .value("status", status)
+        .and_where(col("agents", "organization_id").eq(org))
+        .and_where(col("agents", "id").eq(agent.as_uuid()))
+        .and_where(col("agents", "status").ne("paused"))
+        .to_owned();
+    tx.execute_raw(tx.get_database_backend().build(&update))
+        .await
+        .map_err(to_domain)
+        .map(|_| ())
 }
 
 /// The audit record of what the worker's task did to a run.
@@ -691,6 +724,39 @@ impl SqlRunQueue {
         Self { store, signals }
     }
 
+    /// The provider key of configuration `config`, opened; `None` if it has none, or if it
+    /// does not open (sealed under a key this server lacks: the provider will refuse the call,
+    /// and the run fails saying so).
+    async fn credential(
+        &self,
+        tx: &DatabaseTransaction,
+        scope: &TenantScope,
+        config: AgentConfigId,
+    ) -> Option<ProviderKey> {
+        let select = Query::select()
+            .column(("agent_configs", "credential"))
+            .from("agent_configs")
+            .and_where(
+                col("agent_configs", "organization_id").eq(scope.organization_id().as_uuid()),
+            )
+            .and_where(col("agent_configs", "id").eq(config.as_uuid()))
+            .to_owned();
+        let sealed: Option<String> = tx
+            .query_one_raw(tx.get_database_backend().build(&select))
+            .await
+            .ok()??
+            .try_get_by_index(0)
+            .ok()?;
+        let sealed = SealedSecret::from_sealed(sealed?);
+        match Sealer::open(self.store.keyring(), &credential_place(config), &sealed) {
+            Ok(key) => ProviderKey::parse(&key).ok(),
+            Err(err) => {
+                tracing::warn!(error = %err, config = %config, "a provider credential does not open");
+                None
+            }
+        }
+    }
+
     /// A transaction that may read every organization's queue rows (and nothing else).
     async fn claiming(&self) -> DomainResult<DatabaseTransaction> {
         let tx = self.store.begin().await.map_err(to_domain)?;
@@ -834,21 +900,29 @@ impl RunQueue for SqlRunQueue {
             .map(|row| row.try_get_by_index(0))
             .transpose()
             .map_err(to_domain)?;
-        let provider = settings
+        let settings: serde_json::Value = settings
             .as_deref()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-            .and_then(|s| s["provider"].as_str().map(str::to_owned))
-            .and_then(|p| Provider::parse("provider", &p).ok())
+            .and_then(|s| serde_json::from_str(s).ok())
             .ok_or_else(|| {
                 DomainError::Internal(format!("run {id}: its configuration version is missing"))
             })?;
+        let provider = settings["provider"]
+            .as_str()
+            .and_then(|p| Provider::parse("provider", p).ok())
+            .ok_or_else(|| DomainError::Internal(format!("run {id}: stored provider")))?;
+        let credential = self.credential(&tx, scope, run.config_id).await;
         run.status = RunStatus::Running;
         run.attempt += 1;
         run.started_at = Some(bulkhead_domain::now());
         let entry = by_worker(&run, json!({ "attempt": run.attempt }));
         moved(&tx, &self.signals, scope, &run, Some(entry)).await?;
         tx.commit().await?;
-        Ok(Some(Started { run, provider }))
+        Ok(Some(Started {
+            run,
+            provider,
+            settings,
+            credential,
+        }))
     }
 
     async fn renew(

@@ -23,12 +23,12 @@ use bulkhead_domain::roles::RoleService;
 use bulkhead_domain::runs::{Executor, RunService};
 use bulkhead_domain::users::UserService;
 use bulkhead_domain::{SystemTask, TenantScope};
-use bulkhead_infra::executors::EchoExecutor;
+use bulkhead_infra::executors::{EchoExecutor, OpenAiCompatibleExecutor};
 use bulkhead_infra::provider_urls::ProviderUrlPolicy;
 use bulkhead_infra::{SqlRunQueue, SqlRunRepository, SqlRunSignals};
 use std::collections::HashMap;
 
-use crate::worker::{Worker, WorkerSettings};
+use crate::worker::Worker;
 use bulkhead_infra::sealing::{Keyring, SecretKey};
 use bulkhead_infra::{
     BatchedRateLimiter, BcryptHasher, InfraError, JwtCodec, JwtKey, JwtSettings, LogMailer,
@@ -92,11 +92,16 @@ impl RunningWorker {
     async fn start(
         store: &Store,
         signals: &SqlRunSignals,
-        settings: &WorkerSettings,
+        config: &Config,
     ) -> Result<Self, StartupError> {
+        let settings = &config.runs;
         let pool = store.sibling(settings.concurrency.max(1) + 2, None).await?;
         let mut executors: HashMap<Provider, Arc<dyn Executor>> = HashMap::new();
         executors.insert(Provider::Echo, Arc::new(EchoExecutor));
+        executors.insert(
+            Provider::OpenAiCompatible,
+            Arc::new(OpenAiCompatibleExecutor::new(provider_policy(config), 3)),
+        );
         let worker = Worker::new(
             Arc::new(SqlRunQueue::new(pool, signals.clone())),
             executors,
@@ -115,6 +120,15 @@ impl RunningWorker {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }
+}
+
+/// Which provider URLs agents may call: checked when a configuration is saved and again by the
+/// executor right before it connects.
+fn provider_policy(config: &Config) -> ProviderUrlPolicy {
+    ProviderUrlPolicy::new(
+        config.provider_base_urls.clone(),
+        config.provider_allow_internal,
+    )
 }
 
 /// Resolves at the first SIGTERM or SIGINT.
@@ -270,10 +284,7 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
         agent_configs: AgentConfigService::new(AgentConfigPorts {
             repo: Arc::new(SqlAgentConfigRepository::new(store.clone())),
             versions: Arc::new(SqlAgentConfigVersionRepository::new(store.clone())),
-            endpoints: Arc::new(ProviderUrlPolicy::new(
-                config.provider_base_urls.clone(),
-                config.provider_allow_internal,
-            )),
+            endpoints: Arc::new(provider_policy(config)),
             sealer: Arc::new(store.keyring().clone()),
             audit: audit.clone(),
         }),
@@ -419,7 +430,7 @@ impl Application {
             background.push(Background(tokio::spawn(follow)));
         }
         let worker = if config.runs.concurrency > 0 {
-            Some(RunningWorker::start(&store, &run_signals, &config.runs).await?)
+            Some(RunningWorker::start(&store, &run_signals, &config).await?)
         } else {
             None
         };
@@ -522,7 +533,7 @@ pub async fn run_worker(config: Config) -> Result<(), StartupError> {
     let _follow = signals
         .follow(&store)
         .map(|follow| Background(tokio::spawn(follow)));
-    let worker = RunningWorker::start(&store, &signals, &config.runs).await?;
+    let worker = RunningWorker::start(&store, &signals, &config).await?;
     termination().await;
     worker.stop().await;
     Ok(())

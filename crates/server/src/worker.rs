@@ -214,7 +214,7 @@ impl Worker {
                 started.provider.as_str()
             ))),
             Some(executor) => tokio::select! {
-                result = tokio::time::timeout(self.settings.timeout, executor.execute(&started.run, &sink)) => {
+                result = tokio::time::timeout(self.settings.timeout, executor.execute(&started, &sink)) => {
                     Some(result.unwrap_or(Outcome::TimedOut))
                 }
                 // Cancelled, or the lease went to another worker: leave the run as it is.

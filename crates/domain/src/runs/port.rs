@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::model::{EventKind, Outcome, Run, RunEvent, RunMetrics, RunPage, RunQuery};
-use crate::agent_configs::Provider;
+use crate::agent_configs::{Provider, ProviderKey};
 use crate::audit::AuditEntry;
 use crate::error::DomainResult;
 use crate::ids::{AgentId, OrganizationId, RunId};
@@ -68,13 +68,17 @@ pub struct Claim {
     pub organization_id: OrganizationId,
 }
 
-/// A run a worker started: the run, and who executes it.
+/// A run a worker started: the run, and what executing it needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Started {
     /// The run, now running.
     pub run: Run,
     /// The provider of the configuration version it runs with.
     pub provider: Provider,
+    /// That version's settings, as [`crate::agent_configs::Behaviour::to_json`] recorded them.
+    pub settings: Value,
+    /// The configuration's provider key, opened for this execution; never stored elsewhere.
+    pub credential: Option<ProviderKey>,
 }
 
 /// The queue of runs, as workers see it. Claims hold a lease that the worker renews; a lease
@@ -163,6 +167,6 @@ pub trait EventSink: Send + Sync {
 /// Does a run's work for one provider.
 #[async_trait]
 pub trait Executor: Send + Sync {
-    /// Executes `run`, reporting progress to `events`; the outcome ends the run.
-    async fn execute(&self, run: &Run, events: &dyn EventSink) -> Outcome;
+    /// Executes a started run, reporting progress to `events`; the outcome ends the run.
+    async fn execute(&self, job: &Started, events: &dyn EventSink) -> Outcome;
 }

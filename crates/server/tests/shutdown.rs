@@ -1,0 +1,170 @@
+//! SIGTERM on the real binary: the run worker stops claiming, a run that finishes within the
+//! grace period is stored as finished, one that does not is handed back to the queue (not left
+//! `running`, not counted as an attempt), and the process exits 0.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SECRET: &str = "shutdown-secret-shutdown-secret-0123456789";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(database: &str, port: u16, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            database,
+            "--jwt-secret",
+            SECRET,
+            "--bcrypt-cost",
+            "4",
+            "--shutdown-grace-secs",
+            "3",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Value {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap()
+}
+
+async fn status_of(client: &reqwest::Client, base: &str, token: &str, run: &Value) -> Value {
+    call(
+        client,
+        reqwest::Method::GET,
+        format!("{base}/api/v1/runs/{}", run["id"].as_str().unwrap()),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sigterm_finishes_what_it_can_and_hands_back_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/shutdown.db?mode=rwc", dir.path().display());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut server = serve(&database, port, &[]);
+    ready(&client, &base).await;
+
+    let registered = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/auth/register"),
+        None,
+        Some(json!({ "email": "sigterm@example.com", "password": "correct horse battery", "name": "S", "organization_name": "S" })),
+    )
+    .await;
+    let token = registered["access_token"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: Value| {
+        call(
+            &client,
+            reqwest::Method::POST,
+            format!("{base}/api/v1{path}"),
+            Some(&token),
+            Some(body),
+        )
+    };
+    let config = post(
+        "/agent-configs",
+        json!({ "name": "c", "agent_type": "custom", "model": "m" }),
+    )
+    .await;
+    let agent = post(
+        "/agents",
+        json!({ "agent_key": "a", "config_id": config["id"] }),
+    )
+    .await;
+    let runs = format!("/agents/{}/runs", agent["id"].as_str().unwrap());
+    let long = post(&runs, json!({ "input": { "delay_ms": 60_000 } })).await;
+    let short = post(&runs, json!({ "input": { "delay_ms": 1500 } })).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (l, s) = (
+            status_of(&client, &base, &token, &long).await,
+            status_of(&client, &base, &token, &short).await,
+        );
+        if l["status"] == "running" && s["status"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not both running: {l} {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit {exit:?}");
+
+    // A server that runs nothing shows what the first left behind.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut reader = serve(&database, port, &["--run-concurrency", "0"]);
+    ready(&client, &base).await;
+    let short = status_of(&client, &base, &token, &short).await;
+    let long = status_of(&client, &base, &token, &long).await;
+    reader.kill().unwrap();
+    let _ = reader.wait();
+    assert_eq!(
+        short["status"], "succeeded",
+        "finished within the grace period: {short}"
+    );
+    assert_eq!(long["status"], "queued", "handed back: {long}");
+    assert_eq!(
+        long["attempt"], 0,
+        "a handed-back start is not an attempt: {long}"
+    );
+}
