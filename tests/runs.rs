@@ -653,7 +653,7 @@ async fn a_dead_workers_run_is_retried_then_failed(app: TestApp) {
     );
 }
 
-/// Two servers on one PostgreSQL database share the queue: each of 200 runs executes exactly
+/// Two servers on one PostgreSQL database share the queue: each of 500 runs executes exactly
 /// once.
 #[tokio::test]
 async fn two_servers_execute_each_run_exactly_once() {
@@ -671,7 +671,7 @@ async fn two_servers_execute_each_run_exactly_once() {
     let a = app.register("shared-queue@example.com").await;
     let (_, agent) = new_agent(&app, &a, "busy").await;
     let mut ids = Vec::new();
-    for n in 0..200 {
+    for n in 0..500 {
         // Queued through both servers.
         let via = if n % 2 == 0 { &app } else { &other };
         ids.push(start(via, &a, &agent, json!({ "n": n })).await["id"].clone());
@@ -679,7 +679,7 @@ async fn two_servers_execute_each_run_exactly_once() {
     let metrics = format!("/api/v1/agents/{}/metrics", agent["id"].as_str().unwrap());
     within(Duration::from_secs(150), || async {
         let now = app.get(&metrics, &a.token).await.body;
-        if now["by_status"]["succeeded"] == 200 {
+        if now["by_status"]["succeeded"] == 500 {
             Ok(())
         } else {
             Err(format!("so far {}", now["by_status"]))
@@ -703,8 +703,8 @@ async fn two_servers_execute_each_run_exactly_once() {
         started.extend(events.into_iter().map(|e| e["resource_id"].clone()));
     }
     let distinct: HashSet<String> = started.iter().map(|v| v.to_string()).collect();
-    assert_eq!(started.len(), 200, "one start per run");
-    assert_eq!(distinct.len(), 200);
+    assert_eq!(started.len(), 500, "one start per run");
+    assert_eq!(distinct.len(), 500);
     for id in &ids {
         let run = app
             .get(&format!("/api/v1/runs/{}", id.as_str().unwrap()), &a.token)

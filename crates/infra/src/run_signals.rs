@@ -59,9 +59,10 @@ impl SqlRunSignals {
         Ok(())
     }
 
-    /// Wakes this process's idle workers: a run was queued or handed back.
+    /// Wakes this process's idle worker: a run was queued or handed back. A wake-up while it
+    /// is busy is kept for its next wait, so none is lost.
     pub fn wake_workers(&self) {
-        self.workers.notify_waiters();
+        self.workers.notify_one();
     }
 
     /// Waits until [`SqlRunSignals::wake_workers`] or `timeout`.
@@ -74,6 +75,7 @@ impl SqlRunSignals {
     pub fn follow(&self, store: &Store) -> Option<impl Future<Output = ()> + Send + 'static> {
         let pool = store.postgres_pool()?.clone();
         let events = self.events.clone();
+        let workers = self.workers.clone();
         Some(async move {
             loop {
                 let listening = async {
@@ -89,6 +91,8 @@ impl SqlRunSignals {
                                 if let Ok(id) = notification.payload().parse::<uuid::Uuid>() {
                                     let _ = events.send(RunId::from_uuid(id));
                                 }
+                                // Runs queued on other instances announce themselves too.
+                                workers.notify_one();
                             }
                             Ok(None) => break,
                             Err(err) => {

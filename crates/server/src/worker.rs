@@ -85,6 +85,9 @@ impl Worker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let me = Arc::new(self);
         let slots = Arc::new(Semaphore::new(me.settings.concurrency.max(1) as usize));
+        // A finished execution frees a slot: the loop looks for work at once, not at its next
+        // poll.
+        let freed = Arc::new(tokio::sync::Notify::new());
         let active: Active = Arc::default();
         let mut tasks = JoinSet::new();
         let renewer = tokio::spawn(me.clone().renew(active.clone()));
@@ -126,13 +129,14 @@ impl Worker {
                     }
                     held.insert(token, (claim, stop));
                 }
-                let (me, active) = (me.clone(), active.clone());
+                let (me, active, freed) = (me.clone(), active.clone(), freed.clone());
                 tasks.spawn(async move {
                     me.execute(claim, stopped).await;
                     if let Ok(mut held) = active.lock() {
                         held.remove(&token);
                     }
                     drop(permit);
+                    freed.notify_one();
                 });
             }
             // Reap finished tasks so the set does not grow.
@@ -140,6 +144,7 @@ impl Worker {
             if idle || slots.available_permits() == 0 {
                 tokio::select! {
                     () = me.signals.idle(me.settings.poll) => {}
+                    () = freed.notified(), if !idle => {}
                     _ = shutdown.changed() => {}
                 }
             }

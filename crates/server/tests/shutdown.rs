@@ -168,3 +168,74 @@ async fn sigterm_finishes_what_it_can_and_hands_back_the_rest() {
         "a handed-back start is not an attempt: {long}"
     );
 }
+
+/// kill -9 in the middle of a run: the dead worker's lease runs out, another server's worker
+/// retries the run, and it finishes; nothing stays `running`.
+#[tokio::test]
+async fn a_killed_workers_run_is_retried_by_another_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/killed.db?mode=rwc", dir.path().display());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let lease = ["--run-lease-secs", "3"];
+    let mut doomed = serve(&database, port, &lease);
+    ready(&client, &base).await;
+    let registered = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/auth/register"),
+        None,
+        Some(json!({ "email": "kill9@example.com", "password": "correct horse battery", "name": "K", "organization_name": "K" })),
+    )
+    .await;
+    let token = registered["access_token"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: Value| {
+        call(
+            &client,
+            reqwest::Method::POST,
+            format!("{base}/api/v1{path}"),
+            Some(&token),
+            Some(body),
+        )
+    };
+    let config = post(
+        "/agent-configs",
+        json!({ "name": "c", "agent_type": "custom", "model": "m" }),
+    )
+    .await;
+    let agent = post(
+        "/agents",
+        json!({ "agent_key": "a", "config_id": config["id"] }),
+    )
+    .await;
+    let run = post(
+        &format!("/agents/{}/runs", agent["id"].as_str().unwrap()),
+        json!({ "input": { "delay_ms": 2000 } }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status_of(&client, &base, &token, &run).await["status"] != "running" {
+        assert!(Instant::now() < deadline, "the run never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    doomed.kill().unwrap();
+    let _ = doomed.wait();
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut survivor = serve(&database, port, &lease);
+    ready(&client, &base).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let finished = loop {
+        let now = status_of(&client, &base, &token, &run).await;
+        if now["status"] == "succeeded" {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "not retried: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    survivor.kill().unwrap();
+    let _ = survivor.wait();
+    assert_eq!(finished["attempt"], 2, "{finished}");
+}
