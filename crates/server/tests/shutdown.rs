@@ -80,6 +80,37 @@ async fn status_of(client: &reqwest::Client, base: &str, token: &str, run: &Valu
     .await
 }
 
+/// Signs up at `base` and makes an echo agent: the owner's token and the agent's runs path.
+async fn echo_agent(client: &reqwest::Client, base: &str, email: &str) -> (String, String) {
+    let registered = call(
+        client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/auth/register"),
+        None,
+        Some(json!({ "email": email, "password": "correct horse battery", "name": "S", "organization_name": "S" })),
+    )
+    .await;
+    let token = registered["access_token"].as_str().unwrap().to_owned();
+    let config = call(
+        client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/agent-configs"),
+        Some(&token),
+        Some(json!({ "name": "c", "agent_type": "custom", "model": "m" })),
+    )
+    .await;
+    let agent = call(
+        client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/agents"),
+        Some(&token),
+        Some(json!({ "agent_key": "a", "config_id": config["id"] })),
+    )
+    .await;
+    let runs = format!("/agents/{}/runs", agent["id"].as_str().unwrap());
+    (token, runs)
+}
+
 #[tokio::test]
 async fn sigterm_finishes_what_it_can_and_hands_back_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,15 +121,7 @@ async fn sigterm_finishes_what_it_can_and_hands_back_the_rest() {
     let mut server = serve(&database, port, &[]);
     ready(&client, &base).await;
 
-    let registered = call(
-        &client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/auth/register"),
-        None,
-        Some(json!({ "email": "sigterm@example.com", "password": "correct horse battery", "name": "S", "organization_name": "S" })),
-    )
-    .await;
-    let token = registered["access_token"].as_str().unwrap().to_owned();
+    let (token, runs) = echo_agent(&client, &base, "sigterm@example.com").await;
     let post = |path: &str, body: Value| {
         call(
             &client,
@@ -108,17 +131,6 @@ async fn sigterm_finishes_what_it_can_and_hands_back_the_rest() {
             Some(body),
         )
     };
-    let config = post(
-        "/agent-configs",
-        json!({ "name": "c", "agent_type": "custom", "model": "m" }),
-    )
-    .await;
-    let agent = post(
-        "/agents",
-        json!({ "agent_key": "a", "config_id": config["id"] }),
-    )
-    .await;
-    let runs = format!("/agents/{}/runs", agent["id"].as_str().unwrap());
     let long = post(&runs, json!({ "input": { "delay_ms": 60_000 } })).await;
     let short = post(&runs, json!({ "input": { "delay_ms": 1500 } })).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -181,37 +193,13 @@ async fn a_killed_workers_run_is_retried_by_another_server() {
     let lease = ["--run-lease-secs", "3"];
     let mut doomed = serve(&database, port, &lease);
     ready(&client, &base).await;
-    let registered = call(
+    let (token, runs) = echo_agent(&client, &base, "kill9@example.com").await;
+    let run = call(
         &client,
         reqwest::Method::POST,
-        format!("{base}/api/v1/auth/register"),
-        None,
-        Some(json!({ "email": "kill9@example.com", "password": "correct horse battery", "name": "K", "organization_name": "K" })),
-    )
-    .await;
-    let token = registered["access_token"].as_str().unwrap().to_owned();
-    let post = |path: &str, body: Value| {
-        call(
-            &client,
-            reqwest::Method::POST,
-            format!("{base}/api/v1{path}"),
-            Some(&token),
-            Some(body),
-        )
-    };
-    let config = post(
-        "/agent-configs",
-        json!({ "name": "c", "agent_type": "custom", "model": "m" }),
-    )
-    .await;
-    let agent = post(
-        "/agents",
-        json!({ "agent_key": "a", "config_id": config["id"] }),
-    )
-    .await;
-    let run = post(
-        &format!("/agents/{}/runs", agent["id"].as_str().unwrap()),
-        json!({ "input": { "delay_ms": 2000 } }),
+        format!("{base}/api/v1{runs}"),
+        Some(&token),
+        Some(json!({ "input": { "delay_ms": 2000 } })),
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(20);
