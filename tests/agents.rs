@@ -21,6 +21,7 @@ both_stores! {
     names_are_unique_and_references_must_be_live_and_local;
     activation_filters_and_the_tool_catalogue;
     credentials_are_sealed_write_only_and_never_audited;
+    rotating_the_secrets_key_seals_everything_again;
     provider_urls_follow_the_operator_policy;
     agents_follow_their_configuration;
     pausing_and_server_owned_status;
@@ -808,4 +809,77 @@ async fn every_extra_route_hides_other_tenants(app: TestApp) {
         unchanged
     });
     assert_eq!(app.get(&agent_item, &a.token).await.body, agent);
+}
+
+async fn rotating_the_secrets_key_seals_everything_again(app: TestApp) {
+    let a = app.register("rotation@example.com").await;
+    let config = create_config(&app, &a, "Rotated").await;
+    let item = path("/api/v1/agent-configs", &config);
+    let stored = put(
+        &app,
+        &format!("{item}/credential"),
+        &a.token,
+        json!({ "api_key": "sk-rotate-me" }),
+    )
+    .await;
+    assert_eq!(stored.status, StatusCode::NO_CONTENT);
+    let sealed = || async {
+        let conn = Database::connect(&app.owner_url()).await.unwrap();
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT credential FROM agent_configs WHERE credential IS NOT NULL",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        conn.close().await.unwrap();
+        row.try_get_by_index::<String>(0).unwrap()
+    };
+    assert!(sealed().await.starts_with("bhs1:test-key:"));
+
+    let next = bulkhead_infra::sealing::SecretKey::parse(&format!("next-key:{}", "22".repeat(32)))
+        .unwrap();
+    let old = bulkhead_infra::sealing::SecretKey::parse(bulkhead_tests::SECRETS_KEY).unwrap();
+    let rotation = bulkhead_server::rotate_secrets(
+        &app.owner_url(),
+        next.clone(),
+        vec![old.clone()],
+        Some(bulkhead_tests::JWT_SECRET),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rotation.credentials, 1);
+    assert!(
+        rotation.emails >= 1,
+        "the sign-up's verification email: {rotation:?}"
+    );
+    let resealed = sealed().await;
+    assert!(resealed.starts_with("bhs1:next-key:"), "{resealed}");
+    let place = format!(
+        "agent_configs.credential:{}",
+        config["id"].as_str().unwrap()
+    );
+    let new_ring = bulkhead_infra::sealing::Keyring::new(next.clone(), Vec::new());
+    assert_eq!(new_ring.open(&place, &resealed).unwrap(), "sk-rotate-me");
+    let old_ring = bulkhead_infra::sealing::Keyring::new(old.clone(), Vec::new());
+    assert!(
+        old_ring.open(&place, &resealed).is_err(),
+        "the old key is no longer needed"
+    );
+
+    let events = app.audit_events(&a).await;
+    let record = events
+        .iter()
+        .find(|e| e["action"] == "agent_config.credentials_resealed")
+        .expect("a record of the rotation");
+    assert_eq!(record["actor_id"], "rotate-secrets");
+    assert_eq!(record["changes"]["count"], 1);
+    assert!(!record.to_string().contains("sk-rotate-me"));
+    // Nothing is left under an earlier key, so a second rotation has nothing to do.
+    let again = bulkhead_server::rotate_secrets(&app.owner_url(), next, vec![old], None)
+        .await
+        .unwrap();
+    assert_eq!((again.credentials, again.emails), (0, 0));
+    assert_eq!(app.get(&item, &a.token).await.body["has_credential"], true);
 }

@@ -28,6 +28,7 @@ pub mod projects;
 pub mod provider_urls;
 pub mod resources;
 pub mod roles;
+pub mod rotation;
 pub mod run_signals;
 pub mod runs;
 pub mod sealing;

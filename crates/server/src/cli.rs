@@ -39,6 +39,35 @@ pub enum Command {
     /// Run only run workers (no HTTP), for deployments that separate them; `serve` runs
     /// workers in-process too.
     Worker(Box<ServeArgs>),
+    /// Seal every secret at rest again under BULKHEAD_SECRETS_KEY, opening what earlier keys
+    /// (BULKHEAD_SECRETS_PREVIOUS_KEYS) sealed; afterwards the earlier keys can be dropped.
+    RotateSecrets(RotateSecretsArgs),
+}
+
+/// Flags of `rotate-secrets`.
+#[derive(Debug, Args)]
+pub struct RotateSecretsArgs {
+    /// The key to seal with, as `<id>:<64 hex digits>`.
+    #[arg(long, env = "BULKHEAD_SECRETS_KEY", hide_env_values = true, value_parser = SecretKey::parse)]
+    pub secrets_key: SecretKey,
+    /// The keys that sealed what is stored now, comma-separated.
+    #[arg(
+        long,
+        env = "BULKHEAD_SECRETS_PREVIOUS_KEYS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_parser = SecretKey::parse
+    )]
+    pub secrets_previous_keys: Vec<SecretKey>,
+    /// The JWT secret, whose derived key sealed email bodies when no secrets key was set.
+    #[arg(long, env = "BULKHEAD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// A connection that sees every tenant (the owner's); falls back to DATABASE_URL.
+    #[arg(long, env = "BULKHEAD_ADMIN_DATABASE_URL")]
+    pub admin_database_url: Option<String>,
+    /// Used when no admin URL is given.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
 }
 
 /// Flags of `create-superuser`. The password (for a new account) comes from

@@ -9,5 +9,6 @@ pub mod worker;
 
 pub use config::Config;
 pub use startup::{
-    Application, StartupError, create_superuser, migrate, purge, purge_organizations, run_worker,
+    Application, StartupError, create_superuser, migrate, purge, purge_organizations,
+    rotate_secrets, run_worker,
 };

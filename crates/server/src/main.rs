@@ -89,6 +89,33 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::RotateSecrets(args) => {
+            telemetry::init();
+            let url = args.admin_database_url.unwrap_or(args.database_url);
+            let key = args.secrets_key.id().to_owned();
+            match bulkhead_server::rotate_secrets(
+                &url,
+                args.secrets_key,
+                args.secrets_previous_keys,
+                args.jwt_secret.as_deref(),
+            )
+            .await
+            {
+                Ok(rotation) => {
+                    tracing::info!(
+                        credentials = rotation.credentials,
+                        emails = rotation.emails,
+                        key,
+                        "secrets sealed again under the current key"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    tracing::error!("{err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Worker(args) => {
             telemetry::init();
             match bulkhead_server::run_worker(args.into_config()).await {

@@ -576,6 +576,28 @@ pub async fn purge(url: &str, retention: chrono::Duration) -> Result<u64, Startu
     Ok(removed)
 }
 
+/// Seals again under `current` every secret at rest sealed under one of `previous` (or under
+/// the key derived from `jwt_secret`, which seals email bodies when no key is configured).
+/// `url` must see every tenant, as for [`purge`]. Answers how many secrets were sealed again.
+pub async fn rotate_secrets(
+    url: &str,
+    current: SecretKey,
+    mut previous: Vec<SecretKey>,
+    jwt_secret: Option<&str>,
+) -> Result<bulkhead_infra::rotation::Rotation, StartupError> {
+    if let Some(secret) = jwt_secret {
+        previous.push(SecretKey::derived_from(secret.as_bytes()));
+    }
+    let options = StoreOptions {
+        keyring: Keyring::new(current, previous),
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(url, &options).await?;
+    bulkhead_infra::rotation::rotate_secrets(&store)
+        .await
+        .map_err(|e| StartupError::Config(format!("rotation failed: {e}")))
+}
+
 /// Removes for good the organizations deleted longer ago than `grace`, with all their data.
 /// `url` must be the owner's, as for [`purge`]. Returns how many organizations went.
 pub async fn purge_organizations(url: &str, grace: chrono::Duration) -> Result<u64, StartupError> {

@@ -46,6 +46,8 @@ pub enum SystemTask {
     Purge,
     /// Executes agents' runs: starts them, records their events and outcomes.
     Runs,
+    /// Seals secrets at rest again under the current key (`bulkhead rotate-secrets`).
+    RotateSecrets,
 }
 
 impl SystemTask {
@@ -54,6 +56,7 @@ impl SystemTask {
         match self {
             Self::Purge => "purge",
             Self::Runs => "runs",
+            Self::RotateSecrets => "rotate-secrets",
         }
     }
 
@@ -67,6 +70,7 @@ impl SystemTask {
                 Permission::AgentsDelete,
             ],
             Self::Runs => &[Permission::AgentsRead, Permission::AgentsRun],
+            Self::RotateSecrets => &[Permission::AgentsConfigure],
         }
     }
 }
