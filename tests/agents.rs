@@ -98,6 +98,21 @@ async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> bulkhead_te
         .await
 }
 
+/// The one stored credential, as sealed text, read behind the server's back.
+async fn stored_credential(app: &TestApp) -> String {
+    let conn = Database::connect(&app.owner_url()).await.unwrap();
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT credential FROM agent_configs WHERE credential IS NOT NULL",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    conn.close().await.unwrap();
+    row.try_get_by_index::<String>(0).unwrap()
+}
+
 async fn agent_configs_keep_the_resource_contract(app: TestApp) {
     Contract {
         collection: "/api/v1/agent-configs",
@@ -415,17 +430,7 @@ async fn credentials_are_sealed_write_only_and_never_audited(app: TestApp) {
     assert!(!everything.contains(key), "the key is stored in clear");
 
     // Sealed under the configured key, for this configuration only.
-    let conn = Database::connect(&app.owner_url()).await.unwrap();
-    let row = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT credential FROM agent_configs WHERE credential IS NOT NULL",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    conn.close().await.unwrap();
-    let sealed: String = row.try_get_by_index(0).unwrap();
+    let sealed = stored_credential(&app).await;
     assert!(sealed.starts_with("bhs1:test-key:"), "{sealed}");
     let place = format!(
         "agent_configs.credential:{}",
@@ -823,20 +828,7 @@ async fn rotating_the_secrets_key_seals_everything_again(app: TestApp) {
     )
     .await;
     assert_eq!(stored.status, StatusCode::NO_CONTENT);
-    let sealed = || async {
-        let conn = Database::connect(&app.owner_url()).await.unwrap();
-        let row = conn
-            .query_one_raw(sea_orm::Statement::from_string(
-                conn.get_database_backend(),
-                "SELECT credential FROM agent_configs WHERE credential IS NOT NULL",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        conn.close().await.unwrap();
-        row.try_get_by_index::<String>(0).unwrap()
-    };
-    assert!(sealed().await.starts_with("bhs1:test-key:"));
+    assert!(stored_credential(&app).await.starts_with("bhs1:test-key:"));
 
     let next = bulkhead_infra::sealing::SecretKey::parse(&format!("next-key:{}", "22".repeat(32)))
         .unwrap();
@@ -854,7 +846,7 @@ async fn rotating_the_secrets_key_seals_everything_again(app: TestApp) {
         rotation.emails >= 1,
         "the sign-up's verification email: {rotation:?}"
     );
-    let resealed = sealed().await;
+    let resealed = stored_credential(&app).await;
     assert!(resealed.starts_with("bhs1:next-key:"), "{resealed}");
     let place = format!(
         "agent_configs.credential:{}",
