@@ -202,6 +202,13 @@ fn in_scope<T: TenantTable>(scope: &TenantScope) -> Condition {
     Condition::all().add(col::<T>("organization_id").eq(scope.organization_id().as_uuid()))
 }
 
+/// Row `id` of the scope's organization, in `state`: what every lookup of one row asks.
+fn one_row<T: TenantTable>(scope: &TenantScope, id: Uuid, state: RowState) -> Condition {
+    in_scope::<T>(scope)
+        .add(col::<T>("id").eq(id))
+        .add(in_state::<T>(state))
+}
+
 fn in_state<T: TenantTable>(state: RowState) -> SimpleExpr {
     match state {
         RowState::Live => col::<T>("deleted_at").is_null(),
@@ -284,11 +291,7 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
     ) -> DomainResult<Record<T::Resource>> {
         let mut select = select::<T>();
         select
-            .cond_where(
-                in_scope::<T>(scope)
-                    .add(col::<T>("id").eq(id.as_uuid()))
-                    .add(in_state::<T>(state)),
-            )
+            .cond_where(one_row::<T>(scope, id.as_uuid(), state))
             .limit(1);
         let tx = OrgTx::begin_read(&self.store, scope).await?;
         let row = tx
@@ -391,11 +394,7 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
     ) -> DomainResult<Record<T::Resource>> {
         let mut select = select::<T>();
         select
-            .cond_where(
-                in_scope::<T>(scope)
-                    .add(col::<T>("id").eq(id.as_uuid()))
-                    .add(in_state::<T>(state)),
-            )
+            .cond_where(one_row::<T>(scope, id.as_uuid(), state))
             // Held until the unit of work ends, so nobody changes the row between the read
             // and the write (PostgreSQL; SQLite has one writer at a time anyway).
             .lock_exclusive();
@@ -554,11 +553,10 @@ pub(crate) async fn require_live<T: TenantTable>(
     hold: bool,
 ) -> DomainResult<()> {
     let mut select = Query::select();
-    select.column((T::TABLE, "id")).from(T::TABLE).cond_where(
-        in_scope::<T>(scope)
-            .add(col::<T>("id").eq(id))
-            .add(in_state::<T>(RowState::Live)),
-    );
+    select
+        .column((T::TABLE, "id"))
+        .from(T::TABLE)
+        .cond_where(one_row::<T>(scope, id, RowState::Live));
     if hold {
         select.lock_shared();
     }
