@@ -181,10 +181,10 @@ async fn sigterm_finishes_what_it_can_and_hands_back_the_rest() {
     );
 }
 
-/// kill -9 in the middle of a run: the dead worker's lease runs out, another server's worker
-/// retries the run, and it finishes; nothing stays `running`.
+/// kill -9 in the middle of a run: the dead worker's lease runs out, a `bulkhead worker`
+/// process retries the run, and it finishes; nothing stays `running`.
 #[tokio::test]
-async fn a_killed_workers_run_is_retried_by_another_server() {
+async fn a_killed_servers_run_is_retried_by_a_standalone_worker() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}/killed.db?mode=rwc", dir.path().display());
     let port = free_port();
@@ -210,9 +210,24 @@ async fn a_killed_workers_run_is_retried_by_another_server() {
     doomed.kill().unwrap();
     let _ = doomed.wait();
 
+    // The retry is the work of `bulkhead worker`, a process with no HTTP; a server that runs
+    // nothing answers the reads.
+    let mut survivor = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args([
+            "worker",
+            "--database-url",
+            &database,
+            "--run-lease-secs",
+            "3",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut survivor = serve(&database, port, &lease);
+    let mut reader = serve(&database, port, &["--run-concurrency", "0"]);
     ready(&client, &base).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let finished = loop {
@@ -223,7 +238,9 @@ async fn a_killed_workers_run_is_retried_by_another_server() {
         assert!(Instant::now() < deadline, "not retried: {now}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    survivor.kill().unwrap();
-    let _ = survivor.wait();
+    for process in [&mut survivor, &mut reader] {
+        process.kill().unwrap();
+        let _ = process.wait();
+    }
     assert_eq!(finished["attempt"], 2, "{finished}");
 }
