@@ -188,17 +188,6 @@ pub struct RunPageBody {
     pub next_cursor: Option<Uuid>,
 }
 
-fn time_param(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    raw.map(|value| {
-        DateTime::parse_from_rfc3339(value.trim())
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                ApiError::invalid(field, "format", format!("{field} must be an RFC 3339 time"))
-            })
-    })
-    .transpose()
-}
-
 /// An agent's runs, newest first (agents:read); filters `status`, `since`, `until`.
 #[utoipa::path(
     get, path = "/api/v1/agents/{agent_id}/runs", extensions(("x-permission" = json!("agents:read"))), tag = "runs", params(AgentPath, ListRunsQuery), security(("bearer" = [])),
@@ -226,14 +215,17 @@ pub(crate) async fn list(
             .as_deref()
             .map(|s| RunStatus::parse("status", s))
             .transpose()?,
-        since: time_param("since", query.since.as_deref())?,
-        until: time_param("until", query.until.as_deref())?,
+        since: bulkhead_domain::parse_time("since", query.since.as_deref())?,
+        until: bulkhead_domain::parse_time("until", query.until.as_deref())?,
     };
-    let RunPage { runs, has_more } = state
+    let RunPage {
+        runs,
+        limit,
+        has_more,
+    } = state
         .runs
         .list(&scope, AgentId::from_uuid(path.agent_id), limit, filter)
         .await?;
-    let limit = limit.map_or(20, |l| l as u64);
     let next_cursor = has_more
         .then(|| runs.last().map(|r| r.id.as_uuid()))
         .flatten();
@@ -543,8 +535,8 @@ pub(crate) async fn metrics(
     path: web::Path<AgentPath>,
     query: web::Query<MetricsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let since = time_param("since", query.since.as_deref())?;
-    let until = time_param("until", query.until.as_deref())?;
+    let since = bulkhead_domain::parse_time("since", query.since.as_deref())?;
+    let until = bulkhead_domain::parse_time("until", query.until.as_deref())?;
     let metrics = state
         .runs
         .metrics(&scope, AgentId::from_uuid(path.agent_id), since, until)

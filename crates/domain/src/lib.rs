@@ -53,6 +53,22 @@ pub use scope::{
     TenantScope,
 };
 
+/// Parses an optional RFC 3339 time given as `field`, to UTC; anything else is a validation
+/// error on `field`.
+pub fn parse_time(
+    field: &str,
+    raw: Option<&str>,
+) -> DomainResult<Option<chrono::DateTime<chrono::Utc>>> {
+    raw.map(|value| {
+        chrono::DateTime::parse_from_rfc3339(value.trim())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| {
+                DomainError::invalid(field, "format", format!("{field} must be an RFC 3339 time"))
+            })
+    })
+    .transpose()
+}
+
 /// The current time at the precision every store keeps (microseconds), so that what a
 /// service returns equals what a later read returns.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

@@ -31,6 +31,50 @@ pub(crate) fn bounded(
     Ok(value.to_owned())
 }
 
+/// The one of `all` that `name` calls `raw`, or a validation error on `field` listing the
+/// names: for the fixed vocabularies (types, providers, statuses).
+pub(crate) fn one_of<T: Copy>(
+    field: &str,
+    raw: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> DomainResult<T> {
+    all.iter()
+        .copied()
+        .find(|t| name(*t) == raw)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|t| name(*t)).collect();
+            DomainError::invalid(
+                field,
+                "enum",
+                format!("{field} must be one of {}", names.join(", ")),
+            )
+        })
+}
+
+/// Checks that `raw` is a JSON object of at most `max_bytes` of compact JSON, given as `field`.
+pub(crate) fn bounded_object(
+    field: &str,
+    raw: serde_json::Value,
+    max_bytes: usize,
+) -> DomainResult<serde_json::Map<String, serde_json::Value>> {
+    let serde_json::Value::Object(map) = raw else {
+        return Err(DomainError::invalid(
+            field,
+            "type",
+            format!("{field} must be a JSON object"),
+        ));
+    };
+    if serde_json::Value::Object(map.clone()).to_string().len() > max_bytes {
+        return Err(DomainError::invalid(
+            field,
+            "size",
+            format!("{field} must be at most {max_bytes} bytes of JSON"),
+        ));
+    }
+    Ok(map)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

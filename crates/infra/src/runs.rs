@@ -501,7 +501,11 @@ impl RunRepository for SqlRunRepository {
         let mut runs = rows.iter().map(run).collect::<DomainResult<Vec<_>>>()?;
         let has_more = runs.len() as u64 > query.limit;
         runs.truncate(query.limit as usize);
-        Ok(RunPage { runs, has_more })
+        Ok(RunPage {
+            runs,
+            limit: query.limit,
+            has_more,
+        })
     }
 
     async fn cancel(&self, scope: &TenantScope, id: RunId, entry: AuditEntry) -> DomainResult<Run> {

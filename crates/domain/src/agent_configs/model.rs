@@ -6,10 +6,10 @@ use serde_json::{Map, Value, json};
 use super::tools::Tool;
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::{AgentConfigId, ProjectId, UserId};
-use crate::resource::{Record, Resource};
+use crate::resource::{Record, Resource, set_if_given};
 use crate::scope::Permission;
 use crate::sealed::SealedSecret;
-use crate::text::bounded;
+use crate::text::{bounded, one_of};
 
 /// What an agent is for; a label the product filters and reports by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,25 +82,6 @@ impl Provider {
     pub fn parse(field: &str, raw: &str) -> DomainResult<Self> {
         one_of(field, raw, &Self::ALL, |p| p.as_str())
     }
-}
-
-fn one_of<T: Copy>(
-    field: &str,
-    raw: &str,
-    all: &[T],
-    name: impl Fn(T) -> &'static str,
-) -> DomainResult<T> {
-    all.iter()
-        .copied()
-        .find(|t| name(*t) == raw)
-        .ok_or_else(|| {
-            let names: Vec<&str> = all.iter().map(|t| name(*t)).collect();
-            DomainError::invalid(
-                field,
-                "enum",
-                format!("{field} must be one of {}", names.join(", ")),
-            )
-        })
 }
 
 /// A model's sampling temperature, 0 to 2.
@@ -586,22 +567,19 @@ impl Resource for AgentConfigs {
     }
 
     fn apply(fields: &mut AgentConfigFields, changes: &AgentConfigChanges) -> bool {
-        fn set<T: Clone>(field: &mut T, value: &Option<T>) -> bool {
-            value.as_ref().map(|v| field.clone_from(v)).is_some()
-        }
         let before = fields.behaviour.clone();
         let b = &mut fields.behaviour;
         let asked = [
-            set(&mut fields.name, &changes.name),
-            set(&mut fields.agent_type, &changes.agent_type),
-            set(&mut fields.project_id, &changes.project_id),
-            set(&mut b.provider, &changes.provider),
-            set(&mut b.model, &changes.model),
-            set(&mut b.temperature, &changes.temperature),
-            set(&mut b.max_tokens, &changes.max_tokens),
-            set(&mut b.system_prompt, &changes.system_prompt),
-            set(&mut b.tools, &changes.tools),
-            set(&mut b.base_url, &changes.base_url),
+            set_if_given(&mut fields.name, &changes.name),
+            set_if_given(&mut fields.agent_type, &changes.agent_type),
+            set_if_given(&mut fields.project_id, &changes.project_id),
+            set_if_given(&mut b.provider, &changes.provider),
+            set_if_given(&mut b.model, &changes.model),
+            set_if_given(&mut b.temperature, &changes.temperature),
+            set_if_given(&mut b.max_tokens, &changes.max_tokens),
+            set_if_given(&mut b.system_prompt, &changes.system_prompt),
+            set_if_given(&mut b.tools, &changes.tools),
+            set_if_given(&mut b.base_url, &changes.base_url),
         ];
         if fields.behaviour != before {
             fields.behaviour_version += 1;

@@ -5,9 +5,9 @@ use serde_json::{Map, Value};
 use crate::agent_configs::AgentType;
 use crate::error::{DomainError, DomainResult, Validator};
 use crate::ids::AgentConfigId;
-use crate::resource::{Record, Resource};
+use crate::resource::{Record, Resource, set_if_given};
 use crate::scope::Permission;
-use crate::text::bounded;
+use crate::text::{bounded, bounded_object, one_of};
 
 /// An agent's name for machines: 1 to 100 letters, digits, `.`, `_` or `-`, starting with a
 /// letter or digit; unique among the organization's live agents regardless of case.
@@ -52,24 +52,7 @@ impl AgentSettings {
 
     /// Validates settings.
     pub fn parse(raw: Value) -> DomainResult<Self> {
-        let Value::Object(map) = raw else {
-            return Err(DomainError::invalid(
-                "configuration",
-                "type",
-                "configuration must be a JSON object",
-            ));
-        };
-        if Value::Object(map.clone()).to_string().len() > Self::MAX_BYTES {
-            return Err(DomainError::invalid(
-                "configuration",
-                "size",
-                format!(
-                    "configuration must be at most {} bytes of JSON",
-                    Self::MAX_BYTES
-                ),
-            ));
-        }
-        Ok(Self(map))
+        bounded_object("configuration", raw, Self::MAX_BYTES).map(Self)
     }
 
     /// The object.
@@ -104,16 +87,7 @@ impl AgentStatus {
 
     /// The status named `raw`, or a validation error on `field`.
     pub fn parse(field: &str, raw: &str) -> DomainResult<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    field,
-                    "enum",
-                    format!("{field} must be idle, busy or paused"),
-                )
-            })
+        one_of(field, raw, &Self::ALL, Self::as_str)
     }
 }
 
@@ -247,14 +221,11 @@ impl Resource for Agents {
     }
 
     fn apply(fields: &mut AgentFields, changes: &AgentChanges) -> bool {
-        fn set<T: Clone>(field: &mut T, value: &Option<T>) -> bool {
-            value.as_ref().map(|v| field.clone_from(v)).is_some()
-        }
         [
-            set(&mut fields.agent_key, &changes.agent_key),
-            set(&mut fields.name, &changes.name),
-            set(&mut fields.config_id, &changes.config_id),
-            set(&mut fields.configuration, &changes.configuration),
+            set_if_given(&mut fields.agent_key, &changes.agent_key),
+            set_if_given(&mut fields.name, &changes.name),
+            set_if_given(&mut fields.config_id, &changes.config_id),
+            set_if_given(&mut fields.configuration, &changes.configuration),
         ]
         .contains(&true)
     }

@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 use super::model::{AuditEntry, AuditEvent, AuditQuery, ChainReport};
 use super::port::AuditRepository;
-use crate::error::{DomainError, DomainResult, Validator};
+use crate::error::{DomainResult, Validator};
 use crate::page::{Page, PageRequest};
 use crate::scope::{Permission, RefusalLog, TenantScope};
 
@@ -66,8 +64,8 @@ impl AuditService {
         scope.authorize(&*self.repo, Permission::AuditRead).await?;
         let mut v = Validator::new();
         let page = v.check(PageRequest::parse(input.limit, input.offset));
-        let since = v.check(parse_time("since", input.since.as_deref()));
-        let until = v.check(parse_time("until", input.until.as_deref()));
+        let since = v.check(crate::parse_time("since", input.since.as_deref()));
+        let until = v.check(crate::parse_time("until", input.until.as_deref()));
         let (page, since, until) = v.values((page, since, until))?;
         let text =
             |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -132,23 +130,13 @@ impl AuditService {
     }
 }
 
-fn parse_time(field: &str, raw: Option<&str>) -> DomainResult<Option<DateTime<Utc>>> {
-    raw.map(|value| {
-        DateTime::parse_from_rfc3339(value.trim())
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                DomainError::invalid(field, "format", format!("{field} must be an RFC 3339 time"))
-            })
-    })
-    .transpose()
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
 
     use super::*;
     use crate::audit::port::MockAuditRepository;
+    use crate::error::DomainError;
     use crate::ids::{OrganizationId, UserId};
     use crate::scope::Role;
 

@@ -13,7 +13,7 @@ pub mod model;
 pub mod port;
 pub mod service;
 
-pub use model::{Action, ListParams, ListQuery, Record, Resource, RowState, Sort};
+pub use model::{Action, ListParams, ListQuery, Record, Resource, RowState, Sort, set_if_given};
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockTenantRepository;
 pub use port::{Change, ChangeOf, TenantRepository};

@@ -67,6 +67,12 @@ pub trait Resource: Clone + Debug + PartialEq + Send + Sync + Sized + 'static {
     fn audit_fields(fields: &Self::Fields) -> Map<String, Value>;
 }
 
+/// Sets `field` to `value` if a partial update gives one; answers whether it did. What a
+/// [`Resource::apply`] does for each field of a patch.
+pub fn set_if_given<T: Clone>(field: &mut T, value: &Option<T>) -> bool {
+    value.as_ref().map(|v| field.clone_from(v)).is_some()
+}
+
 /// The audit actions every resource records, named `<resource>.<action>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

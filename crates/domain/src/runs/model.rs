@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainResult;
 use crate::ids::{AgentConfigId, AgentId, ApiKeyId, OrganizationId, RunId, UserId};
+use crate::text::{bounded_object, one_of};
 
 /// Where a run is. `queued → running → succeeded | failed | timed_out`, and
 /// `queued | running → cancelled`; a terminal run never changes again.
@@ -50,18 +51,7 @@ impl RunStatus {
 
     /// The status named `raw`, or a validation error on `field`.
     pub fn parse(field: &str, raw: &str) -> DomainResult<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    field,
-                    "enum",
-                    format!(
-                        "{field} must be one of queued, running, succeeded, failed, timed_out, cancelled"
-                    ),
-                )
-            })
+        one_of(field, raw, &Self::ALL, Self::as_str)
     }
 
     /// Whether the run is over for good.
@@ -80,21 +70,7 @@ impl RunInput {
 
     /// Validates an input.
     pub fn parse(raw: Value) -> DomainResult<Self> {
-        let Value::Object(map) = raw else {
-            return Err(DomainError::invalid(
-                "input",
-                "type",
-                "input must be a JSON object",
-            ));
-        };
-        if Value::Object(map.clone()).to_string().len() > Self::MAX_BYTES {
-            return Err(DomainError::invalid(
-                "input",
-                "size",
-                format!("input must be at most {} bytes of JSON", Self::MAX_BYTES),
-            ));
-        }
-        Ok(Self(map))
+        bounded_object("input", raw, Self::MAX_BYTES).map(Self)
     }
 
     /// The object.
@@ -222,6 +198,8 @@ pub struct RunQuery {
 pub struct RunPage {
     /// The runs, newest first.
     pub runs: Vec<Run>,
+    /// The page size asked for.
+    pub limit: u64,
     /// Whether older runs match too: then `runs`' last id is the next page's cursor.
     pub has_more: bool,
 }
