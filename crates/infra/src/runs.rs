@@ -246,17 +246,21 @@ async fn moved(
     run: &Run,
     entry: Option<AuditEntry>,
 ) -> DomainResult<()> {
+    moved_with(tx, signals, scope, run, status_event(run), entry).await
+}
+
+/// [`moved`], with the status event carrying `data` (a retry says why, say).
+async fn moved_with(
+    tx: &DatabaseTransaction,
+    signals: &SqlRunSignals,
+    scope: &TenantScope,
+    run: &Run,
+    data: serde_json::Value,
+    entry: Option<AuditEntry>,
+) -> DomainResult<()> {
     save(tx, scope, run).await?;
     agent_activity(tx, scope, run.agent_id).await?;
-    append(
-        tx,
-        signals,
-        scope,
-        run.id,
-        EventKind::Status,
-        status_event(run),
-    )
-    .await?;
+    append(tx, signals, scope, run.id, EventKind::Status, data).await?;
     if let Some(entry) = entry {
         crate::chain::append(tx, scope, entry).await?;
     }
@@ -1110,16 +1114,9 @@ impl RunQueue for SqlRunQueue {
                     .await
                     .map_err(to_domain)?;
                 run.status = RunStatus::Queued;
-                save(&tx, &scope, &run).await?;
-                append(
-                    &tx,
-                    &self.signals,
-                    &scope,
-                    id,
-                    EventKind::Status,
-                    json!({ "status": "queued", "attempt": run.attempt, "retry": "its worker stopped answering" }),
-                )
-                .await?;
+                let mut data = status_event(&run);
+                data["retry"] = "its worker stopped answering".into();
+                moved_with(&tx, &self.signals, &scope, &run, data, None).await?;
             } else {
                 let now = bulkhead_domain::now();
                 run.status = RunStatus::Failed;
