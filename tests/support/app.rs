@@ -114,6 +114,35 @@ pub struct Tenant {
 }
 
 impl TestApp {
+    /// Asks `method foreign` and `method missing` (with `body`, if any) as `token`, with one
+    /// request id: the foreign row answers 404, byte for byte like the row that never existed.
+    pub async fn assert_hidden(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        foreign: &str,
+        missing: &str,
+        body: Option<&Value>,
+    ) {
+        let mut replies = Vec::new();
+        for path in [foreign, missing] {
+            let mut request = self
+                .client
+                .request(method.clone(), self.url(path))
+                .bearer_auth(token)
+                .header("x-request-id", "same-id");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            replies.push(self.raw(request).await);
+        }
+        replies[0].assert_problem(404);
+        assert_eq!(
+            replies[0].body, replies[1].body,
+            "{method} {foreign}: foreign and missing differ"
+        );
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -4,22 +4,12 @@ use super::*;
 
 /// Runs `check` every 20 ms until it passes (`Ok`), for at most five seconds, then fails with
 /// its last complaint: for what another task or instance does a moment after a reply.
-pub async fn eventually<F, Fut>(mut check: F)
+pub async fn eventually<F, Fut>(check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let Err(complaint) = check().await else {
-            return;
-        };
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{complaint} after 5 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    within(std::time::Duration::from_secs(5), check).await;
 }
 
 /// Asks `request` until it answers `wanted`, for at most five seconds, and fails on any
@@ -49,8 +39,9 @@ where
     .await;
 }
 
-/// Like [`eventually`], for at most `limit`: for background work slower than a moment (a run
-/// retried after its worker's lease runs out).
+/// Runs `check` every 20 ms until it passes, for at most `limit`, then fails with its last
+/// complaint: for background work slower than a moment (a run retried after its worker's lease
+/// runs out).
 pub async fn within<F, Fut>(limit: std::time::Duration, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -65,6 +56,6 @@ where
             std::time::Instant::now() < deadline,
             "{complaint} after {limit:?}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
