@@ -281,6 +281,55 @@ def runs_end_to_end(server, agents, count, threads=16):
     return result
 
 
+def completed_sessions(server, agents):
+    total = 0
+    for token, _ in agents:
+        request = urllib.request.Request(f"{server.base}/api/v1/work-sessions?status=completed&limit=1",
+                                         headers={"authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            total += json.load(response)["total"]
+    return total
+
+
+def work_end_to_end(server, agents, count, threads=16):
+    """Creates and starts `count` work sessions (no checkpoint) on one project per agent's
+    organization, and waits until every one has completed with its report: sessions per second
+    from the first request to the last completion; p50 and p99 of create + start."""
+    projects = [server.post("/api/v1/projects", {"name": "Bench work"}, token)["id"] for token, _ in agents]
+    before = completed_sessions(server, agents)
+    latencies = []
+    errors = 0
+
+    def start(i):
+        token, agent = agents[i % len(agents)]
+        project = projects[i % len(agents)]
+        began = time.perf_counter()
+        session = server.post(f"/api/v1/projects/{project}/work-sessions",
+                              {"task_type": "research", "task_intent": f"Bench task {i}", "agent_id": agent}, token)
+        server.post(f"/api/v1/work-sessions/{session['id']}/start", None, token)
+        return (time.perf_counter() - began) * 1000
+
+    began = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(start, i) for i in range(count)]:
+            try:
+                latencies.append(future.result())
+            except Exception:  # noqa: BLE001 (counted, not raised: a benchmark reports errors)
+                errors += 1
+    deadline = time.perf_counter() + 600
+    while completed_sessions(server, agents) < before + count - errors and time.perf_counter() < deadline:
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - began
+    done = completed_sessions(server, agents) - before
+    result = {"sessions": count, "completed": done, "seconds": elapsed, "rate": done / elapsed,
+              "errors": errors + (count - errors - done),
+              "p50": percentile(latencies, 0.5) if latencies else float("nan"),
+              "p99": percentile(latencies, 0.99) if latencies else float("nan")}
+    log(f"work    {count} sessions: {result['rate']:.1f} sessions/s end to end, create + start p50 "
+        f"{result['p50']:.2f} ms p99 {result['p99']:.2f} ms, errors {result['errors']}")
+    return result
+
+
 def read_stream(server, token, run, connected):
     """Follows one run's events to the end; answers when the terminal status arrived (monotonic
     seconds), or None."""
@@ -544,7 +593,7 @@ def machine():
             "kernel": platform.release(), **versions}
 
 
-def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name, runs, streams):
+def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name, runs, streams, work):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     # The server's own defaults unless the environment that started it overrode them.
     workers = os.environ.get("BULKHEAD_WORKERS", "2")
@@ -592,6 +641,13 @@ def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name,
               "the client reading that event; the events reach the server's streams through PostgreSQL's LISTEN/NOTIFY.", "",
               "| streams | terminal event p50 ms | p99 ms | max ms | server RSS while streaming | failed |", "|---:|---:|---:|---:|---:|---:|",
               f"| {streams['streams']} | {streams['p50']:.1f} | {streams['p99']:.1f} | {streams['max']:.1f} | {streams['rss']:.1f} MB | {streams['failed']} |", "",
+              "## Work sessions", "",
+              "Work sessions without a checkpoint, created and started over HTTP (two requests each) by 16 client "
+              "threads on one project in each of the same 10 organizations; each start queues a run in the same "
+              "transaction, and the session completes with its `report` artifact in the run's own: from the first "
+              "create to the last completion.", "",
+              "| sessions | sessions/s | create + start p50 ms | p99 ms | not completed |", "|---:|---:|---:|---:|---:|",
+              f"| {work['sessions']} | {work['rate']:.1f} | {work['p50']:.2f} | {work['p99']:.2f} | {work['errors']} |", "",
               "## Against PostgreSQL's own limit", "",
               "pgbench runs the statements the server sends for one request (BEGIN, entering the tenant "
               "with the membership check and turning the transaction read-only, the query, ROLLBACK), prepared, "
@@ -687,6 +743,9 @@ def main():
         run_count, stream_count, stream_runs = RUNS[args.size]
         runs = runs_end_to_end(server, agents, run_count)
         streams = event_streams(server, agents, stream_count, stream_runs)
+        work = work_end_to_end(server, agents, run_count // 2)
+        if work["errors"]:
+            failures.append(f"work sessions: {work['errors']} of {work['sessions']} did not complete")
         if runs["errors"]:
             failures.append(f"runs: {runs['errors']} of {runs['runs']} did not succeed")
         if streams["failed"]:
@@ -704,7 +763,7 @@ def main():
                 failures.append(f"{name}: {r['errors']} errors in {r['requests']} requests")
         chart = os.path.splitext(out)[0] + "-latency.svg"
         svg_chart(scenarios, chart)
-        report(out, args.size, args, machine(), growth, scenarios, during, pgb, rss, os.path.basename(chart), runs, streams)
+        report(out, args.size, args, machine(), growth, scenarios, during, pgb, rss, os.path.basename(chart), runs, streams, work)
         log(f"peak RSS {rss:.1f} MB; report written to {out}")
     finally:
         server.stop()

@@ -121,6 +121,7 @@ async fn agent_configs_keep_the_resource_contract(app: TestApp) {
         name: "agent_config",
         create: new_config,
         patch: rename_config,
+        detail: &[],
         setup: no_fixtures,
     }
     .check(&app)
@@ -135,6 +136,7 @@ async fn agents_keep_the_resource_contract(app: TestApp) {
         name: "agent",
         create: new_agent,
         patch: rename_agent,
+        detail: &[],
         setup: config_of_tenant,
     }
     .check(&app)

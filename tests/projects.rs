@@ -34,6 +34,7 @@ async fn projects_keep_the_resource_contract(app: TestApp) {
         name: "project",
         create: new_project,
         patch: rename,
+        detail: &["stats"],
         setup: no_fixtures,
     }
     .check(&app)
@@ -60,8 +61,14 @@ async fn projects_round_trip(app: TestApp) {
     );
     let path = format!("/api/v1/projects/{id}");
 
-    let fetched = app.get(&path, &a.token).await;
-    assert_eq!(fetched.body, created.body);
+    let mut fetched = app.get(&path, &a.token).await.body;
+    // A single project's read carries its work, counted.
+    let stats = fetched.as_object_mut().unwrap().remove("stats").unwrap();
+    assert_eq!(
+        stats,
+        json!({ "sessions_by_status": {}, "artifacts_awaiting_review": 0 })
+    );
+    assert_eq!(fetched, created.body);
 
     let renamed = app
         .patch(&path, &a.token, json!({ "name": "Apollo 11" }))
@@ -76,7 +83,9 @@ async fn projects_round_trip(app: TestApp) {
     // from both read paths as the write answered it.
     assert_ne!(renamed.body["updated_at"], renamed.body["created_at"]);
     assert_eq!(renamed.body["created_at"], created.body["created_at"]);
-    assert_eq!(app.get(&path, &a.token).await.body, renamed.body);
+    let mut fetched = app.get(&path, &a.token).await.body;
+    fetched.as_object_mut().unwrap().remove("stats");
+    assert_eq!(fetched, renamed.body);
     let listed = app.get("/api/v1/projects", &a.token).await;
     assert_eq!(listed.body["data"], json!([renamed.body]));
 

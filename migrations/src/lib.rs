@@ -25,6 +25,7 @@ mod m20261201_000016_idempotency_principals;
 mod m20261201_000017_session_policies;
 mod m20261202_000018_agents;
 mod m20261202_000019_runs;
+mod m20261202_000020_work;
 mod rls;
 mod tenant_table;
 
@@ -51,6 +52,10 @@ pub const TENANT_TABLES: &[&str] = &[
     "agent_runs",
     "run_events",
     "run_queue",
+    "work_sessions",
+    "work_artifacts",
+    "work_checkpoints",
+    "work_session_events",
 ];
 
 /// The ordered list of migrations.
@@ -79,6 +84,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000017_session_policies::Migration),
             Box::new(m20261202_000018_agents::Migration),
             Box::new(m20261202_000019_runs::Migration),
+            Box::new(m20261202_000020_work::Migration),
         ]
     }
 }

@@ -9,8 +9,11 @@ mod admin;
 mod agent_configs;
 mod agents;
 mod api_keys;
+mod artifacts;
 mod audit;
 mod auth;
+mod checkpoints;
+mod event_stream;
 mod extract;
 mod headers;
 mod health;
@@ -31,6 +34,7 @@ mod runs;
 mod sessions;
 mod timestamps;
 mod users;
+mod work_sessions;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -56,6 +60,7 @@ use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::roles::RoleService;
 use bulkhead_domain::runs::{RunService, RunSignals};
 use bulkhead_domain::users::UserService;
+use bulkhead_domain::work::WorkService;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -79,7 +84,9 @@ pub struct AppState {
     pub agents: AgentService,
     /// Agents' runs.
     pub runs: RunService,
-    /// Wake-ups for streams of run events.
+    /// Work sessions, their artifacts and checkpoints.
+    pub work: WorkService,
+    /// Wake-ups for streams of run and work session events.
     pub run_signals: Arc<dyn RunSignals>,
     /// The audit trail.
     pub audit: AuditService,
@@ -160,6 +167,9 @@ pub fn configure(
                 .configure(agents::routes)
                 .configure(agents::extra_routes)
                 .configure(runs::routes)
+                .configure(work_sessions::routes)
+                .configure(artifacts::routes)
+                .configure(checkpoints::routes)
                 .configure(audit::routes)
                 .configure(api_keys::routes)
                 .configure(organizations::routes)

@@ -4,8 +4,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, admin, agent_configs, agents, api_keys, audit, auth, health, invitations, members,
-    organizations, permissions, problem, project_members, projects, roles, runs, sessions, users,
+    accounts, admin, agent_configs, agents, api_keys, artifacts, audit, auth, checkpoints, health,
+    invitations, members, organizations, permissions, problem, project_members, projects, roles,
+    runs, sessions, users, work_sessions,
 };
 
 /// The whole API.
@@ -32,6 +33,10 @@ use crate::{
         agents::list, agents::create, agents::get, agents::update, agents::delete, agents::restore,
         agents::pause, agents::resume,
         runs::start, runs::list, runs::get, runs::cancel, runs::events, runs::metrics,
+        work_sessions::create, work_sessions::list_in_project, work_sessions::list,
+        work_sessions::get, work_sessions::start, work_sessions::cancel, work_sessions::events,
+        work_sessions::artifacts, work_sessions::checkpoints,
+        artifacts::get, artifacts::review, checkpoints::get, checkpoints::resolve,
         audit::list, audit::verify, audit::export,
         api_keys::create, api_keys::list, api_keys::revoke,
         organizations::current, organizations::update, organizations::delete, organizations::restore, permissions::list, roles::list, roles::get, roles::create, roles::update, roles::delete,
@@ -63,6 +68,7 @@ use crate::{
         (name = "projects", description = "The organization's projects"),
         (name = "runs", description = "Runs of agents: queued, executed once by a worker, followed live as Server-Sent Events, summed up as metrics"),
         (name = "agents", description = "Agent configurations (provider, model, prompt, tools, a write-only credential, numbered versions) and the agents that run with them"),
+        (name = "work", description = "Work sessions on projects: executed by an agent's runs, producing artifacts for review, stopping at checkpoints for a person's decision, followed as Server-Sent Events"),
         (name = "audit", description = "The organization's tamper-evident audit trail"),
         (name = "organizations", description = "The caller's organization, its roles and the permission catalogue"),
         (name = "members", description = "Members, their roles, invitations and profiles"),

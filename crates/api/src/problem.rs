@@ -110,6 +110,9 @@ impl ApiError {
                         .into(),
                     &[],
                 ),
+                DomainError::NotAllowed(message) => {
+                    (StatusCode::FORBIDDEN, "not-allowed", message.clone(), &[])
+                }
                 DomainError::UserOnly => (
                     StatusCode::FORBIDDEN,
                     "user-only",

@@ -3,8 +3,10 @@
 use bulkhead_domain::ProjectId;
 use bulkhead_domain::projects::{CreateProject, Project, UpdateProject};
 use bulkhead_domain::resource::ListParams;
+use bulkhead_domain::work::WorkStats;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -31,6 +33,24 @@ pub struct ProjectBody {
     /// Set when the project is deleted (listed only with `include_deleted=true`).
     #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The project's work, counted: only in a single project's read, for callers with
+    /// work:read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<WorkStatsBody>,
+}
+
+/// Adds the project's work figures to a single project's read.
+async fn with_stats(
+    state: &crate::AppState,
+    scope: &bulkhead_domain::TenantScope,
+    body: &mut ProjectBody,
+) -> Result<(), ApiError> {
+    let stats = state
+        .work
+        .stats(scope, ProjectId::from_uuid(body.id))
+        .await?;
+    body.stats = stats.map(WorkStatsBody::from);
+    Ok(())
 }
 
 impl From<Project> for ProjectBody {
@@ -45,6 +65,7 @@ impl From<Project> for ProjectBody {
             updated_at: p.updated_at,
             version: p.version,
             deleted_at: p.deleted_at,
+            stats: None,
         }
     }
 }
@@ -152,6 +173,7 @@ resource_endpoints! {
     collection: "/api/v1/projects",
     item: "/api/v1/projects/{project_id}",
     restore: "/api/v1/projects/{project_id}/restore",
+    detail: with_stats,
     read: "projects:read",
     write: "projects:write",
     remove: "projects:delete",
@@ -162,11 +184,33 @@ resource_endpoints! {
         create: "Create a project (projects:write). With an `Idempotency-Key` header, a retry with the same\nkey and body returns the first response (`idempotent-replayed: true`) without creating again.",
         key: "Makes retries safe: same key and body, same response, one project (kept 24 hours); 1 to 255 visible ASCII characters",
         location: "The new project's URL",
-        get: "Read a project (projects:read). Another organization's project is 404, like a missing one.",
+        get: "Read a project (projects:read), with its work counted (`stats`: sessions by status, artifacts awaiting review) for callers with work:read. Another organization's project is 404, like a missing one.",
         get_ok: "The project",
         update: "Change a project's name or description (projects:write, or the project's creator or\none of its maintainers). Send `If-Match: \"<version>\"` to make the change only if nobody\nchanged the project since you read it.",
         update_ok: "The updated project",
         delete: "Delete a project (projects:delete): it then answers 404 and can be restored until purged.",
         restore: "Bring back a deleted project (projects:delete).",
     },
+}
+
+/// A project's work, counted: its sessions by status and its artifacts awaiting review.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkStatsBody {
+    /// Sessions per status (only statuses that occur).
+    #[schema(value_type = Object, additional_properties = true)]
+    pub sessions_by_status: Map<String, Value>,
+    pub artifacts_awaiting_review: i64,
+}
+
+impl From<WorkStats> for WorkStatsBody {
+    fn from(s: WorkStats) -> Self {
+        Self {
+            sessions_by_status: s
+                .sessions_by_status
+                .into_iter()
+                .map(|(status, n)| (status.as_str().to_owned(), n.into()))
+                .collect(),
+            artifacts_awaiting_review: s.artifacts_awaiting_review,
+        }
+    }
 }

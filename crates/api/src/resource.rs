@@ -93,7 +93,9 @@ pub(crate) fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Optio
 /// Writes a resource's endpoints in the module it is called from: `routes`, and the handlers
 /// `list`, `create`, `get`, `update`, `delete` and `restore` with their OpenAPI operations.
 ///
-/// The module provides the body (`From<Record<R>>`), the create and patch requests
+/// The module provides the body (`From<Record<R>>`), optionally a `detail` function that adds
+/// to the body of a single row's read (what a list would pay too much for), the create and
+/// patch requests
 /// (`Into`/`TryInto` the resource's `Create` and `Patch`), the list query ([`ListRequest`]) and
 /// the path (a struct with the id field). The service is `AppState`'s field `service` with the
 /// kit's signatures (`Resources<R>`, or an aggregate's service with the same methods).
@@ -111,6 +113,7 @@ macro_rules! resource_endpoints {
         collection: $collection:literal,
         item: $item:literal,
         restore: $restore:literal,
+        $(detail: $detail:path,)?
         read: $read:literal,
         write: $write:literal,
         remove: $remove:literal,
@@ -214,7 +217,13 @@ macro_rules! resource_endpoints {
             path: actix_web::web::Path<$Path>,
         ) -> Result<actix_web::HttpResponse, crate::problem::ApiError> {
             let record = state.$service.get(&scope, <$Id>::from_uuid(path.$id)).await?;
-            Ok(crate::resource::respond::<_, $Body>(actix_web::HttpResponse::Ok(), record))
+            let version = record.version;
+            #[allow(unused_mut)]
+            let mut body = <$Body>::from(record);
+            $( $detail(&state, &scope, &mut body).await?; )?
+            Ok(actix_web::HttpResponse::Ok()
+                .insert_header(crate::extract::etag(version))
+                .json(body))
         }
 
         #[doc = $update_doc]

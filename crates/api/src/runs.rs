@@ -1,13 +1,10 @@
 //! Runs: start one on an agent (202, executed by a worker), list an agent's, read, cancel,
 //! follow their events (Server-Sent Events or a JSON page), and an agent's metrics.
 
-use std::time::Duration;
-
-use actix_web::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
-use actix_web::web::Bytes;
+use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bulkhead_domain::runs::{Run, RunEvent, RunMetrics, RunPage, RunQuery, RunStatus};
-use bulkhead_domain::{AgentId, Permission, RunId, TenantScope};
+use bulkhead_domain::{AgentId, Permission, RunId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -15,15 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::agents::AgentPath;
+use crate::event_stream::{self, Event, EventsQuery};
 use crate::extract::{Auth, Json, int_param};
 use crate::pagination::ListBody;
 use crate::problem::{ApiError, responses};
 use crate::resource::route;
-
-/// How often an idle event stream sends a keep-alive comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// How long a stream waits for a wake-up before it looks again anyway.
-const LOOK_AGAIN: Duration = Duration::from_secs(2);
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -323,20 +316,6 @@ impl From<RunEvent> for RunEventBody {
     }
 }
 
-/// Event parameters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct EventsQuery {
-    /// Only events after this sequence number (default 0: from the start). A stream also takes
-    /// `Last-Event-ID`.
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub after: Option<String>,
-    /// Most events in a JSON page, 1 to 500.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-}
-
 /// A run's events (agents:read). With `Accept: text/event-stream`: Server-Sent Events (`id` =
 /// sequence number, `event` = `status`, `output_delta`, `log` or `error`, JSON `data`),
 /// resuming after `Last-Event-ID`, with keep-alive comments, ending after the terminal status.
@@ -362,98 +341,27 @@ pub(crate) async fn events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = RunId::from_uuid(path.run_id);
-    let limit = int_param("limit", query.limit.as_deref())?;
-    let mut after = int_param("after", query.after.as_deref())?.unwrap_or(0);
-    let streaming = req
-        .headers()
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/event-stream"));
-    if !streaming {
-        let events = state.runs.events(&scope, id, after, limit).await?;
-        return Ok(HttpResponse::Ok().json(ListBody::<RunEventBody>::from_items(events)));
-    }
-    if let Some(last) = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-    {
-        after = last.trim().parse().map_err(|_| {
-            ApiError::invalid(
-                "Last-Event-ID",
-                "type",
-                "Last-Event-ID must be an event's sequence number",
-            )
-        })?;
-    }
-    // The first read answers 404 (or 403) before the stream starts.
-    let first = state.runs.events(&scope, id, after, None).await?;
-    let stream = EventStream {
+    let reader = state.clone();
+    event_stream::answer::<_, RunEventBody, _, _>(
         state,
-        scope,
-        run: id,
-        after,
-        pending: Some(first),
-        done: false,
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/event-stream"))
-        .insert_header((CACHE_CONTROL, "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(futures_util::stream::unfold(stream, EventStream::next)))
+        &req,
+        &query,
+        id.as_uuid(),
+        move |after, limit| {
+            let (state, scope) = (reader.clone(), scope.clone());
+            async move { state.runs.events(&scope, id, after, limit).await }
+        },
+    )
+    .await
 }
 
-/// One client's stream of a run's events.
-struct EventStream {
-    state: web::Data<crate::AppState>,
-    scope: TenantScope,
-    run: RunId,
-    after: i64,
-    pending: Option<Vec<RunEvent>>,
-    done: bool,
-}
-
-impl EventStream {
-    /// The next chunk: the events stored since the last one, or a keep-alive comment; nothing
-    /// once the terminal status went out (or the caller lost access).
-    async fn next(mut self) -> Option<(Result<Bytes, actix_web::Error>, Self)> {
-        if self.done {
-            return None;
-        }
-        let mut wakeups = self.state.run_signals.subscribe();
-        let quiet_since = tokio::time::Instant::now();
-        loop {
-            let events = match self.pending.take() {
-                Some(events) => events,
-                None => match self
-                    .state
-                    .runs
-                    .events(&self.scope, self.run, self.after, None)
-                    .await
-                {
-                    Ok(events) => events,
-                    // Access ended (a revoked session, say): the stream ends.
-                    Err(_) => return None,
-                },
-            };
-            if !events.is_empty() {
-                let mut chunk = String::new();
-                for event in events {
-                    self.after = event.seq;
-                    self.done |= event.is_terminal();
-                    chunk.push_str(&format!(
-                        "id: {}\nevent: {}\ndata: {}\n\n",
-                        event.seq,
-                        event.kind.as_str(),
-                        event.data
-                    ));
-                }
-                return Some((Ok(Bytes::from(chunk)), self));
-            }
-            if quiet_since.elapsed() >= KEEP_ALIVE {
-                return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self));
-            }
-            wakeups.wait(self.run, LOOK_AGAIN).await;
+impl From<RunEvent> for Event {
+    fn from(e: RunEvent) -> Self {
+        Self {
+            seq: e.seq,
+            kind: e.kind.as_str(),
+            terminal: e.is_terminal(),
+            data: e.data,
         }
     }
 }

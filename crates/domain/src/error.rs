@@ -54,6 +54,10 @@ pub enum DomainError {
     /// requires it.
     #[error("email not verified")]
     EmailUnverified,
+    /// A rule of the organization keeps this caller from doing this, whatever their
+    /// permissions (independent review, say); the message names the rule.
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
     /// Only a signed-in user may do this; the caller is an API key.
     #[error("only a signed-in user may do this")]
     UserOnly,

@@ -110,6 +110,18 @@ id_type!(
     RunId
 );
 id_type!(
+    /// Identifies a work session on a project.
+    WorkSessionId
+);
+id_type!(
+    /// Identifies an artifact a work session produced.
+    ArtifactId
+);
+id_type!(
+    /// Identifies a checkpoint of a work session.
+    CheckpointId
+);
+id_type!(
     /// Identifies one audit event.
     AuditEventId
 );

@@ -42,11 +42,13 @@ pub mod secret;
 pub mod sessions;
 mod text;
 pub mod users;
+pub mod work;
 
 pub use error::{DomainError, DomainResult, FieldError};
 pub use ids::{
-    AgentConfigId, AgentId, ApiKeyId, AuditEventId, ImpersonationId, InvitationId, OrganizationId,
-    ProjectId, ResourceId, RoleId, RunId, SessionId, UserId,
+    AgentConfigId, AgentId, ApiKeyId, ArtifactId, AuditEventId, CheckpointId, ImpersonationId,
+    InvitationId, OrganizationId, ProjectId, ResourceId, RoleId, RunId, SessionId, UserId,
+    WorkSessionId,
 };
 pub use scope::{
     Actor, Credential, Grant, Permission, PermissionSet, RequestMeta, Role, RoleRef, SystemTask,

@@ -51,6 +51,9 @@ permissions! {
     AgentsWrite => "agents:write", "Create, edit, pause and resume agents.";
     AgentsDelete => "agents:delete", "Delete and restore agents.";
     AgentsRun => "agents:run", "Start and cancel agent runs.";
+    WorkRead => "work:read", "List and read work sessions, their artifacts, checkpoints and events.";
+    WorkWrite => "work:write", "Create, start and cancel work sessions.";
+    WorkReview => "work:review", "Review artifacts and resolve checkpoints of any project (a project's maintainers may for their project without it).";
     ApiKeysManage => "api_keys:manage", "Create, list and revoke the organization's API keys.";
     AuditRead => "audit:read", "Read, export and verify the audit trail.";
     BillingManage => "billing:manage", "Manage the organization's billing.";

@@ -137,6 +137,7 @@ impl TenantTable for AgentConfigTable {
 
     async fn guard(
         tx: &DatabaseTransaction,
+        _: &Store,
         scope: &TenantScope,
         previous: Option<&Record<AgentConfigs>>,
         next: &Record<AgentConfigs>,
@@ -169,6 +170,7 @@ impl TenantTable for AgentConfigTable {
     /// A version row for the settings it was created with and for each change of behaviour.
     async fn written(
         tx: &DatabaseTransaction,
+        _: &Store,
         scope: &TenantScope,
         previous: Option<&Record<AgentConfigs>>,
         next: &Record<AgentConfigs>,

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::agent_configs::AgentConfigTable;
 use crate::error::corrupt;
 use crate::resources::{Cells, SqlResources, TenantTable, newly_refers, require_live};
+use crate::store::Store;
 
 /// The `agents` table.
 pub struct AgentTable;
@@ -83,6 +84,7 @@ impl TenantTable for AgentTable {
 
     async fn guard(
         tx: &DatabaseTransaction,
+        _: &Store,
         scope: &TenantScope,
         previous: Option<&Record<Agents>>,
         next: &Record<Agents>,

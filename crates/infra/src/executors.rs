@@ -17,7 +17,10 @@ use crate::provider_urls::ProviderUrlPolicy;
 const MAX_DELAY: Duration = Duration::from_secs(600);
 
 /// Succeeds with `{"echo": input}` after `input.delay_ms` (default 0), or fails with
-/// `input.fail` as its error when that is a string.
+/// `input.fail` as its error when that is a string. A work session's run (an input with a
+/// `task`) does the task as a model would be asked to: it first stops at a checkpoint when the
+/// task asks for one, and once resumed (or without one) writes a `report` derived from the
+/// task.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EchoExecutor;
 
@@ -45,7 +48,10 @@ impl Executor for EchoExecutor {
                 .await;
             return Outcome::Failed(error.to_owned());
         }
-        let output = json!({ "echo": Value::Object(input.clone()) });
+        let output = match input.get("task") {
+            Some(task) => work(task),
+            None => json!({ "echo": Value::Object(input.clone()) }),
+        };
         let _ = events
             .emit(
                 EventKind::OutputDelta,
@@ -254,4 +260,35 @@ impl Executor for OpenAiCompatibleExecutor {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// What echo makes of a work session's task: a checkpoint to stop at, or the report.
+fn work(task: &Value) -> Value {
+    let intent = task["task_intent"].as_str().unwrap_or_default();
+    let kind = task["task_type"].as_str().unwrap_or("task");
+    let short: String = intent.chars().take(120).collect();
+    if task["checkpoint"] == true && task.get("resume").is_none() {
+        return json!({
+            "checkpoint": {
+                "title": format!("Approve the plan: {short}"),
+                "details": {
+                    "task_type": kind,
+                    "plan": ["gather sources", "draft the findings", "write the report"],
+                },
+            },
+        });
+    }
+    let words = intent.split_whitespace().count();
+    json!({
+        "artifacts": [{
+            "artifact_type": "report",
+            "title": format!("{} report: {short}", kind.replace('_', " ")),
+            "content": {
+                "task_intent": intent,
+                "task_parameters": task["task_parameters"],
+                "summary": format!("A {kind} of {words} words of intent, done by echo."),
+                "resumed_from": task["resume"]["checkpoint_id"],
+            },
+        }],
+    })
 }

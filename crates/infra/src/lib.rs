@@ -10,6 +10,7 @@ mod chain;
 mod deferred;
 mod entities;
 mod error;
+mod events;
 pub mod executors;
 mod grants;
 pub mod health;
@@ -29,6 +30,7 @@ pub mod provider_urls;
 pub mod resources;
 pub mod roles;
 pub mod rotation;
+mod run_rows;
 pub mod run_signals;
 pub mod runs;
 pub mod sealing;
@@ -38,6 +40,7 @@ mod tenant;
 pub mod tokens;
 mod tx;
 pub mod users;
+pub mod work;
 
 pub use accounts::SqlAccountRepository;
 pub use agent_configs::{SqlAgentConfigRepository, SqlAgentConfigVersionRepository};
@@ -65,6 +68,9 @@ pub use sessions::SqlSessionRepository;
 pub use store::{Store, StoreOptions};
 pub use tokens::{JwtCodec, JwtKey, JwtSettings};
 pub use users::SqlUserRepository;
+pub use work::{
+    SqlArtifactRepository, SqlCheckpointRepository, SqlWorkRepository, SqlWorkSessionRepository,
+};
 
 /// Every tenant resource on the kit, for the jobs that run over all of them (the purge). A new
 /// resource adds its table here.

@@ -20,7 +20,8 @@ use bulkhead_domain::resource::{
 use bulkhead_domain::{DomainError, DomainResult, OrganizationId, ResourceId, TenantScope, UserId};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Condition, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr,
+    Condition, Expr, ExprTrait, Func, LikeExpr, LockBehavior, LockType, Order, Query,
+    SelectStatement, SimpleExpr,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult, TryGetable, Value};
 use uuid::Uuid;
@@ -59,6 +60,10 @@ pub trait TenantTable: Send + Sync + 'static {
     /// A table of each organization's live rows (`organization_id`, `live`) kept by triggers,
     /// if there is one: an unfiltered list then reads its total there instead of counting.
     const LIVE_COUNTS: Option<&'static str> = None;
+    /// The column naming the row this one belongs to, and that row's tenant table (a work
+    /// session's project, say), if any: while the parent is soft-deleted, its rows read as
+    /// missing everywhere, and they go with it when it is purged.
+    const PARENT: Option<(&'static str, &'static str)> = None;
 
     /// Reads the resource's own fields, in [`TenantTable::COLUMNS`] order.
     fn read(cells: &mut Cells<'_>) -> DomainResult<<Self::Resource as Resource>::Fields>;
@@ -74,15 +79,17 @@ pub trait TenantTable: Send + Sync + 'static {
 
     /// Runs in the unit of work of every write, before the row is written: checks against
     /// other rows that must hold when the write commits (a row it names is live, say, locked
-    /// so that it stays so). `previous` is the row as it was (`None` for an insert). An error
-    /// aborts the write.
+    /// so that it stays so). `previous` is the row as it was (`None` for an insert); `store`
+    /// gives what the process shares (the signals that wake event readers). An error aborts
+    /// the write.
     async fn guard(
         tx: &DatabaseTransaction,
+        store: &Store,
         scope: &TenantScope,
         previous: Option<&Record<Self::Resource>>,
         next: &Record<Self::Resource>,
     ) -> DomainResult<()> {
-        let _ = (tx, scope, previous, next);
+        let _ = (tx, store, scope, previous, next);
         Ok(())
     }
 
@@ -90,11 +97,12 @@ pub trait TenantTable: Send + Sync + 'static {
     /// record: rows written along with it. An error aborts the write.
     async fn written(
         tx: &DatabaseTransaction,
+        store: &Store,
         scope: &TenantScope,
         previous: Option<&Record<Self::Resource>>,
         next: &Record<Self::Resource>,
     ) -> DomainResult<()> {
-        let _ = (tx, scope, previous, next);
+        let _ = (tx, store, scope, previous, next);
         Ok(())
     }
 }
@@ -197,14 +205,37 @@ fn select<T: TenantTable>() -> SelectStatement {
     select
 }
 
-/// The rows of the scope's organization: where every statement here starts.
-fn in_scope<T: TenantTable>(scope: &TenantScope) -> Condition {
+/// The rows of the scope's organization, hidden ones (of a deleted parent) included.
+fn in_org<T: TenantTable>(scope: &TenantScope) -> Condition {
     Condition::all().add(col::<T>("organization_id").eq(scope.organization_id().as_uuid()))
+}
+
+/// The rows of the scope's organization that clients see: where every statement here starts.
+fn in_scope<T: TenantTable>(scope: &TenantScope) -> Condition {
+    let org = scope.organization_id().as_uuid();
+    let mut condition = in_org::<T>(scope);
+    if let Some((column, parent)) = T::PARENT {
+        // The composite key keeps the parent in the same organization; filtering by it here
+        // too lets the subquery use the parent's primary key.
+        let live = Query::select()
+            .column((parent, "id"))
+            .from(parent)
+            .and_where(Expr::col((parent, "organization_id")).eq(org))
+            .and_where(Expr::col((parent, "deleted_at")).is_null())
+            .to_owned();
+        condition = condition.add(col::<T>(column).in_subquery(live));
+    }
+    condition
 }
 
 /// Row `id` of the scope's organization, in `state`: what every lookup of one row asks.
 fn one_row<T: TenantTable>(scope: &TenantScope, id: Uuid, state: RowState) -> Condition {
-    in_scope::<T>(scope)
+    in_scope::<T>(scope).add(the_row::<T>(id, state))
+}
+
+/// Row `id` in `state`, in whatever organization the caller confines it to.
+pub(crate) fn the_row<T: TenantTable>(id: Uuid, state: RowState) -> Condition {
+    Condition::all()
         .add(col::<T>("id").eq(id))
         .add(in_state::<T>(state))
 }
@@ -256,29 +287,8 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
                 T::TABLE
             )));
         }
-        let mut values = vec![
-            Expr::val(scope.organization_id().as_uuid()),
-            Expr::val(record.id.as_uuid()),
-            Expr::val(record.created_by.as_uuid()),
-            Expr::val(record.created_at),
-            Expr::val(record.updated_at),
-            Expr::val(record.version),
-            Expr::val(record.deleted_at),
-            Expr::val(record.deleted_by.map(|u| u.as_uuid())),
-        ];
-        values.extend(T::values(&record.fields).into_iter().map(Expr::val));
-        let mut insert = Query::insert();
-        insert
-            .into_table(T::TABLE)
-            .columns(LIFECYCLE.iter().chain(T::COLUMNS).copied())
-            .values(values)
-            .map_err(|e| DomainError::Internal(format!("{} insert: {e}", T::TABLE)))?;
         let tx = OrgTx::begin(&self.store, scope).await?;
-        T::guard(&tx, scope, None, record).await?;
-        tx.execute_raw(tx.get_database_backend().build(&insert))
-            .await
-            .map_err(conflict_or_domain(T::CONFLICT))?;
-        T::written(&tx, scope, None, record).await?;
+        insert_row::<T>(&tx, &self.store, scope, record).await?;
         tx.audit(scope, entry).await?;
         tx.commit().await
     }
@@ -392,58 +402,23 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
         state: RowState,
         change: &ChangeOf<T::Resource>,
     ) -> DomainResult<Record<T::Resource>> {
-        let mut select = select::<T>();
-        select
-            .cond_where(one_row::<T>(scope, id.as_uuid(), state))
-            // Held until the unit of work ends, so nobody changes the row between the read
-            // and the write (PostgreSQL; SQLite has one writer at a time anyway).
-            .lock_exclusive();
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let backend = tx.get_database_backend();
-        let row = tx
-            .query_one_raw(backend.build(&select))
-            .await
-            .map_err(to_domain)?
-            .ok_or(DomainError::NotFound)?;
-        let current = record::<T>(&row)?;
+        let current = find_row::<T>(
+            &tx,
+            scope,
+            Reach::Visible,
+            the_row::<T>(id.as_uuid(), state),
+            Hold::Wait,
+        )
+        .await?
+        .ok_or(DomainError::NotFound)?;
         // Nothing to write: dropping the transaction ends it.
         let Some((next, entry)) = change.next(&current)? else {
             return Ok(current);
         };
-        if next.id != current.id || next.organization_id != current.organization_id {
-            return Err(DomainError::Internal(format!(
-                "a change of {} moved a row",
-                T::TABLE
-            )));
-        }
-        T::guard(&tx, scope, Some(&current), &next).await?;
-        let mut update = Query::update();
-        update.table(T::TABLE);
-        for (column, value) in T::COLUMNS.iter().zip(T::values(&next.fields)) {
-            update.value(*column, Expr::val(value));
-        }
-        update
-            .value("updated_at", Expr::val(next.updated_at))
-            .value("version", Expr::val(next.version))
-            .value("deleted_at", Expr::val(next.deleted_at))
-            .value(
-                "deleted_by",
-                Expr::val(next.deleted_by.map(|u| u.as_uuid())),
-            )
-            .cond_where(
-                in_scope::<T>(scope)
-                    .add(col::<T>("id").eq(current.id.as_uuid()))
-                    .add(col::<T>("version").eq(current.version)),
-            );
-        let written = tx
-            .execute_raw(backend.build(&update))
-            .await
-            .map_err(conflict_or_domain(T::CONFLICT))?;
-        if written.rows_affected() != 1 {
-            // The row is locked; only a store without row locks could get here.
-            return Err(DomainError::PreconditionFailed);
-        }
-        T::written(&tx, scope, Some(&current), &next).await?;
+        T::guard(&tx, &self.store, scope, Some(&current), &next).await?;
+        save_row::<T>(&tx, scope, &current, &next).await?;
+        T::written(&tx, &self.store, scope, Some(&current), &next).await?;
         tx.audit(scope, entry).await?;
         tx.commit().await?;
         Ok(next)
@@ -497,6 +472,136 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
         tx.commit().await?;
         Ok(removed)
     }
+}
+
+/// Which rows a lookup reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// What clients see.
+    Visible,
+    /// Also rows hidden by a deleted parent: for the server's own bookkeeping (a run that
+    /// ends while its session's project is deleted still moves the session).
+    Hidden,
+}
+
+/// Whether a lookup holds the row it finds until the unit of work ends, so nobody changes it
+/// between the read and the write (PostgreSQL; SQLite has one writer at a time anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// A plain read.
+    No,
+    /// Locked, waiting for whoever holds it.
+    Wait,
+    /// Locked if free; a row someone else holds reads as missing (for bookkeeping that must
+    /// not wait on a writer that waits on this unit of work).
+    IfFree,
+}
+
+/// The one row of `T` that `condition` finds in the scope's organization, if any, held as
+/// `hold` says.
+pub(crate) async fn find_row<T: TenantTable>(
+    tx: &DatabaseTransaction,
+    scope: &TenantScope,
+    reach: Reach,
+    condition: Condition,
+    hold: Hold,
+) -> DomainResult<Option<Record<T::Resource>>> {
+    let within = match reach {
+        Reach::Visible => in_scope::<T>(scope),
+        Reach::Hidden => in_org::<T>(scope),
+    };
+    let mut select = select::<T>();
+    select.cond_where(within.add(condition)).limit(1);
+    match hold {
+        Hold::No => {}
+        Hold::Wait => {
+            select.lock_exclusive();
+        }
+        Hold::IfFree => {
+            select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+    }
+    tx.query_one_raw(tx.get_database_backend().build(&select))
+        .await
+        .map_err(to_domain)?
+        .map(|row| record::<T>(&row))
+        .transpose()
+}
+
+/// Writes `next` over `current` (which the caller holds locked), without hooks or audit: the
+/// kit's change, and rows that other writes move along with theirs (a session following its
+/// run, say).
+pub(crate) async fn save_row<T: TenantTable>(
+    tx: &DatabaseTransaction,
+    scope: &TenantScope,
+    current: &Record<T::Resource>,
+    next: &Record<T::Resource>,
+) -> DomainResult<()> {
+    if next.id != current.id || next.organization_id != current.organization_id {
+        return Err(DomainError::Internal(format!(
+            "a change of {} moved a row",
+            T::TABLE
+        )));
+    }
+    let mut update = Query::update();
+    update.table(T::TABLE);
+    for (column, value) in T::COLUMNS.iter().zip(T::values(&next.fields)) {
+        update.value(*column, Expr::val(value));
+    }
+    update
+        .value("updated_at", Expr::val(next.updated_at))
+        .value("version", Expr::val(next.version))
+        .value("deleted_at", Expr::val(next.deleted_at))
+        .value(
+            "deleted_by",
+            Expr::val(next.deleted_by.map(|u| u.as_uuid())),
+        )
+        .cond_where(
+            in_org::<T>(scope)
+                .add(col::<T>("id").eq(current.id.as_uuid()))
+                .add(col::<T>("version").eq(current.version)),
+        );
+    let written = tx
+        .execute_raw(tx.get_database_backend().build(&update))
+        .await
+        .map_err(conflict_or_domain(T::CONFLICT))?;
+    if written.rows_affected() != 1 {
+        // The row is locked; only a store without row locks could get here.
+        return Err(DomainError::PreconditionFailed);
+    }
+    Ok(())
+}
+
+/// Writes a new row of `T` with its hooks, in the caller's unit of work: the kit's insert,
+/// and rows that other writes create along with theirs (a run's artifacts, say).
+pub(crate) async fn insert_row<T: TenantTable>(
+    tx: &DatabaseTransaction,
+    store: &Store,
+    scope: &TenantScope,
+    record: &Record<T::Resource>,
+) -> DomainResult<()> {
+    let mut values = vec![
+        Expr::val(scope.organization_id().as_uuid()),
+        Expr::val(record.id.as_uuid()),
+        Expr::val(record.created_by.as_uuid()),
+        Expr::val(record.created_at),
+        Expr::val(record.updated_at),
+        Expr::val(record.version),
+        Expr::val(record.deleted_at),
+        Expr::val(record.deleted_by.map(|u| u.as_uuid())),
+    ];
+    values.extend(T::values(&record.fields).into_iter().map(Expr::val));
+    let mut insert = Query::insert();
+    insert
+        .into_table(T::TABLE)
+        .columns(LIFECYCLE.iter().chain(T::COLUMNS).copied())
+        .values(values)
+        .map_err(|e| DomainError::Internal(format!("{} insert: {e}", T::TABLE)))?;
+    T::guard(tx, store, scope, None, record).await?;
+    tx.execute_raw(tx.get_database_backend().build(&insert))
+        .await
+        .map_err(conflict_or_domain(T::CONFLICT))?;
+    T::written(tx, store, scope, None, record).await
 }
 
 /// A registered resource, as the jobs that run over every resource see it.

@@ -8,21 +8,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bulkhead_domain::DomainResult;
 use bulkhead_domain::runs::{RunSignals, RunWakeups};
-use bulkhead_domain::{DomainResult, RunId};
+use sea_orm::sqlx::PgPool;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, Statement};
 use tokio::sync::{Notify, broadcast};
+use uuid::Uuid;
 
 use crate::error::to_domain;
-use crate::store::Store;
 
 const CHANNEL: &str = "run_events";
 
 /// The signals of one process.
 #[derive(Clone)]
 pub struct SqlRunSignals {
-    events: broadcast::Sender<RunId>,
+    events: broadcast::Sender<Uuid>,
     workers: Arc<Notify>,
 }
 
@@ -43,18 +44,23 @@ impl SqlRunSignals {
         }
     }
 
-    /// Announces, inside the unit of work that stored an event of `run`, that it has one.
-    pub(crate) async fn announce(&self, tx: &DatabaseTransaction, run: RunId) -> DomainResult<()> {
+    /// Announces, inside the unit of work that stored an event of stream `stream` (a run or a
+    /// work session), that it has one.
+    pub(crate) async fn announce(
+        &self,
+        tx: &DatabaseTransaction,
+        stream: Uuid,
+    ) -> DomainResult<()> {
         if tx.get_database_backend() == DatabaseBackend::Postgres {
             tx.execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), run.to_string().into()],
+                [CHANNEL.into(), stream.to_string().into()],
             ))
             .await
             .map_err(to_domain)?;
         } else {
-            let _ = self.events.send(run);
+            let _ = self.events.send(stream);
         }
         Ok(())
     }
@@ -70,13 +76,13 @@ impl SqlRunSignals {
         let _ = tokio::time::timeout(timeout, self.workers.notified()).await;
     }
 
-    /// Forwards PostgreSQL's notifications to this process's readers for as long as it runs,
-    /// listening again a second after a lost connection. `None` on SQLite, which needs none.
-    pub fn follow(&self, store: &Store) -> Option<impl Future<Output = ()> + Send + 'static> {
-        let pool = store.postgres_pool()?.clone();
+    /// Forwards PostgreSQL's notifications on `pool` to this process's readers for as long as
+    /// it runs, listening again a second after a lost connection (see
+    /// [`crate::Store::follow_signals`]).
+    pub(crate) fn follow(&self, pool: PgPool) -> impl Future<Output = ()> + Send + 'static {
         let events = self.events.clone();
         let workers = self.workers.clone();
-        Some(async move {
+        async move {
             loop {
                 let listening = async {
                     let mut listener = PgListener::connect_with(&pool).await?;
@@ -88,8 +94,8 @@ impl SqlRunSignals {
                     Ok(mut listener) => loop {
                         match listener.try_recv().await {
                             Ok(Some(notification)) => {
-                                if let Ok(id) = notification.payload().parse::<uuid::Uuid>() {
-                                    let _ = events.send(RunId::from_uuid(id));
+                                if let Ok(id) = notification.payload().parse::<Uuid>() {
+                                    let _ = events.send(id);
                                 }
                                 // Runs queued on other instances announce themselves too.
                                 workers.notify_one();
@@ -107,7 +113,7 @@ impl SqlRunSignals {
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-        })
+        }
     }
 }
 
@@ -117,17 +123,17 @@ impl RunSignals for SqlRunSignals {
     }
 }
 
-struct Subscription(broadcast::Receiver<RunId>);
+struct Subscription(broadcast::Receiver<Uuid>);
 
 #[async_trait]
 impl RunWakeups for Subscription {
-    async fn wait(&mut self, run: RunId, timeout: Duration) {
+    async fn wait(&mut self, stream: Uuid, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, async {
             loop {
                 match self.0.recv().await {
-                    Ok(id) if id == run => return,
+                    Ok(id) if id == stream => return,
                     Ok(_) => {}
-                    // Behind: something may have happened to `run` among the skipped.
+                    // Behind: something may have happened to `stream` among the skipped.
                     Err(broadcast::error::RecvError::Lagged(_)) => return,
                     Err(broadcast::error::RecvError::Closed) => {
                         std::future::pending::<()>().await;

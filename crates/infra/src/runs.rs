@@ -13,289 +13,53 @@ use async_trait::async_trait;
 use bulkhead_domain::agent_configs::{Provider, ProviderKey, credential_place};
 use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::runs::{
-    Claim, EventKind, Outcome, RUN, Run, RunEvent, RunInput, RunMetrics, RunPage, RunQuery,
-    RunQueue, RunRepository, RunStatus, Started,
+    Claim, EventKind, Outcome, RUN, Run, RunEvent, RunMetrics, RunPage, RunQuery, RunQueue,
+    RunRepository, RunStatus, Started,
 };
 use bulkhead_domain::sealed::{SealedSecret, Sealer};
 use bulkhead_domain::{
-    AgentConfigId, AgentId, ApiKeyId, DomainError, DomainResult, OrganizationId, RunId, SystemTask,
-    TenantScope, UserId,
+    AgentConfigId, AgentId, DomainError, DomainResult, OrganizationId, RunId, SystemTask,
+    TenantScope,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::agents::AgentTable;
 use crate::error::{corrupt, to_domain};
 use crate::resources::require_live;
-use crate::run_signals::SqlRunSignals;
+use crate::run_rows::{
+    self, EVENTS, QUEUE, RUNS, col, drop_claim, load, queue, queue_row, run, select_runs,
+    status_event,
+};
 use crate::store::Store;
 use crate::tx::{OrgTx, set_local, set_tenant};
 
-const RUNS: &str = "agent_runs";
-const EVENTS: &str = "run_events";
-const QUEUE: &str = "run_queue";
-
-/// The columns of a run, in the order [`run`] reads them.
-const COLUMNS: [&str; 18] = [
-    "id",
-    "organization_id",
-    "agent_id",
-    "config_id",
-    "config_version",
-    "status",
-    "input",
-    "output",
-    "error",
-    "attempt",
-    "created_by",
-    "api_key_id",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "duration_ms",
-    "tokens_in",
-    "tokens_out",
-];
-
-fn col(table: &'static str, column: &'static str) -> Expr {
-    Expr::col((table, column))
-}
-
-fn run(row: &QueryResult) -> DomainResult<Run> {
-    let mut i = 0;
-    let mut take = || {
-        i += 1;
-        i - 1
-    };
-    macro_rules! cell {
-        () => {
-            row.try_get_by_index(take()).map_err(to_domain)?
-        };
-    }
-    let id: Uuid = cell!();
-    let organization_id: Uuid = cell!();
-    let agent_id: Uuid = cell!();
-    let config_id: Uuid = cell!();
-    let config_version: i64 = cell!();
-    let status: String = cell!();
-    let input: String = cell!();
-    let output: Option<String> = cell!();
-    let error: Option<String> = cell!();
-    let attempt: i32 = cell!();
-    let created_by: Uuid = cell!();
-    let api_key_id: Option<Uuid> = cell!();
-    let queued_at: DateTime<Utc> = cell!();
-    let started_at: Option<DateTime<Utc>> = cell!();
-    let finished_at: Option<DateTime<Utc>> = cell!();
-    let duration_ms: Option<i64> = cell!();
-    let tokens_in: i64 = cell!();
-    let tokens_out: i64 = cell!();
-    let input = serde_json::from_str(&input).map_err(corrupt("run input"))?;
-    Ok(Run {
-        id: RunId::from_uuid(id),
-        organization_id: OrganizationId::from_uuid(organization_id),
-        agent_id: AgentId::from_uuid(agent_id),
-        config_id: AgentConfigId::from_uuid(config_id),
-        config_version,
-        status: RunStatus::parse("status", &status).map_err(corrupt("run status"))?,
-        input: RunInput::parse(input).map_err(corrupt("run input"))?,
-        output: output
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(corrupt("run output"))?,
-        error,
-        attempt,
-        created_by: UserId::from_uuid(created_by),
-        api_key_id: api_key_id.map(ApiKeyId::from_uuid),
-        queued_at,
-        started_at,
-        finished_at,
-        duration_ms,
-        tokens_in,
-        tokens_out,
-    })
-}
-
-fn select_runs() -> sea_orm::sea_query::SelectStatement {
-    let mut select = Query::select();
-    select.from(RUNS);
-    for column in COLUMNS {
-        select.column((RUNS, column));
-    }
-    select
-}
-
-/// Run `id` of the scope's organization, locked for the rest of the unit of work if `lock`.
-async fn load(
-    tx: &DatabaseTransaction,
-    scope: &TenantScope,
-    id: RunId,
-    lock: bool,
-) -> DomainResult<Run> {
-    let mut select = select_runs();
-    select
-        .and_where(col(RUNS, "organization_id").eq(scope.organization_id().as_uuid()))
-        .and_where(col(RUNS, "id").eq(id.as_uuid()));
-    if lock {
-        select.lock_exclusive();
-    }
-    let row = tx
-        .query_one_raw(tx.get_database_backend().build(&select))
-        .await
-        .map_err(to_domain)?
-        .ok_or(DomainError::NotFound)?;
-    run(&row)
-}
-
-/// Writes a run's changing columns (status and what ends it), one version later.
-async fn save(tx: &DatabaseTransaction, scope: &TenantScope, run: &Run) -> DomainResult<()> {
-    let update = Query::update()
-        .table(RUNS)
-        .value("status", run.status.as_str())
-        .value("output", run.output.as_ref().map(|o| o.to_string()))
-        .value("error", run.error.clone())
-        .value("attempt", run.attempt)
-        .value("started_at", run.started_at)
-        .value("finished_at", run.finished_at)
-        .value("duration_ms", run.duration_ms)
-        .value("tokens_in", run.tokens_in)
-        .value("tokens_out", run.tokens_out)
-        .value("updated_at", bulkhead_domain::now())
-        .value("version", Expr::col("version").add(1))
-        .and_where(col(RUNS, "organization_id").eq(scope.organization_id().as_uuid()))
-        .and_where(col(RUNS, "id").eq(run.id.as_uuid()))
-        .to_owned();
-    tx.execute_raw(tx.get_database_backend().build(&update))
-        .await
-        .map_err(to_domain)
-        .map(|_| ())
-}
-
-/// Appends an event to a run whose row this unit of work holds locked (so sequence numbers
-/// are gapless and never collide), and signals readers when the unit of work commits.
-async fn append(
-    tx: &DatabaseTransaction,
-    signals: &SqlRunSignals,
-    scope: &TenantScope,
-    id: RunId,
-    kind: EventKind,
-    data: serde_json::Value,
-) -> DomainResult<i64> {
-    let org = scope.organization_id().as_uuid();
-    let last = Query::select()
-        .expr(Expr::cust("COALESCE(MAX(seq), 0)"))
-        .from(EVENTS)
-        .and_where(col(EVENTS, "organization_id").eq(org))
-        .and_where(col(EVENTS, "run_id").eq(id.as_uuid()))
-        .to_owned();
-    let backend = tx.get_database_backend();
-    let seq: i64 = tx
-        .query_one_raw(backend.build(&last))
-        .await
-        .map_err(to_domain)?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()
-        .map_err(to_domain)?
-        .unwrap_or_default()
-        + 1;
-    let insert = Query::insert()
-        .into_table(EVENTS)
-        .columns([
-            "organization_id",
-            "run_id",
-            "seq",
-            "kind",
-            "data",
-            "created_at",
-        ])
-        .values([
-            Expr::val(org),
-            Expr::val(id.as_uuid()),
-            Expr::val(seq),
-            Expr::val(kind.as_str()),
-            Expr::val(data.to_string()),
-            Expr::val(bulkhead_domain::now()),
-        ])
-        .map_err(|e| DomainError::Internal(format!("event insert: {e}")))?
-        .to_owned();
-    tx.execute_raw(backend.build(&insert))
-        .await
-        .map_err(to_domain)?;
-    signals.announce(tx, id).await?;
-    Ok(seq)
-}
-
-fn status_event(run: &Run) -> serde_json::Value {
-    let mut data = json!({ "status": run.status.as_str(), "attempt": run.attempt });
-    if let Some(error) = &run.error {
-        data["error"] = error.clone().into();
-    }
-    data
-}
-
-/// Writes a run's new status with its status event and, when a person or the worker's task
-/// decided it, its audit record, all in the caller's unit of work.
+/// [`run_rows::moved`], and the work session the run does, if any, moves with it.
 async fn moved(
     tx: &DatabaseTransaction,
-    signals: &SqlRunSignals,
+    store: &Store,
     scope: &TenantScope,
     run: &Run,
     entry: Option<AuditEntry>,
 ) -> DomainResult<()> {
-    moved_with(tx, signals, scope, run, status_event(run), entry).await
+    run_rows::moved(tx, store, scope, run, entry).await?;
+    crate::work::follow_run(tx, store, scope, run).await
 }
 
-/// [`moved`], with the status event carrying `data` (a retry says why, say).
+/// [`run_rows::moved_with`], and the work session the run does, if any, moves with it.
 async fn moved_with(
     tx: &DatabaseTransaction,
-    signals: &SqlRunSignals,
+    store: &Store,
     scope: &TenantScope,
     run: &Run,
     data: serde_json::Value,
     entry: Option<AuditEntry>,
 ) -> DomainResult<()> {
-    save(tx, scope, run).await?;
-    agent_activity(tx, scope, run.agent_id).await?;
-    append(tx, signals, scope, run.id, EventKind::Status, data).await?;
-    if let Some(entry) = entry {
-        crate::chain::append(tx, scope, entry).await?;
-    }
-    Ok(())
-}
-
-/// Sets an agent's status from its runs: `busy` while one is running, else `idle`; a paused
-/// agent stays paused. Runtime state, like a run's own status: it does not make a new version
-/// of the agent (an `If-Match` a person holds stays good) and is not audited apart from the
-/// run's record.
-async fn agent_activity(
-    tx: &DatabaseTransaction,
-    scope: &TenantScope,
-    agent: AgentId,
-) -> DomainResult<()> {
-    let org = scope.organization_id().as_uuid();
-    let running = Query::select()
-        .expr(Expr::cust("1"))
-        .from(RUNS)
-        .and_where(col(RUNS, "organization_id").eq(org))
-        .and_where(col(RUNS, "agent_id").eq(agent.as_uuid()))
-        .and_where(col(RUNS, "status").eq(RunStatus::Running.as_str()))
-        .to_owned();
-    let status = Expr::case(Expr::exists(running), "busy").finally("idle");
-    let update = Query::update()
-        .table("agents")
-        .value("status", status)
-        .and_where(col("agents", "organization_id").eq(org))
-        .and_where(col("agents", "id").eq(agent.as_uuid()))
-        .and_where(col("agents", "status").ne("paused"))
-        .to_owned();
-    tx.execute_raw(tx.get_database_backend().build(&update))
-        .await
-        .map_err(to_domain)
-        .map(|_| ())
+    run_rows::moved_with(tx, store, scope, run, data, entry).await?;
+    crate::work::follow_run(tx, store, scope, run).await
 }
 
 /// The audit record of what the worker's task did to a run.
@@ -315,152 +79,27 @@ fn by_worker(run: &Run, details: serde_json::Value) -> AuditEntry {
     )
 }
 
-fn queue_row(scope: &TenantScope, run: RunId) -> sea_orm::sea_query::Condition {
-    sea_orm::sea_query::Condition::all()
-        .add(col(QUEUE, "organization_id").eq(scope.organization_id().as_uuid()))
-        .add(col(QUEUE, "run_id").eq(run.as_uuid()))
-}
-
-async fn drop_claim(tx: &DatabaseTransaction, scope: &TenantScope, run: RunId) -> DomainResult<()> {
-    let delete = Query::delete()
-        .from_table(QUEUE)
-        .cond_where(queue_row(scope, run))
-        .to_owned();
-    tx.execute_raw(tx.get_database_backend().build(&delete))
-        .await
-        .map_err(to_domain)
-        .map(|_| ())
-}
-
 /// Runs as people and API keys see them.
 #[derive(Clone)]
 pub struct SqlRunRepository {
     store: Store,
-    signals: SqlRunSignals,
 }
 
 impl SqlRunRepository {
-    /// Builds the repository; events it stores wake readers through `signals`.
-    pub fn new(store: Store, signals: SqlRunSignals) -> Self {
-        Self { store, signals }
+    /// Builds the repository; events it stores wake readers through the store's signals.
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
 }
 
 #[async_trait]
 impl RunRepository for SqlRunRepository {
     async fn create(&self, scope: &TenantScope, run: &Run, entry: AuditEntry) -> DomainResult<()> {
-        let org = scope.organization_id().as_uuid();
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let backend = tx.get_database_backend();
-        // The agent and its configuration are held (shared) until the run is queued, so a
-        // pause or a deactivation either comes first and refuses the run, or waits for it.
-        let agent = Query::select()
-            .column(("agents", "status"))
-            .column(("agent_configs", "active"))
-            .from("agents")
-            .inner_join(
-                "agent_configs",
-                Expr::col(("agent_configs", "organization_id"))
-                    .equals(("agents", "organization_id"))
-                    .and(Expr::col(("agent_configs", "id")).equals(("agents", "config_id"))),
-            )
-            .and_where(col("agents", "organization_id").eq(org))
-            .and_where(col("agents", "id").eq(run.agent_id.as_uuid()))
-            .and_where(col("agents", "deleted_at").is_null())
-            .lock_shared()
-            .to_owned();
-        let row = tx
-            .query_one_raw(backend.build(&agent))
-            .await
-            .map_err(to_domain)?
-            .ok_or(DomainError::NotFound)?;
-        let status: String = row.try_get_by_index(0).map_err(to_domain)?;
-        let active: bool = row.try_get_by_index(1).map_err(to_domain)?;
-        if status == "paused" {
-            return Err(DomainError::Conflict(
-                "the agent is paused; resume it to start runs".into(),
-            ));
-        }
-        if !active {
-            return Err(DomainError::Conflict(
-                "the agent's configuration is inactive; activate it to start runs".into(),
-            ));
-        }
-        let now = run.queued_at;
-        let insert = Query::insert()
-            .into_table(RUNS)
-            .columns([
-                "organization_id",
-                "id",
-                "created_by",
-                "created_at",
-                "updated_at",
-                "version",
-                "agent_id",
-                "config_id",
-                "config_version",
-                "status",
-                "input",
-                "attempt",
-                "api_key_id",
-                "tokens_in",
-                "tokens_out",
-            ])
-            .values([
-                Expr::val(org),
-                Expr::val(run.id.as_uuid()),
-                Expr::val(run.created_by.as_uuid()),
-                Expr::val(now),
-                Expr::val(now),
-                Expr::val(1i64),
-                Expr::val(run.agent_id.as_uuid()),
-                Expr::val(run.config_id.as_uuid()),
-                Expr::val(run.config_version),
-                Expr::val(run.status.as_str()),
-                Expr::val(serde_json::Value::Object(run.input.as_map().clone()).to_string()),
-                Expr::val(run.attempt),
-                Expr::val(run.api_key_id.map(|k| k.as_uuid())),
-                Expr::val(0i64),
-                Expr::val(0i64),
-            ])
-            .map_err(|e| DomainError::Internal(format!("run insert: {e}")))?
-            .to_owned();
-        tx.execute_raw(backend.build(&insert))
-            .await
-            .map_err(to_domain)?;
-        let queue = Query::insert()
-            .into_table(QUEUE)
-            .columns([
-                "organization_id",
-                "run_id",
-                "available_at",
-                "attempts",
-                "cancel_requested",
-            ])
-            .values([
-                Expr::val(org),
-                Expr::val(run.id.as_uuid()),
-                Expr::val(now),
-                Expr::val(0i32),
-                Expr::val(false),
-            ])
-            .map_err(|e| DomainError::Internal(format!("queue insert: {e}")))?
-            .to_owned();
-        tx.execute_raw(backend.build(&queue))
-            .await
-            .map_err(to_domain)?;
-        append(
-            &tx,
-            &self.signals,
-            scope,
-            run.id,
-            EventKind::Status,
-            status_event(run),
-        )
-        .await?;
+        queue(&tx, &self.store, scope, &mut run.clone()).await?;
         tx.audit(scope, entry).await?;
         tx.commit().await?;
-        self.signals.wake_workers();
+        self.store.signals().wake_workers();
         Ok(())
     }
 
@@ -514,37 +153,8 @@ impl RunRepository for SqlRunRepository {
 
     async fn cancel(&self, scope: &TenantScope, id: RunId, entry: AuditEntry) -> DomainResult<Run> {
         let tx = OrgTx::begin(&self.store, scope).await?;
-        let mut run = load(&tx, scope, id, true).await?;
-        if run.status.is_terminal() {
-            return Err(DomainError::Conflict(format!(
-                "the run has ended ({})",
-                run.status.as_str()
-            )));
-        }
-        let now = bulkhead_domain::now();
-        run.status = RunStatus::Cancelled;
-        run.finished_at = Some(now);
-        run.duration_ms = run.started_at.map(|s| (now - s).num_milliseconds());
-        run.error = Some("cancelled".into());
-        // A worker holding the run learns of it when it renews its lease and stops; an
-        // unclaimed run simply leaves the queue.
-        let backend = tx.get_database_backend();
-        let flag = Query::update()
-            .table(QUEUE)
-            .value("cancel_requested", true)
-            .cond_where(queue_row(scope, id).add(col(QUEUE, "lease_owner").is_not_null()))
-            .to_owned();
-        tx.execute_raw(backend.build(&flag))
-            .await
-            .map_err(to_domain)?;
-        let unclaimed = Query::delete()
-            .from_table(QUEUE)
-            .cond_where(queue_row(scope, id).add(col(QUEUE, "lease_owner").is_null()))
-            .to_owned();
-        tx.execute_raw(backend.build(&unclaimed))
-            .await
-            .map_err(to_domain)?;
-        moved(&tx, &self.signals, scope, &run, Some(entry)).await?;
+        let run = run_rows::cancel_in(&tx, &self.store, scope, id, entry).await?;
+        crate::work::follow_run(&tx, &self.store, scope, &run).await?;
         tx.commit().await?;
         Ok(run)
     }
@@ -572,36 +182,25 @@ impl RunRepository for SqlRunRepository {
         {
             return Err(DomainError::NotFound);
         }
-        let select = Query::select()
-            .columns([
-                (EVENTS, "seq"),
-                (EVENTS, "kind"),
-                (EVENTS, "data"),
-                (EVENTS, "created_at"),
-            ])
-            .from(EVENTS)
-            .and_where(col(EVENTS, "organization_id").eq(scope.organization_id().as_uuid()))
-            .and_where(col(EVENTS, "run_id").eq(id.as_uuid()))
-            .and_where(col(EVENTS, "seq").gt(after))
-            .order_by((EVENTS, "seq"), Order::Asc)
-            .limit(limit)
-            .to_owned();
-        let rows = tx
-            .query_all_raw(backend.build(&select))
-            .await
-            .map_err(to_domain)?;
+        let events = crate::events::read(
+            &tx,
+            scope,
+            crate::events::Stream::new(EVENTS, "run_id", id.as_uuid()),
+            after,
+            limit,
+        )
+        .await?;
         tx.finish_read().await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get_by_index(1).map_err(to_domain)?;
-                let data: String = row.try_get_by_index(2).map_err(to_domain)?;
+        events
+            .into_iter()
+            .map(|e| {
                 Ok(RunEvent {
-                    seq: row.try_get_by_index(0).map_err(to_domain)?,
-                    kind: EventKind::parse(&kind).ok_or_else(|| {
-                        DomainError::Internal(format!("stored event kind {kind:?}"))
+                    seq: e.seq,
+                    kind: EventKind::parse(&e.kind).ok_or_else(|| {
+                        DomainError::Internal(format!("stored event kind {:?}", e.kind))
                     })?,
-                    data: serde_json::from_str(&data).map_err(corrupt("event data"))?,
-                    at: row.try_get_by_index(3).map_err(to_domain)?,
+                    data: e.data,
+                    at: e.at,
                 })
             })
             .collect()
@@ -723,13 +322,12 @@ impl RunRepository for SqlRunRepository {
 #[derive(Clone)]
 pub struct SqlRunQueue {
     store: Store,
-    signals: SqlRunSignals,
 }
 
 impl SqlRunQueue {
-    /// Builds the queue; events it stores wake readers through `signals`.
-    pub fn new(store: Store, signals: SqlRunSignals) -> Self {
-        Self { store, signals }
+    /// Builds the queue; events it stores wake readers through the store's signals.
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
 
     /// The provider key of configuration `config`, opened; `None` if it has none, or if it
@@ -923,7 +521,7 @@ impl RunQueue for SqlRunQueue {
         run.attempt += 1;
         run.started_at = Some(bulkhead_domain::now());
         let entry = by_worker(&run, json!({ "attempt": run.attempt }));
-        moved(&tx, &self.signals, scope, &run, Some(entry)).await?;
+        moved(&tx, &self.store, scope, &run, Some(entry)).await?;
         tx.commit().await?;
         Ok(Some(Started {
             run,
@@ -989,7 +587,7 @@ impl RunQueue for SqlRunQueue {
             // Cancelled meanwhile: its stream has ended, and nothing more belongs in it.
             return Ok(());
         }
-        append(&tx, &self.signals, scope, run, kind, data).await?;
+        run_rows::append(&tx, &self.store, scope, run, kind, data).await?;
         tx.commit().await
     }
 
@@ -1039,7 +637,7 @@ impl RunQueue for SqlRunQueue {
             &run,
             json!({ "attempt": run.attempt, "duration_ms": run.duration_ms }),
         );
-        moved(&tx, &self.signals, scope, &run, Some(entry)).await?;
+        moved(&tx, &self.store, scope, &run, Some(entry)).await?;
         tx.commit().await
     }
 
@@ -1063,10 +661,10 @@ impl RunQueue for SqlRunQueue {
             run.status = RunStatus::Queued;
             run.attempt -= 1;
             run.started_at = None;
-            moved(&tx, &self.signals, scope, &run, None).await?;
+            moved(&tx, &self.store, scope, &run, None).await?;
         }
         tx.commit().await?;
-        self.signals.wake_workers();
+        self.store.signals().wake_workers();
         Ok(())
     }
 
@@ -1116,7 +714,7 @@ impl RunQueue for SqlRunQueue {
                 run.status = RunStatus::Queued;
                 let mut data = status_event(&run);
                 data["retry"] = "its worker stopped answering".into();
-                moved_with(&tx, &self.signals, &scope, &run, data, None).await?;
+                moved_with(&tx, &self.store, &scope, &run, data, None).await?;
             } else {
                 let now = bulkhead_domain::now();
                 run.status = RunStatus::Failed;
@@ -1132,13 +730,13 @@ impl RunQueue for SqlRunQueue {
                     &run,
                     json!({ "attempt": run.attempt, "reason": "lease lost" }),
                 );
-                moved(&tx, &self.signals, &scope, &run, Some(entry)).await?;
+                moved(&tx, &self.store, &scope, &run, Some(entry)).await?;
             }
             tx.commit().await.map_err(to_domain)?;
             handled += 1;
         }
         if handled > 0 {
-            self.signals.wake_workers();
+            self.store.signals().wake_workers();
         }
         Ok(handled)
     }

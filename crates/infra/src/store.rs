@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{InfraError, is_lost_connection};
 use crate::grants::GrantCache;
+use crate::run_signals::SqlRunSignals;
 use crate::sealing::Keyring;
 
 /// Pool settings.
@@ -87,6 +88,8 @@ pub struct Store {
     url: Arc<str>,
     options: StoreOptions,
     grants: Arc<GrantCache>,
+    /// Wake-ups of event readers and idle workers, shared by every pool of this process.
+    signals: SqlRunSignals,
     /// How often a unit of work's first statement is tried on another pooled connection.
     max_attempts: u32,
     /// Turns for read-only units of work, when they are fewer than the connections.
@@ -109,7 +112,14 @@ impl Store {
     /// database that is down makes requests fail fast instead of hanging.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, InfraError> {
         let reads = options.read_limit(url);
-        Self::open(url, options, reads, Arc::new(GrantCache::new())).await
+        Self::open(
+            url,
+            options,
+            reads,
+            Arc::new(GrantCache::new()),
+            SqlRunSignals::new(),
+        )
+        .await
     }
 
     async fn open(
@@ -117,6 +127,7 @@ impl Store {
         options: &StoreOptions,
         max_reads: Option<u32>,
         grants: Arc<GrantCache>,
+        signals: SqlRunSignals,
     ) -> Result<Self, InfraError> {
         let mut connect = ConnectOptions::new(url.to_owned());
         let sqlite = url.starts_with("sqlite:");
@@ -151,6 +162,7 @@ impl Store {
             url: url.into(),
             options: options.clone(),
             grants,
+            signals,
             max_attempts: options.max_connections + 2,
             reads: max_reads
                 .filter(|&reads| !sqlite && reads < options.max_connections)
@@ -178,7 +190,26 @@ impl Store {
             max_connections,
             ..self.options.clone()
         };
-        Self::open(&self.url, &options, max_reads, self.grants.clone()).await
+        Self::open(
+            &self.url,
+            &options,
+            max_reads,
+            self.grants.clone(),
+            self.signals.clone(),
+        )
+        .await
+    }
+
+    /// The process's wake-ups of event readers and idle workers.
+    pub fn signals(&self) -> &SqlRunSignals {
+        &self.signals
+    }
+
+    /// Forwards PostgreSQL's notifications of new events to this process's readers and idle
+    /// workers for as long as it runs; `None` on SQLite, which serves one process and wakes its
+    /// own.
+    pub fn follow_signals(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        Some(self.signals.follow(self.postgres_pool()?.clone()))
     }
 
     /// Waits for a read-only unit of work's turn (see [`StoreOptions::read_limit`]), first in,

@@ -22,10 +22,14 @@ use bulkhead_domain::projects::ProjectService;
 use bulkhead_domain::roles::RoleService;
 use bulkhead_domain::runs::{Executor, RunService};
 use bulkhead_domain::users::UserService;
+use bulkhead_domain::work::WorkService;
 use bulkhead_domain::{SystemTask, TenantScope};
 use bulkhead_infra::executors::{EchoExecutor, OpenAiCompatibleExecutor};
 use bulkhead_infra::provider_urls::ProviderUrlPolicy;
-use bulkhead_infra::{SqlRunQueue, SqlRunRepository, SqlRunSignals};
+use bulkhead_infra::{
+    SqlArtifactRepository, SqlCheckpointRepository, SqlRunQueue, SqlRunRepository,
+    SqlWorkRepository, SqlWorkSessionRepository,
+};
 use std::collections::HashMap;
 
 use crate::worker::Worker;
@@ -89,11 +93,7 @@ struct RunningWorker {
 
 impl RunningWorker {
     /// Starts a worker over `store` (a pool of its own, sized for its runs).
-    async fn start(
-        store: &Store,
-        signals: &SqlRunSignals,
-        config: &Config,
-    ) -> Result<Self, StartupError> {
+    async fn start(store: &Store, config: &Config) -> Result<Self, StartupError> {
         let settings = &config.runs;
         let pool = store.sibling(settings.concurrency.max(1) + 2, None).await?;
         let mut executors: HashMap<Provider, Arc<dyn Executor>> = HashMap::new();
@@ -103,9 +103,9 @@ impl RunningWorker {
             Arc::new(OpenAiCompatibleExecutor::new(provider_policy(config), 3)),
         );
         let worker = Worker::new(
-            Arc::new(SqlRunQueue::new(pool, signals.clone())),
+            Arc::new(SqlRunQueue::new(pool)),
             executors,
-            signals.clone(),
+            store.signals().clone(),
             settings.clone(),
         );
         let (shutdown, stop) = tokio::sync::watch::channel(false);
@@ -217,7 +217,6 @@ struct Shared {
     tokens: Arc<JwtCodec>,
     hasher: Arc<BcryptHasher>,
     budget: Arc<BatchedRateLimiter>,
-    run_signals: SqlRunSignals,
 }
 
 /// The adapters and services of one HTTP worker, on its own pool.
@@ -293,15 +292,20 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             audit.clone(),
         ),
         runs: RunService::new(
-            Arc::new(SqlRunRepository::new(
-                store.clone(),
-                shared.run_signals.clone(),
-            )),
+            Arc::new(SqlRunRepository::new(store.clone())),
             Arc::new(SqlAgentRepository::new(store.clone())),
             Arc::new(SqlAgentConfigRepository::new(store.clone())),
             audit.clone(),
         ),
-        run_signals: Arc::new(shared.run_signals.clone()),
+        work: WorkService::new(
+            Arc::new(SqlWorkSessionRepository::new(store.clone())),
+            Arc::new(SqlArtifactRepository::new(store.clone())),
+            Arc::new(SqlCheckpointRepository::new(store.clone())),
+            Arc::new(SqlWorkRepository::new(store.clone())),
+            Arc::new(SqlProjectMemberRepository::new(store.clone())),
+            audit.clone(),
+        ),
+        run_signals: Arc::new(store.signals().clone()),
         api_keys: ApiKeyService::new(api_keys, audit.clone()),
         organizations: OrganizationService::new(
             organizations.clone(),
@@ -424,13 +428,12 @@ impl Application {
         // Counted in memory by every worker, flushed by one background task.
         let budget = Arc::new(BatchedRateLimiter::new(store.clone()));
         let flusher = spawn_flusher(budget.clone());
-        let run_signals = SqlRunSignals::new();
         let mut background = vec![outbox, flusher, grants];
-        if let Some(follow) = run_signals.follow(&store) {
+        if let Some(follow) = store.follow_signals() {
             background.push(Background(tokio::spawn(follow)));
         }
         let worker = if config.runs.concurrency > 0 {
-            Some(RunningWorker::start(&store, &run_signals, &config).await?)
+            Some(RunningWorker::start(&store, &config).await?)
         } else {
             None
         };
@@ -438,7 +441,6 @@ impl Application {
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             budget,
-            run_signals,
         };
         // One pool per HTTP worker, so that each worker's runtime serves its own connections;
         // the configured size and turns for reads are split between them. The store above
@@ -529,11 +531,10 @@ pub async fn run_worker(config: Config) -> Result<(), StartupError> {
     } else {
         Migrator::up(store.connection(), None).await?;
     }
-    let signals = SqlRunSignals::new();
-    let _follow = signals
-        .follow(&store)
+    let _follow = store
+        .follow_signals()
         .map(|follow| Background(tokio::spawn(follow)));
-    let worker = RunningWorker::start(&store, &signals, &config).await?;
+    let worker = RunningWorker::start(&store, &config).await?;
     termination().await;
     worker.stop().await;
     Ok(())

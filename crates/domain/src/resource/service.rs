@@ -154,6 +154,20 @@ impl<R: Resource> Resources<R> {
         step: impl Fn(&mut R::Fields) -> DomainResult<bool> + Send + Sync + 'static,
     ) -> DomainResult<Record<R>> {
         self.authorize(scope, permission).await?;
+        self.transition(scope, id, expected_version, verb, step)
+            .await
+    }
+
+    /// [`Resources::act`] for a caller that has already decided the scope may (a rule beyond
+    /// one permission, such as a project's maintainers deciding on its work).
+    pub async fn transition(
+        &self,
+        scope: &TenantScope,
+        id: R::Id,
+        expected_version: Option<i64>,
+        verb: &'static str,
+        step: impl Fn(&mut R::Fields) -> DomainResult<bool> + Send + Sync + 'static,
+    ) -> DomainResult<Record<R>> {
         self.write(
             scope,
             id,

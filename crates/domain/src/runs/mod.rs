@@ -13,4 +13,4 @@ pub use port::{
 };
 #[cfg(any(test, feature = "mock"))]
 pub use port::{MockRunQueue, MockRunRepository};
-pub use service::{MAX_EVENTS, RUN, RunService};
+pub use service::{MAX_EVENTS, RUN, RunService, event_window};

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::DomainResult;
 use crate::ids::{AgentConfigId, AgentId, ApiKeyId, OrganizationId, RunId, UserId};
+use crate::scope::{Actor, TenantScope};
 use crate::text::{bounded_object, one_of};
 
 /// Where a run is. `queued → running → succeeded | failed | timed_out`, and
@@ -119,6 +120,44 @@ pub struct Run {
     pub tokens_in: i64,
     /// Tokens the model wrote.
     pub tokens_out: i64,
+}
+
+impl Run {
+    /// A new queued run of `agent_id` on `input`, started by the scope's actor, with
+    /// configuration `config_id` at behaviour version `config_version` (the store records the
+    /// version its held row has when it queues the run).
+    pub fn queued(
+        scope: &TenantScope,
+        id: RunId,
+        agent_id: AgentId,
+        config: (AgentConfigId, i64),
+        input: RunInput,
+    ) -> DomainResult<Self> {
+        let created_by = scope.author().ok_or(crate::DomainError::Unauthorized)?;
+        Ok(Self {
+            id,
+            organization_id: scope.organization_id(),
+            agent_id,
+            config_id: config.0,
+            config_version: config.1,
+            status: RunStatus::Queued,
+            input,
+            output: None,
+            error: None,
+            attempt: 0,
+            created_by,
+            api_key_id: match scope.actor() {
+                Actor::ApiKey { id, .. } => Some(id),
+                _ => None,
+            },
+            queued_at: crate::now(),
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            tokens_in: 0,
+            tokens_out: 0,
+        })
+    }
 }
 
 /// What a run's events are about.

@@ -153,8 +153,9 @@ pub trait RunSignals: Send + Sync {
 /// One reader's subscription to [`RunSignals`].
 #[async_trait]
 pub trait RunWakeups: Send {
-    /// Returns when run `run` may have new events, or after `timeout`, whichever comes first.
-    async fn wait(&mut self, run: RunId, timeout: Duration);
+    /// Returns when stream `stream` (a run's or a work session's id) may have new events, or
+    /// after `timeout`, whichever comes first.
+    async fn wait(&mut self, stream: Uuid, timeout: Duration);
 }
 
 /// Where an executor reports progress while it works.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::model::{Run, RunEvent, RunInput, RunMetrics, RunPage, RunQuery, RunStatus};
+use super::model::{Run, RunEvent, RunInput, RunMetrics, RunPage, RunQuery};
 use super::port::RunRepository;
 use crate::agents::Agents;
 use crate::audit::{AuditEntry, AuditRepository};
@@ -13,13 +13,34 @@ use crate::error::{DomainError, DomainResult};
 use crate::ids::{AgentId, ResourceId, RunId};
 use crate::page::PageRequest;
 use crate::resource::{Resource, TenantRepository};
-use crate::scope::{Actor, Permission, TenantScope};
+use crate::scope::{Permission, TenantScope};
 
 /// The audit trail's name of runs.
 pub const RUN: &str = "agent_run";
 
 /// The most events one read answers.
 pub const MAX_EVENTS: u64 = 500;
+
+/// Checks a read of a stream's events after sequence number `after`, and answers how many to
+/// read: `limit` (1 to [`MAX_EVENTS`]) or, absent, [`MAX_EVENTS`].
+pub fn event_window(after: i64, limit: Option<i64>) -> DomainResult<u64> {
+    if after < 0 {
+        return Err(DomainError::invalid(
+            "after",
+            "range",
+            "after must not be negative",
+        ));
+    }
+    match limit {
+        None => Ok(MAX_EVENTS),
+        Some(n) if (1..=MAX_EVENTS as i64).contains(&n) => Ok(n as u64),
+        Some(_) => Err(DomainError::invalid(
+            "limit",
+            "range",
+            format!("limit must be between 1 and {MAX_EVENTS}"),
+        )),
+    }
+}
 
 /// The run use cases.
 #[derive(Clone)]
@@ -56,7 +77,6 @@ impl RunService {
         input: Value,
     ) -> DomainResult<Run> {
         scope.authorize(&*self.audit, Permission::AgentsRun).await?;
-        let created_by = scope.author().ok_or(DomainError::Unauthorized)?;
         let input = RunInput::parse(input)?;
         let agent = self
             .agents
@@ -66,29 +86,13 @@ impl RunService {
             .configs
             .get(scope, agent.config_id, crate::resource::RowState::Live)
             .await?;
-        let run = Run {
-            id: RunId::generate(),
-            organization_id: scope.organization_id(),
+        let run = Run::queued(
+            scope,
+            RunId::generate(),
             agent_id,
-            config_id: config.id,
-            config_version: config.behaviour_version,
-            status: RunStatus::Queued,
+            (config.id, config.behaviour_version),
             input,
-            output: None,
-            error: None,
-            attempt: 0,
-            created_by,
-            api_key_id: match scope.actor() {
-                Actor::ApiKey { id, .. } => Some(id),
-                _ => None,
-            },
-            queued_at: crate::now(),
-            started_at: None,
-            finished_at: None,
-            duration_ms: None,
-            tokens_in: 0,
-            tokens_out: 0,
-        };
+        )?;
         let entry = AuditEntry::event(
             &format!("{RUN}.queued"),
             RUN,
@@ -148,24 +152,7 @@ impl RunService {
         limit: Option<i64>,
     ) -> DomainResult<Vec<RunEvent>> {
         scope.authorize(&*self.audit, Agents::READ).await?;
-        if after < 0 {
-            return Err(DomainError::invalid(
-                "after",
-                "range",
-                "after must not be negative",
-            ));
-        }
-        let limit = match limit {
-            None => MAX_EVENTS,
-            Some(n) if (1..=MAX_EVENTS as i64).contains(&n) => n as u64,
-            Some(_) => {
-                return Err(DomainError::invalid(
-                    "limit",
-                    "range",
-                    format!("limit must be between 1 and {MAX_EVENTS}"),
-                ));
-            }
-        };
+        let limit = event_window(after, limit)?;
         self.runs.events(scope, id, after, limit).await
     }
 
@@ -198,7 +185,7 @@ mod tests {
     use crate::agents::{AgentFields, AgentKey, AgentStatus};
     use crate::ids::{OrganizationId, UserId};
     use crate::resource::{MockTenantRepository, Record};
-    use crate::runs::MockRunRepository;
+    use crate::runs::{MockRunRepository, RunStatus};
     use crate::scope::Role;
 
     fn scope(role: Role) -> TenantScope {

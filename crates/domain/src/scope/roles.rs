@@ -58,6 +58,9 @@ impl Role {
                 AgentsWrite,
                 AgentsDelete,
                 AgentsRun,
+                WorkRead,
+                WorkWrite,
+                WorkReview,
                 ApiKeysManage,
                 AuditRead,
             ],
@@ -70,6 +73,8 @@ impl Role {
                 AgentsRead,
                 AgentsWrite,
                 AgentsRun,
+                WorkRead,
+                WorkWrite,
             ],
             Self::Viewer => &[
                 OrganizationRead,
@@ -77,6 +82,7 @@ impl Role {
                 RolesRead,
                 ProjectsRead,
                 AgentsRead,
+                WorkRead,
             ],
         }
     }
