@@ -62,7 +62,7 @@ use crate::{
             problem::responses::TooManyRequests,
         )
     ),
-    modifiers(&BearerAuth, &RateLimited, &OperationIds),
+    modifiers(&BearerAuth, &RateLimited, &BodyLimits, &FreeFormObjects, &OperationIds),
     tags(
         (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
@@ -96,6 +96,21 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The operations of a path item, whatever their method.
+fn operations(
+    item: &mut utoipa::openapi::path::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// Every operation that is rate limited may answer 429: those behind a bearer credential (the
 /// per-principal limit) and the sign-in, refresh and email operations (per address).
 struct RateLimited;
@@ -122,21 +137,108 @@ impl Modify for RateLimited {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let by_address = LIMITED_WITHOUT_BEARER.contains(&path.as_str());
             let by_principal = !path.starts_with(PLATFORM_PREFIX);
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for operation in operations(item) {
                 if by_address || (by_principal && operation.security.is_some()) {
                     operation.responses.responses.insert(
                         "429".into(),
                         RefOr::Ref(Ref::from_response_name("TooManyRequests")),
                     );
+                }
+            }
+        }
+    }
+}
+
+/// Every operation that takes a body may answer 413: the body limit applies to all of them, and
+/// a client generated from the document should know that answer as a typed error.
+struct BodyLimits;
+
+impl Modify for BodyLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Ref, RefOr};
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                if operation.request_body.is_some() {
+                    operation
+                        .responses
+                        .responses
+                        .entry("413".into())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name("PayloadTooLarge")));
+                }
+            }
+        }
+    }
+}
+
+/// Marks every object without declared properties (settings, a run's input, an audit event's
+/// changes) as free-form: `additionalProperties: true`. utoipa leaves it out, and a generated
+/// client then types such an object as one that holds nothing (openapi-typescript makes it
+/// `Record<string, never>`), so a typed client could neither send nor read what the server
+/// accepts and sends.
+struct FreeFormObjects;
+
+fn free_form(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema, SchemaType, Type};
+    let RefOr::T(schema) = schema else {
+        return;
+    };
+    match schema {
+        Schema::Object(object) => {
+            let is_object = match &object.schema_type {
+                SchemaType::Type(kind) => *kind == Type::Object,
+                SchemaType::Array(kinds) => kinds.contains(&Type::Object),
+                SchemaType::AnyValue => false,
+            };
+            if is_object && object.properties.is_empty() && object.additional_properties.is_none() {
+                object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(true)));
+            }
+            object.properties.values_mut().for_each(free_form);
+            if let Some(extra) = object.additional_properties.as_deref_mut()
+                && let AdditionalProperties::RefOr(inner) = extra
+            {
+                free_form(inner);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                free_form(items);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(free_form),
+        Schema::AllOf(all) => all.items.iter_mut().for_each(free_form),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(free_form),
+        _ => {}
+    }
+}
+
+impl Modify for FreeFormObjects {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.values_mut().for_each(free_form);
+        }
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+                    for content in body.content.values_mut() {
+                        if let RefOr::T(content) = content
+                            && let Some(schema) = content.schema.as_mut()
+                        {
+                            free_form(schema);
+                        }
+                    }
+                }
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        for content in response.content.values_mut() {
+                            if let RefOr::T(content) = content
+                                && let Some(schema) = content.schema.as_mut()
+                            {
+                                free_form(schema);
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -108,3 +108,65 @@ fn key_scopes_are_the_catalogues_permissions_a_key_may_hold() {
     assert_eq!(listed, expected);
     assert!(!listed.contains(&"api_keys:manage"));
 }
+
+/// Objects a typed client must be able to fill and read: every object schema either declares
+/// its properties or says what else it holds. Without `additionalProperties`, generators type a
+/// free-form object (settings, an audit event's changes) as one that holds nothing.
+#[test]
+fn every_object_declares_its_properties_or_is_free_form() {
+    fn walk(node: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+        match node {
+            serde_json::Value::Object(map) => {
+                let object = match map.get("type") {
+                    Some(serde_json::Value::String(kind)) => kind == "object",
+                    Some(serde_json::Value::Array(kinds)) => kinds.iter().any(|k| k == "object"),
+                    _ => false,
+                };
+                if object
+                    && !map.contains_key("properties")
+                    && !map.contains_key("additionalProperties")
+                {
+                    found.push(at.to_owned());
+                }
+                for (key, value) in map {
+                    walk(value, &format!("{at}/{key}"), found);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, value) in items.iter().enumerate() {
+                    walk(value, &format!("{at}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let document: serde_json::Value =
+        serde_json::from_str(&bulkhead_api::openapi::json().expect("serializes")).expect("JSON");
+    let mut found = Vec::new();
+    walk(&document, "", &mut found);
+    assert!(found.is_empty(), "objects that hold nothing: {found:#?}");
+    let settings =
+        &document["components"]["schemas"]["UpdateOrganizationRequest"]["properties"]["settings"];
+    assert_eq!(settings["additionalProperties"], true, "{settings}");
+}
+
+/// Every operation that takes a body documents 413: the body limit applies to each of them.
+#[test]
+fn every_operation_with_a_body_documents_413() {
+    let document: serde_json::Value =
+        serde_json::from_str(&bulkhead_api::openapi::json().expect("serializes")).expect("JSON");
+    let mut with_body = 0;
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            if operation.get("requestBody").is_some() {
+                with_body += 1;
+                assert!(
+                    operation["responses"].get("413").is_some(),
+                    "{} {path} takes a body but documents no 413",
+                    method.to_uppercase()
+                );
+            }
+        }
+    }
+    assert!(with_body >= 30, "only {with_body} operations take a body");
+}
