@@ -20,6 +20,7 @@ mod health;
 mod idempotency;
 mod invitations;
 mod members;
+pub mod metrics;
 pub mod openapi;
 mod organizations;
 mod pagination;
@@ -106,6 +107,8 @@ pub struct AppState {
     pub users: UserService,
     /// Idempotency keys of creating POSTs.
     pub idempotency: IdempotencyService,
+    /// The HTTP series every request adds to (shared by every worker's state).
+    pub http_metrics: metrics::HttpMetrics,
     /// Readiness of the store.
     pub health: Arc<dyn HealthProbe>,
 }
@@ -221,6 +224,8 @@ pub fn server(
             .wrap(headers::cors(&settings.cors_origins))
             // Outside everything but the request id, so that every response carries them.
             .wrap(headers::security(settings.hsts))
+            // Outside everything that answers, so it sees every final status.
+            .wrap(from_fn(metrics::observe))
             // Outermost, so that everything inside can read the request id.
             .wrap(from_fn(request_id::middleware))
     })

@@ -19,6 +19,7 @@ pub mod invitations;
 pub mod limits;
 pub mod members;
 pub mod memberships;
+pub mod metrics;
 pub mod organizations;
 pub mod outbox;
 mod paging;

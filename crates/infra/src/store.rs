@@ -67,6 +67,11 @@ impl StoreOptions {
 /// Whether the PostgreSQL server at `url` is reached over loopback or a Unix socket.
 fn runs_on_this_machine(url: &str) -> bool {
     use std::str::FromStr;
+    // Only a PostgreSQL URL: sqlx would warn about every parameter of another store's URL
+    // (SQLite's `mode=rwc`) that it does not know, on every start.
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return false;
+    }
     let Ok(options) = sea_orm::sqlx::postgres::PgConnectOptions::from_str(url) else {
         return false;
     };
@@ -275,6 +280,15 @@ impl Store {
     pub(crate) fn postgres_pool(&self) -> Option<&sea_orm::sqlx::PgPool> {
         self.is_postgres()
             .then(|| self.db.get_postgres_connection_pool())
+    }
+
+    /// The pool's open connections, idle ones among them, and the most it may open.
+    pub(crate) fn pool_figures(&self) -> (u32, usize, u32) {
+        if let Some(pool) = self.postgres_pool() {
+            return (pool.size(), pool.num_idle(), self.options.max_connections);
+        }
+        let pool = self.db.get_sqlite_connection_pool();
+        (pool.size(), pool.num_idle(), 1)
     }
 
     /// The underlying connection, for migrations and tests.

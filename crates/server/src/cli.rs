@@ -273,6 +273,10 @@ pub struct ServeArgs {
     /// At shutdown, how long running runs get to finish before they are handed back.
     #[arg(long, env = "BULKHEAD_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
+    /// Serve `/metrics` (Prometheus text format) on this address, apart from the API, so it
+    /// is never public by accident; off unless set.
+    #[arg(long, env = "BULKHEAD_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
 }
 
 impl ServeArgs {
@@ -280,6 +284,7 @@ impl ServeArgs {
     pub fn into_config(self) -> Config {
         let mut config = Config::new(self.database_url);
         config.bind = self.bind;
+        config.metrics_bind = self.metrics_bind;
         config.jwt_secret = self.jwt_secret;
         config.jwt_key_id = self.jwt_key_id;
         config.jwt_previous_keys = self.jwt_previous_keys;

@@ -58,6 +58,9 @@ pub struct Config {
     pub provider_allow_internal: bool,
     /// The run worker `serve` runs in-process (`concurrency` 0: none).
     pub runs: crate::worker::WorkerSettings,
+    /// Where `/metrics` is served (Prometheus text format), apart from the API; `None`: not
+    /// at all.
+    pub metrics_bind: Option<String>,
 }
 
 impl Config {
@@ -88,6 +91,7 @@ impl Config {
             ],
             provider_allow_internal: false,
             runs: crate::worker::WorkerSettings::default(),
+            metrics_bind: None,
         }
     }
 }

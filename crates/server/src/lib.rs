@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+mod metrics;
 mod startup;
 pub mod telemetry;
 pub mod worker;

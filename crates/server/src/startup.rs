@@ -78,6 +78,8 @@ pub struct Application {
     port: u16,
     host: String,
     server: Server,
+    /// Where `/metrics` is served, and the switch that stops it, if it is.
+    metrics: Option<(std::net::SocketAddr, actix_web::dev::ServerHandle)>,
     /// The outbox delivery, rate-limit flushing, grant-change and run-event listening loops;
     /// they stop with the application.
     background: Vec<Background>,
@@ -217,6 +219,7 @@ struct Shared {
     tokens: Arc<JwtCodec>,
     hasher: Arc<BcryptHasher>,
     budget: Arc<BatchedRateLimiter>,
+    http_metrics: bulkhead_api::metrics::HttpMetrics,
 }
 
 /// The adapters and services of one HTTP worker, on its own pool.
@@ -306,6 +309,7 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             audit.clone(),
         ),
         run_signals: Arc::new(store.signals().clone()),
+        http_metrics: shared.http_metrics.clone(),
         api_keys: ApiKeyService::new(api_keys, audit.clone()),
         organizations: OrganizationService::new(
             organizations.clone(),
@@ -437,10 +441,13 @@ impl Application {
         } else {
             None
         };
+        let registry = prometheus::Registry::new();
         let shared = Shared {
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             budget,
+            http_metrics: bulkhead_api::metrics::HttpMetrics::register(&registry)
+                .map_err(|e| StartupError::Config(format!("metrics: {e}")))?,
         };
         // One pool per HTTP worker, so that each worker's runtime serves its own connections;
         // the configured size and turns for reads are split between them. The store above
@@ -457,10 +464,40 @@ impl Application {
             );
         }
         let mut states = Vec::with_capacity(workers as usize);
+        let mut pools = vec![store.clone()];
         for _ in 0..workers {
             let pool = store.sibling(per_worker, reads_per_worker).await?;
             states.push(wire(&pool, &shared, &config));
+            pools.push(pool);
         }
+        let metrics = match &config.metrics_bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
+                    address: bind.clone(),
+                    source,
+                })?;
+                let address = listener.local_addr().map_err(|source| StartupError::Bind {
+                    address: bind.clone(),
+                    source,
+                })?;
+                let metrics = crate::metrics::Metrics::new(registry, pools)
+                    .map_err(|e| StartupError::Config(format!("metrics: {e}")))?;
+                let server =
+                    crate::metrics::serve(listener, Arc::new(metrics)).map_err(|source| {
+                        StartupError::Bind {
+                            address: bind.clone(),
+                            source,
+                        }
+                    })?;
+                tracing::info!("metrics at http://{address}/metrics");
+                let handle = server.handle();
+                background.push(Background(tokio::spawn(async move {
+                    let _ = server.await;
+                })));
+                Some((address, handle))
+            }
+            None => None,
+        };
 
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
             address: config.bind.clone(),
@@ -481,6 +518,7 @@ impl Application {
             port: address.port(),
             host: address.ip().to_string(),
             server,
+            metrics,
             background,
             worker,
         })
@@ -489,6 +527,13 @@ impl Application {
     /// The bound port (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics
+            .as_ref()
+            .map(|(address, _)| format!("http://{address}/metrics"))
     }
 
     /// The base URL clients use.
@@ -508,6 +553,9 @@ impl Application {
             })
         });
         let served = self.server.await;
+        if let Some((_, metrics)) = &self.metrics {
+            metrics.stop(true).await;
+        }
         if let Some(worker) = self.worker {
             worker.stop().await;
         }
