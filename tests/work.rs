@@ -703,6 +703,31 @@ async fn a_deleted_project_hides_its_work(app: TestApp) {
         .get(&path_of("work-sessions", &session), &owner.token)
         .await;
     assert_eq!(back.body["status"], "completed");
+
+    // Purging the project removes its work with it (the keys cascade; a key that did not
+    // would make the purge fail).
+    app.delete(&path_of("projects", &project), &owner.token)
+        .await;
+    // Each store's own timestamp text.
+    let long_ago = if app.database.is_some() {
+        "2001-01-01 00:00:00+00:00"
+    } else {
+        "2001-01-01T00:00:00+00:00"
+    };
+    app.as_owner(&format!(
+        "UPDATE projects SET deleted_at = '{long_ago}' WHERE id = {}",
+        app.uuid_literal(project["id"].as_str().unwrap())
+    ))
+    .await;
+    let removed = bulkhead_server::purge(&app.owner_url(), chrono::Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    app.get(&path_of("work-sessions", &session), &owner.token)
+        .await
+        .assert_problem(404);
+    let listed = app.get("/api/v1/work-sessions", &owner.token).await;
+    assert_eq!(listed.body["total"], 1, "{}", listed.body);
 }
 
 async fn of_concurrent_reviews_exactly_one_wins(app: TestApp) {
