@@ -121,6 +121,14 @@ async fn health_openapi_and_docs_are_served() {
     );
     let ready = app.raw(app.client.get(app.url("/health/ready"))).await;
     assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["status"], "ready");
+    assert_eq!(ready.body["database"]["status"], "ok", "{}", ready.body);
+    assert_eq!(ready.body["queues"]["runs_queued"], 0, "{}", ready.body);
+    assert!(
+        ready.body["queues"]["outbox_pending"].is_i64(),
+        "{}",
+        ready.body
+    );
     let openapi = app.raw(app.client.get(app.url("/openapi.json"))).await;
     assert_eq!(openapi.status, StatusCode::OK);
     assert!(openapi.body["paths"]["/api/v1/projects/{project_id}"].is_object());

@@ -449,6 +449,10 @@ async fn cancellations_carry_between_a_session_and_its_run(store: Store) {
     let started = start(&app, &owner, &session).await;
     let run = format!("/api/v1/runs/{}", started["run_id"].as_str().unwrap());
     assert_eq!(app.get(&run, &owner.token).await.body["status"], "queued");
+    // Readiness reports the queue's backlog, across organizations.
+    let ready = app.raw(app.client.get(app.url("/health/ready"))).await;
+    assert_eq!(ready.body["queues"]["runs_queued"], 1, "{}", ready.body);
+    assert_eq!(ready.body["queues"]["runs_leased"], 0, "{}", ready.body);
     let cancelled = app
         .post(
             &format!("{}/cancel", path_of("work-sessions", &session)),

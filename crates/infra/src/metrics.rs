@@ -4,12 +4,8 @@
 
 use bulkhead_domain::DomainResult;
 use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
-use crate::error::to_domain;
 use crate::store::Store;
-use crate::tx::set_local;
 
 /// The store's series.
 pub struct StoreMetrics {
@@ -76,44 +72,14 @@ impl StoreMetrics {
         let Some(store) = self.pools.first() else {
             return Ok(());
         };
-        let tx = store.begin().await.map_err(to_domain)?;
-        let outbox = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from("outbox_emails")
-            .and_where(Expr::col(("outbox_emails", "sent_at")).is_null())
-            .to_owned();
-        self.outbox.set(count(&tx, &outbox).await?);
-        // A worker's claim looks at every organization's queue rows, and so may this.
-        set_local(&tx, "app.queue", "claim").await?;
-        for (state, held) in [("queued", false), ("leased", true)] {
-            let owner = Expr::col(("run_queue", "lease_owner"));
-            let select = Query::select()
-                .expr(Expr::cust("COUNT(*)"))
-                .from("run_queue")
-                .and_where(if held {
-                    owner.is_not_null()
-                } else {
-                    owner.is_null()
-                })
-                .to_owned();
-            self.runs
-                .with_label_values(&[state])
-                .set(count(&tx, &select).await?);
-        }
-        tx.rollback().await.map_err(to_domain)
+        let queues = crate::health::queue_figures(store).await?;
+        self.outbox.set(queues.outbox_pending);
+        self.runs
+            .with_label_values(&["queued"])
+            .set(queues.runs_queued);
+        self.runs
+            .with_label_values(&["leased"])
+            .set(queues.runs_leased);
+        Ok(())
     }
-}
-
-async fn count(
-    tx: &DatabaseTransaction,
-    select: &sea_orm::sea_query::SelectStatement,
-) -> DomainResult<i64> {
-    Ok(tx
-        .query_one_raw(tx.get_database_backend().build(select))
-        .await
-        .map_err(to_domain)?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()
-        .map_err(to_domain)?
-        .unwrap_or_default())
 }
