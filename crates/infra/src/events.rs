@@ -51,15 +51,7 @@ pub(crate) async fn append(
         .and_where(Expr::col((stream.table, stream.column)).eq(stream.id))
         .to_owned();
     let backend = tx.get_database_backend();
-    let seq: i64 = tx
-        .query_one_raw(backend.build(&last))
-        .await
-        .map_err(to_domain)?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()
-        .map_err(to_domain)?
-        .unwrap_or_default()
-        + 1;
+    let seq = crate::resources::scalar(tx, &last).await? + 1;
     let insert = Query::insert()
         .into_table(stream.table)
         .columns([

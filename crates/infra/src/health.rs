@@ -5,10 +5,10 @@ use std::time::Instant;
 use async_trait::async_trait;
 use bulkhead_domain::health::{HealthProbe, QueueFigures, Readiness};
 use bulkhead_domain::{DomainError, DomainResult};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 
 use crate::error::to_domain;
+use crate::resources::scalar;
 use crate::store::Store;
 use crate::tx::set_local;
 
@@ -39,7 +39,7 @@ pub(crate) async fn queue_figures(store: &Store) -> DomainResult<QueueFigures> {
         .from("outbox_emails")
         .and_where(Expr::col(("outbox_emails", "sent_at")).is_null())
         .to_owned();
-    let outbox_pending = count(&tx, &outbox).await?;
+    let outbox_pending = scalar(&tx, &outbox).await?;
     // A worker's claim looks at every organization's queue rows, and so may this.
     set_local(&tx, "app.queue", "claim").await?;
     let runs = |held: bool| {
@@ -54,23 +54,12 @@ pub(crate) async fn queue_figures(store: &Store) -> DomainResult<QueueFigures> {
             })
             .to_owned()
     };
-    let runs_queued = count(&tx, &runs(false)).await?;
-    let runs_leased = count(&tx, &runs(true)).await?;
+    let runs_queued = scalar(&tx, &runs(false)).await?;
+    let runs_leased = scalar(&tx, &runs(true)).await?;
     tx.rollback().await.map_err(to_domain)?;
     Ok(QueueFigures {
         outbox_pending,
         runs_queued,
         runs_leased,
     })
-}
-
-async fn count(tx: &DatabaseTransaction, select: &SelectStatement) -> DomainResult<i64> {
-    Ok(tx
-        .query_one_raw(tx.get_database_backend().build(select))
-        .await
-        .map_err(to_domain)?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()
-        .map_err(to_domain)?
-        .unwrap_or_default())
 }

@@ -604,6 +604,21 @@ pub(crate) async fn insert_row<T: TenantTable>(
     T::written(tx, store, scope, None, record).await
 }
 
+/// The integer `select` answers (a count, a maximum), 0 when it answers no row.
+pub(crate) async fn scalar(
+    tx: &DatabaseTransaction,
+    select: &SelectStatement,
+) -> DomainResult<i64> {
+    Ok(tx
+        .query_one_raw(tx.get_database_backend().build(select))
+        .await
+        .map_err(to_domain)?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()
+        .map_err(to_domain)?
+        .unwrap_or_default())
+}
+
 /// A registered resource, as the jobs that run over every resource see it.
 #[async_trait]
 pub trait RegisteredResource: Send + Sync {

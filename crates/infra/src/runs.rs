@@ -279,14 +279,7 @@ impl RunRepository for SqlRunRepository {
             .from(RUNS)
             .cond_where(timed())
             .to_owned();
-        let n: i64 = tx
-            .query_one_raw(backend.build(&count))
-            .await
-            .map_err(to_domain)?
-            .map(|row| row.try_get_by_index(0))
-            .transpose()
-            .map_err(to_domain)?
-            .unwrap_or_default();
+        let n = crate::resources::scalar(&tx, &count).await?;
         for (share, slot) in [
             (0.5, &mut metrics.duration_p50_ms),
             (0.95, &mut metrics.duration_p95_ms),

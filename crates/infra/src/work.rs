@@ -32,7 +32,7 @@ use crate::events::Stream;
 use crate::projects::ProjectTable;
 use crate::resources::{
     Cells, Hold, Reach, SqlResources, TenantTable, find_row, insert_row, newly_refers,
-    require_live, save_row, the_row,
+    require_live, save_row, scalar, the_row,
 };
 use crate::store::Store;
 use crate::tx::OrgTx;
@@ -640,15 +640,7 @@ impl TenantTable for CheckpointTable {
             .and_where(Expr::col((Self::TABLE, "session_id")).eq(session.id.as_uuid()))
             .and_where(Expr::col((Self::TABLE, "status")).eq(CheckpointStatus::Open.as_str()))
             .to_owned();
-        let open: i64 = tx
-            .query_one_raw(tx.get_database_backend().build(&still_open))
-            .await
-            .map_err(to_domain)?
-            .map(|row| row.try_get_by_index(0))
-            .transpose()
-            .map_err(to_domain)?
-            .unwrap_or_default();
-        if open > 0 {
+        if scalar(tx, &still_open).await? > 0 {
             return Ok(());
         }
         moved.status = SessionStatus::Running;
