@@ -1,7 +1,6 @@
 //! Work sessions: created on a project, listed, started (a run of the session's agent does
 //! the work), cancelled, followed as events; and their artifacts and checkpoints listed.
 
-use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bulkhead_domain::resource::ListParams;
 use bulkhead_domain::work::{
@@ -22,7 +21,7 @@ use crate::extract::{Auth, Json, if_match};
 use crate::pagination::{ListBody, PageBody};
 use crate::problem::{ApiError, responses};
 use crate::projects::ProjectPath;
-use crate::resource::{list_params, respond, route};
+use crate::resource::{ListRequest, created, list_params, respond, route};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -198,7 +197,9 @@ pub struct ListWorkSessionsQuery {
     pub until: Option<String>,
 }
 
-impl ListWorkSessionsQuery {
+impl ListRequest for ListWorkSessionsQuery {
+    type Filter = SessionFilter;
+
     fn parse(self) -> Result<(ListParams, SessionFilter), ApiError> {
         let params = list_params(
             self.limit.as_deref(),
@@ -270,9 +271,10 @@ pub(crate) async fn create(
             checkpoint: body.checkpoint,
         };
         let session = state.work.create(&scope, input).await?;
-        let mut builder = HttpResponse::Created();
-        builder.insert_header((LOCATION, format!("/api/v1/work-sessions/{}", session.id)));
-        Ok(respond::<_, WorkSessionBody>(builder, session))
+        Ok(created::<_, WorkSessionBody>(
+            "/api/v1/work-sessions",
+            session,
+        ))
     })
     .await
 }
@@ -294,7 +296,7 @@ pub(crate) async fn list_in_project(
     path: web::Path<ProjectPath>,
     query: web::Query<ListWorkSessionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (params, filter) = query.into_inner().parse()?;
+    let (params, filter) = ListRequest::parse(query.into_inner())?;
     let page = state
         .work
         .list_in_project(
@@ -323,7 +325,7 @@ pub(crate) async fn list(
     Auth(scope): Auth,
     query: web::Query<ListWorkSessionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (params, filter) = query.into_inner().parse()?;
+    let (params, filter) = ListRequest::parse(query.into_inner())?;
     let page = state.work.list(&scope, params, filter).await?;
     Ok(HttpResponse::Ok().json(PageBody::<WorkSessionBody>::from_page(page)))
 }
