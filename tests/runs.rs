@@ -23,26 +23,6 @@ both_stores! {
     a_dead_workers_run_is_retried_then_failed;
 }
 
-async fn new_agent(app: &TestApp, tenant: &Tenant, key: &str) -> (Value, Value) {
-    let config = app
-        .post(
-            "/api/v1/agent-configs",
-            Some(&tenant.token),
-            json!({ "name": format!("{key} config"), "agent_type": "custom", "model": "echo-1" }),
-        )
-        .await;
-    assert_eq!(config.status, StatusCode::CREATED, "{}", config.body);
-    let agent = app
-        .post(
-            "/api/v1/agents",
-            Some(&tenant.token),
-            json!({ "agent_key": key, "config_id": config.body["id"] }),
-        )
-        .await;
-    assert_eq!(agent.status, StatusCode::CREATED, "{}", agent.body);
-    (config.body, agent.body)
-}
-
 fn runs_of(agent: &Value) -> String {
     format!("/api/v1/agents/{}/runs", agent["id"].as_str().unwrap())
 }
@@ -69,20 +49,7 @@ async fn start(app: &TestApp, tenant: &Tenant, agent: &Value, input: Value) -> V
 
 /// Waits until the run has the status `wanted`, and answers it.
 async fn settled(app: &TestApp, tenant: &Tenant, run: &Value, wanted: &str) -> Value {
-    let path = run_path(run);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = app.get(&path, &tenant.token).await;
-        if reply.body["status"] == wanted {
-            return reply.body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run is {} after 20 s, not {wanted}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.settled(&run_path(run), &tenant.token, wanted).await
 }
 
 async fn event_page(app: &TestApp, tenant: &Tenant, run: &Value, after: i64) -> Vec<Value> {
@@ -98,7 +65,7 @@ async fn event_page(app: &TestApp, tenant: &Tenant, run: &Value, after: i64) -> 
 
 async fn a_run_is_queued_executed_once_and_traced_to_its_settings(app: TestApp) {
     let a = app.register("runs@example.com").await;
-    let (config, agent) = new_agent(&app, &a, "echoer").await;
+    let (config, agent) = app.echo_agent(&a, "echoer").await;
     // A change of behaviour before the run: the run records the version it ran with.
     app.patch(
         &format!("/api/v1/agent-configs/{}", config["id"].as_str().unwrap()),
@@ -194,7 +161,7 @@ async fn a_run_is_queued_executed_once_and_traced_to_its_settings(app: TestApp) 
 
 async fn failures_cancellations_and_time_limits_end_runs_for_good(app: TestApp) {
     let a = app.register("endings@example.com").await;
-    let (_, agent) = new_agent(&app, &a, "ender").await;
+    let (_, agent) = app.echo_agent(&a, "ender").await;
     let failing = start(&app, &a, &agent, json!({ "fail": "no luck" })).await;
     let failed = settled(&app, &a, &failing, "failed").await;
     assert_eq!(failed["error"], "no luck");
@@ -240,7 +207,7 @@ async fn failures_cancellations_and_time_limits_end_runs_for_good(app: TestApp) 
     assert_eq!(events.last().unwrap()["data"]["status"], "cancelled");
 
     // A run cancelled whether or not a worker has picked it up yet.
-    let second = new_agent(&app, &a, "second").await.1;
+    let second = app.echo_agent(&a, "second").await.1;
     let queued = start(&app, &a, &second, json!({ "delay_ms": 60_000 })).await;
     let cancel_early = app
         .post(
@@ -278,7 +245,7 @@ mod limits {
         let app =
             spawn_app_with(store, |config| config.runs.timeout = Duration::from_secs(1)).await;
         let a = app.register("timeout@example.com").await;
-        let (_, slow) = new_agent(&app, &a, "slowpoke").await;
+        let (_, slow) = app.echo_agent(&a, "slowpoke").await;
         let run = start(&app, &a, &slow, json!({ "delay_ms": 30_000 })).await;
         let ended = settled(&app, &a, &run, "timed_out").await;
         assert!(
@@ -291,7 +258,7 @@ mod limits {
 
 async fn runs_start_only_on_live_unpaused_active_agents(app: TestApp) {
     let a = app.register("guards@example.com").await;
-    let (config, agent) = new_agent(&app, &a, "guarded").await;
+    let (config, agent) = app.echo_agent(&a, "guarded").await;
     let agent_path = format!("/api/v1/agents/{}", agent["id"].as_str().unwrap());
     let config_path = format!("/api/v1/agent-configs/{}", config["id"].as_str().unwrap());
 
@@ -384,7 +351,7 @@ fn parse_sse(body: &str) -> Vec<(i64, String, Value)> {
 
 async fn events_stream_as_server_sent_events_and_resume(app: TestApp) {
     let a = app.register("sse@example.com").await;
-    let (_, agent) = new_agent(&app, &a, "streamer").await;
+    let (_, agent) = app.echo_agent(&a, "streamer").await;
     let run = start(&app, &a, &agent, json!({ "delay_ms": 300 })).await;
     let events = format!("{}/events", run_path(&run));
     // Connected before the run ends: the stream follows it live and ends after its terminal
@@ -450,7 +417,7 @@ async fn events_stream_as_server_sent_events_and_resume(app: TestApp) {
 
 async fn runs_page_by_keyset_and_add_up_to_metrics(app: TestApp) {
     let a = app.register("metrics@example.com").await;
-    let (_, agent) = new_agent(&app, &a, "counted").await;
+    let (_, agent) = app.echo_agent(&a, "counted").await;
     let mut started = Vec::new();
     for n in 0..4 {
         started.push(start(&app, &a, &agent, json!({ "n": n })).await);
@@ -536,7 +503,7 @@ async fn runs_page_by_keyset_and_add_up_to_metrics(app: TestApp) {
 async fn every_run_route_hides_other_tenants(app: TestApp) {
     let a = app.register("run-owner@example.com").await;
     let b = app.register("run-other@example.com").await;
-    let (_, agent) = new_agent(&app, &a, "private").await;
+    let (_, agent) = app.echo_agent(&a, "private").await;
     let run = start(&app, &a, &agent, json!({ "delay_ms": 60_000 })).await;
     let theirs_run = run_path(&run);
     let missing_run = format!("/api/v1/runs/{}", Uuid::now_v7());
@@ -584,7 +551,7 @@ async fn every_run_route_hides_other_tenants(app: TestApp) {
 
 async fn a_dead_workers_run_is_retried_then_failed(app: TestApp) {
     let a = app.register("dead@example.com").await;
-    let (_, agent) = new_agent(&app, &a, "survivor").await;
+    let (_, agent) = app.echo_agent(&a, "survivor").await;
     let run = start(&app, &a, &agent, json!({ "delay_ms": 60_000 })).await;
     settled(&app, &a, &run, "running").await;
     // Its worker "dies": the lease is taken from under it by a worker that no longer exists,
@@ -660,7 +627,7 @@ async fn two_servers_execute_each_run_exactly_once() {
         })
         .await;
     let a = app.register("shared-queue@example.com").await;
-    let (_, agent) = new_agent(&app, &a, "busy").await;
+    let (_, agent) = app.echo_agent(&a, "busy").await;
     let mut ids = Vec::new();
     for n in 0..500 {
         // Queued through both servers.
@@ -713,7 +680,7 @@ async fn a_stream_on_one_server_follows_a_run_another_executes() {
         .another_instance(|config| config.runs.concurrency = 0)
         .await;
     let a = executor.register("fan-out@example.com").await;
-    let (_, agent) = new_agent(&executor, &a, "far-away").await;
+    let (_, agent) = executor.echo_agent(&a, "far-away").await;
     let run = start(&reader, &a, &agent, json!({ "delay_ms": 500 })).await;
     let began = std::time::Instant::now();
     let body = tokio::time::timeout(
@@ -748,8 +715,8 @@ async fn one_tenants_backlog_does_not_starve_another() {
     .await;
     let busy = app.register("backlog@example.com").await;
     let quiet = app.register("quiet@example.com").await;
-    let (_, busy_agent) = new_agent(&app, &busy, "backlogged").await;
-    let (_, quiet_agent) = new_agent(&app, &quiet, "patient").await;
+    let (_, busy_agent) = app.echo_agent(&busy, "backlogged").await;
+    let (_, quiet_agent) = app.echo_agent(&quiet, "patient").await;
     let mut backlog = Vec::new();
     for _ in 0..6 {
         backlog.push(start(&app, &busy, &busy_agent, json!({ "delay_ms": 3000 })).await);

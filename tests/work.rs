@@ -6,9 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
-use bulkhead_tests::{Store, Tenant, TestApp, both_stores, spawn_app_with, within};
+use bulkhead_tests::{Store, Tenant, TestApp, both_stores, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -22,27 +20,6 @@ both_stores! {
     a_deleted_project_hides_its_work;
     of_concurrent_reviews_exactly_one_wins;
     every_work_route_hides_other_tenants;
-}
-
-/// An agent of `tenant` on the echo provider.
-async fn new_agent(app: &TestApp, tenant: &Tenant, key: &str) -> Value {
-    let config = app
-        .post(
-            "/api/v1/agent-configs",
-            Some(&tenant.token),
-            json!({ "name": format!("{key} config"), "agent_type": "custom", "model": "echo-1" }),
-        )
-        .await;
-    assert_eq!(config.status, StatusCode::CREATED, "{}", config.body);
-    let agent = app
-        .post(
-            "/api/v1/agents",
-            Some(&tenant.token),
-            json!({ "agent_key": key, "config_id": config.body["id"] }),
-        )
-        .await;
-    assert_eq!(agent.status, StatusCode::CREATED, "{}", agent.body);
-    agent.body
 }
 
 fn sessions_of(project: &Value) -> String {
@@ -99,21 +76,8 @@ async fn start(app: &TestApp, tenant: &Tenant, session: &Value) -> Value {
 
 /// Waits until the session has the status `wanted`, and answers it.
 async fn settled(app: &TestApp, tenant: &Tenant, session: &Value, wanted: &str) -> Value {
-    let path = path_of("work-sessions", session);
-    within(Duration::from_secs(20), || {
-        let path = &path;
-        async move {
-            let reply = app.get(path, &tenant.token).await;
-            if reply.body["status"] == wanted {
-                Ok(())
-            } else {
-                Err(format!("the session is {}, not {wanted}", reply.body))
-            }
-        }
-    })
-    .await;
-    // Both statuses waited for stay until someone acts.
-    app.get(&path, &tenant.token).await.body
+    app.settled(&path_of("work-sessions", session), &tenant.token, wanted)
+        .await
 }
 
 async fn only(app: &TestApp, tenant: &Tenant, session: &Value, what: &str) -> Value {
@@ -135,7 +99,7 @@ async fn decide(app: &TestApp, tenant: &Tenant, path: &str, body: Value) -> bulk
 async fn a_session_stops_at_its_checkpoint_and_completes_with_a_reviewed_report(app: TestApp) {
     let owner = app.register("work-owner@example.com").await;
     let project = app.create_project(&owner, "Vendors").await;
-    let agent = new_agent(&app, &owner, "researcher").await;
+    let agent = app.echo_agent(&owner, "researcher").await.1;
     let session = new_session(&app, &owner, &project, Some(&agent), true).await;
 
     let started = start(&app, &owner, &session).await;
@@ -297,7 +261,7 @@ async fn a_session_stops_at_its_checkpoint_and_completes_with_a_reviewed_report(
 async fn rejections_fail_sessions_and_end_reviews_for_good(app: TestApp) {
     let owner = app.register("work-reject@example.com").await;
     let project = app.create_project(&owner, "Rejects").await;
-    let agent = new_agent(&app, &owner, "rejected").await;
+    let agent = app.echo_agent(&owner, "rejected").await.1;
 
     let stopped = new_session(&app, &owner, &project, Some(&agent), true).await;
     start(&app, &owner, &stopped).await;
@@ -363,7 +327,7 @@ async fn rejections_fail_sessions_and_end_reviews_for_good(app: TestApp) {
 async fn sessions_start_once_and_cancel_with_their_run(app: TestApp) {
     let owner = app.register("work-start@example.com").await;
     let project = app.create_project(&owner, "Starts").await;
-    let agent = new_agent(&app, &owner, "starter").await;
+    let agent = app.echo_agent(&owner, "starter").await.1;
 
     let session = new_session(&app, &owner, &project, Some(&agent), true).await;
     let start_path = format!("{}/start", path_of("work-sessions", &session));
@@ -443,7 +407,7 @@ async fn cancellations_carry_between_a_session_and_its_run(store: Store) {
     let app = spawn_app_with(store, |config| config.runs.concurrency = 0).await;
     let owner = app.register("work-cancel@example.com").await;
     let project = app.create_project(&owner, "Cancels").await;
-    let agent = new_agent(&app, &owner, "idle").await;
+    let agent = app.echo_agent(&owner, "idle").await.1;
 
     let session = new_session(&app, &owner, &project, Some(&agent), false).await;
     let started = start(&app, &owner, &session).await;
@@ -588,7 +552,7 @@ async fn reviewers_are_the_review_permission_or_the_projects_maintainers(app: Te
         .member_token(&owner, "work-admin@example.com", "admin")
         .await;
     let project = app.create_project(&owner, "Reviews").await;
-    let agent = new_agent(&app, &owner, "reviewed").await;
+    let agent = app.echo_agent(&owner, "reviewed").await.1;
 
     // Viewers read work, members create and start it.
     app.post(
@@ -671,7 +635,7 @@ async fn a_deleted_project_hides_its_work(app: TestApp) {
     let owner = app.register("work-hidden@example.com").await;
     let project = app.create_project(&owner, "Doomed").await;
     let keep = app.create_project(&owner, "Kept").await;
-    let agent = new_agent(&app, &owner, "hider").await;
+    let agent = app.echo_agent(&owner, "hider").await.1;
     let session = new_session(&app, &owner, &project, Some(&agent), false).await;
     start(&app, &owner, &session).await;
     settled(&app, &owner, &session, "completed").await;
@@ -737,7 +701,7 @@ async fn a_deleted_project_hides_its_work(app: TestApp) {
 async fn of_concurrent_reviews_exactly_one_wins(app: TestApp) {
     let owner = app.register("work-race@example.com").await;
     let project = app.create_project(&owner, "Race").await;
-    let agent = new_agent(&app, &owner, "racer").await;
+    let agent = app.echo_agent(&owner, "racer").await.1;
     let session = new_session(&app, &owner, &project, Some(&agent), false).await;
     start(&app, &owner, &session).await;
     settled(&app, &owner, &session, "completed").await;
@@ -786,7 +750,7 @@ async fn every_work_route_hides_other_tenants(app: TestApp) {
     let a = app.register("work-a@example.com").await;
     let b = app.register("work-b@example.com").await;
     let project = app.create_project(&a, "Private").await;
-    let agent = new_agent(&app, &a, "private").await;
+    let agent = app.echo_agent(&a, "private").await.1;
     let session = new_session(&app, &a, &project, Some(&agent), true).await;
     start(&app, &a, &session).await;
     settled(&app, &a, &session, "awaiting_review").await;
@@ -921,7 +885,7 @@ async fn a_session_started_on_one_instance_is_followed_on_another() {
         .await;
     let owner = app.register("work-twins@example.com").await;
     let project = app.create_project(&owner, "Twins").await;
-    let agent = new_agent(&app, &owner, "twin").await;
+    let agent = app.echo_agent(&owner, "twin").await.1;
     let session = new_session(&other, &owner, &project, Some(&agent), false).await;
     start(&other, &owner, &session).await;
     let stream = other

@@ -330,6 +330,46 @@ impl TestApp {
         }
     }
 
+    /// An agent of `tenant` on a new configuration of the built-in `echo` executor: the
+    /// configuration and the agent.
+    pub async fn echo_agent(&self, tenant: &Tenant, key: &str) -> (Value, Value) {
+        let config = self
+            .post(
+                "/api/v1/agent-configs",
+                Some(&tenant.token),
+                json!({ "name": format!("{key} config"), "agent_type": "custom", "model": "echo-1" }),
+            )
+            .await;
+        assert_eq!(config.status, StatusCode::CREATED, "{}", config.body);
+        let agent = self
+            .post(
+                "/api/v1/agents",
+                Some(&tenant.token),
+                json!({ "agent_key": key, "config_id": config.body["id"] }),
+            )
+            .await;
+        assert_eq!(agent.status, StatusCode::CREATED, "{}", agent.body);
+        (config.body, agent.body)
+    }
+
+    /// Reads `path` until its `status` is `wanted`, for at most 20 seconds, and answers that
+    /// body: for what a worker moves a moment after a reply.
+    pub async fn settled(&self, path: &str, token: &str, wanted: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let reply = self.get(path, token).await;
+            if reply.body["status"] == wanted {
+                return reply.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} is {} after 20 s, not {wanted}",
+                reply.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Creates a project and returns its body.
     pub async fn create_project(&self, tenant: &Tenant, name: &str) -> Value {
         let reply = self
