@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bulkhead_tests::{Store, TestApp, spawn_app, spawn_app_with};
+use bulkhead_tests::{
+    OwnedPostgres, Store, TestApp, spawn_app, spawn_app_at, spawn_app_with, within,
+};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
@@ -186,6 +188,56 @@ async fn postgres_outage_answers_503_and_the_server_recovers() {
             .status,
         StatusCode::OK
     );
+}
+
+/// The PostgreSQL server itself stops (a test-owned cluster, `pg_ctl stop -m fast`) and starts
+/// again: while it is down reads, writes and readiness answer 503 problem+json, a refused write
+/// leaves nothing behind, and within seconds of its return everything succeeds, with no
+/// restart of the application.
+#[tokio::test]
+async fn a_stopped_postgres_answers_503_and_its_return_needs_no_restart() {
+    let cluster = OwnedPostgres::start();
+    let url = cluster.migrated("bulkhead").await;
+    let app = spawn_app_at(url, Store::Postgres).await;
+    let a = app.register("a@example.com").await;
+    app.create_project(&a, "before").await;
+
+    cluster.stop();
+    let read = app.get("/api/v1/projects", &a.token).await;
+    read.assert_problem(503);
+    assert!(read.headers.contains_key("retry-after"));
+    app.post(
+        "/api/v1/projects",
+        Some(&a.token),
+        json!({ "name": "during" }),
+    )
+    .await
+    .assert_problem(503);
+    app.raw(app.client.get(app.url("/health/ready")))
+        .await
+        .assert_problem(503);
+
+    cluster.resume();
+    within(std::time::Duration::from_secs(10), || async {
+        let reply = app.get("/api/v1/projects", &a.token).await;
+        if reply.status == StatusCode::OK {
+            Ok(())
+        } else {
+            Err(format!("still {}: {}", reply.status, reply.body))
+        }
+    })
+    .await;
+    let listed = app.get("/api/v1/projects", &a.token).await;
+    let names: Vec<_> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["before"], "the refused write left something behind");
+    app.create_project(&a, "after").await;
+    let ready = app.raw(app.client.get(app.url("/health/ready"))).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
 }
 
 /// PostgreSQL ending the server's pooled connections (a restart, a failover, an administrator)

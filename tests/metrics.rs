@@ -121,6 +121,19 @@ async fn metrics_are_served_apart_from_the_api_by_route_template() {
     );
     assert!(find("bulkhead_db_pool_max_connections", &[]) >= 1.0);
     assert!(find("bulkhead_db_pool_connections", &[("state", "idle")]) >= 0.0);
+    // Every request above began at least one unit of work, each after waiting for a connection.
+    assert!(
+        find(
+            "bulkhead_db_pool_wait_seconds_count",
+            &[("for", "connection")]
+        ) >= 4.0
+    );
+    assert!(
+        find(
+            "bulkhead_db_pool_wait_seconds_bucket",
+            &[("for", "connection"), ("le", "+Inf")]
+        ) >= 4.0
+    );
     assert_eq!(find("bulkhead_run_queue_runs", &[("state", "queued")]), 0.0);
     assert_eq!(find("bulkhead_run_queue_runs", &[("state", "leased")]), 0.0);
     // The welcome email waits in the outbox or has gone out: a figure either way.

@@ -74,30 +74,41 @@ pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> T
     };
     let address = start(url.clone(), adjust).await;
     TestApp {
-        address,
-        database_url: url,
-        client: Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        store,
         database,
         sqlite_dir: dir,
+        ..TestApp::at(address, url, store)
     }
 }
 
+/// Starts the application on a database the caller owns (`url`: the application role's).
+pub async fn spawn_app_at(url: String, store: Store) -> TestApp {
+    let address = start(url.clone(), |_| {}).await;
+    TestApp::at(address, url, store)
+}
+
 impl TestApp {
+    /// The server at `address` on `url`, owning neither its database nor its directory.
+    fn at(address: String, url: String, store: Store) -> Self {
+        Self {
+            address,
+            database_url: url,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            store,
+            database: None,
+            sqlite_dir: None,
+        }
+    }
+
     /// A second server on this one's database, as another instance behind a load balancer
     /// would be. It does not own the database: use `self` for owner access.
     pub async fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let address = start(self.database_url.clone(), adjust).await;
         TestApp {
-            address,
-            database_url: self.database_url.clone(),
             client: self.client.clone(),
-            store: self.store,
-            database: None,
-            sqlite_dir: None,
+            ..TestApp::at(address, self.database_url.clone(), self.store)
         }
     }
 }

@@ -54,13 +54,15 @@ pub fn test_keyring() -> Keyring {
 mod app;
 pub mod contract;
 mod database;
+mod owned_postgres;
 mod owner;
 mod reply;
 mod timing;
 mod wait;
 
-pub use app::{Tenant, TestApp, spawn_app, spawn_app_with, test_config};
+pub use app::{Tenant, TestApp, spawn_app, spawn_app_at, spawn_app_with, test_config};
 pub use database::{TestDatabase, admin_url};
+pub use owned_postgres::OwnedPostgres;
 pub use reply::Reply;
 pub use timing::{assert_alike_in_time, median_timings};
 pub use wait::{eventually, settles, within};

@@ -162,6 +162,16 @@ where
     F: Fn(i64) -> Fut,
     Fut: Future<Output = DomainResult<Vec<Event>>>,
 {
+    /// The last chunk of a stream this instance stops serving: a reconnection delay, so that
+    /// the client comes back (with `Last-Event-ID`) soon, to an instance that stays.
+    fn closing(mut self) -> (Result<Bytes, actix_web::Error>, Self) {
+        self.done = true;
+        (
+            Ok(Bytes::from_static(b": shutting down\nretry: 1000\n\n")),
+            self,
+        )
+    }
+
     /// The next chunk: the events stored since the last one, or a keep-alive comment; nothing
     /// once the terminal event went out (or the caller lost access).
     async fn next(mut self) -> Option<(Result<Bytes, actix_web::Error>, Self)> {
@@ -191,7 +201,13 @@ where
             if quiet_since.elapsed() >= KEEP_ALIVE {
                 return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self));
             }
-            wakeups.wait(self.stream, LOOK_AGAIN).await;
+            if self.state.draining.is_draining() {
+                return Some(self.closing());
+            }
+            tokio::select! {
+                () = wakeups.wait(self.stream, LOOK_AGAIN) => {}
+                () = self.state.draining.started() => return Some(self.closing()),
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::problem::ApiError;
+use crate::request_id;
 
 /// A JSON body. Wrong media type is 415, too large 413, malformed JSON 400, and well-formed
 /// JSON of the wrong shape (unknown or missing fields, wrong types) 422 naming the field.
@@ -146,8 +147,15 @@ impl FromRequest for Auth {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let named = req.clone();
         with_bearer(req, |state, token, meta| async move {
-            Ok(Auth(state.authenticator.authenticate(&token, meta).await?))
+            let scope = state.authenticator.authenticate(&token, meta).await?;
+            request_id::record_principal(
+                &named,
+                Some(scope.organization_id().to_string()),
+                &scope.principal(),
+            );
+            Ok(Auth(scope))
         })
     }
 }
@@ -180,10 +188,11 @@ impl FromRequest for PlatformAuth {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let named = req.clone();
         with_bearer(req, |state, token, meta| async move {
-            Ok(PlatformAuth(
-                state.platform.authenticate(&token, meta).await?,
-            ))
+            let scope = state.platform.authenticate(&token, meta).await?;
+            request_id::record_principal(&named, None, &format!("user:{}", scope.superuser()));
+            Ok(PlatformAuth(scope))
         })
     }
 }

@@ -56,15 +56,19 @@ pub struct ReadinessBody {
 }
 
 /// Each dependency answers (the database), and how much waits in each queue (the outbox, the
-/// runs). 503 when one does not answer: a load balancer stops sending requests here.
+/// runs). 503 when one does not answer, and from the moment the instance is told to shut down
+/// (`shutting-down`): a load balancer stops sending requests here.
 #[utoipa::path(
     get, path = "/health/ready", extensions(("x-permission" = json!("none"))), tag = "health",
     responses(
         (status = 200, description = "Ready", body = ReadinessBody),
-        (status = 503, description = "A dependency does not answer", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A dependency does not answer, or the instance is shutting down", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.is_draining() {
+        return Err(ApiError::ShuttingDown);
+    }
     let found = state.health.ready().await?;
     Ok(HttpResponse::Ok().json(ReadinessBody {
         status: "ready",

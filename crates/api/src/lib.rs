@@ -13,6 +13,7 @@ mod artifacts;
 mod audit;
 mod auth;
 mod checkpoints;
+pub mod draining;
 mod event_stream;
 mod extract;
 mod headers;
@@ -111,6 +112,8 @@ pub struct AppState {
     pub http_metrics: metrics::HttpMetrics,
     /// Readiness of the store.
     pub health: Arc<dyn HealthProbe>,
+    /// Whether the instance is shutting down (shared by every worker's state).
+    pub draining: draining::Draining,
 }
 
 /// Limits of the HTTP layer.
@@ -130,6 +133,8 @@ pub struct HttpSettings {
     /// Browser origins (`https://app.example.com`, matched exactly) allowed to call the API
     /// cross-origin; none by default, which keeps CORS closed.
     pub cors_origins: Vec<String>,
+    /// At shutdown, how long requests in flight get to finish before their connections close.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpSettings {
@@ -141,6 +146,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             hsts: false,
             cors_origins: Vec::new(),
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -211,6 +217,7 @@ pub fn server(
     let next = Arc::new(AtomicUsize::new(0));
     let workers = settings.workers;
     let timeout = settings.client_request_timeout;
+    let grace = settings.shutdown_grace;
     let server = HttpServer::new(move || {
         let state = states[next.fetch_add(1, Ordering::Relaxed) % states.len()].clone();
         App::new()
@@ -231,6 +238,9 @@ pub fn server(
     })
     .workers(workers)
     .client_request_timeout(timeout)
+    // The application handles the signals: it drains first, then stops this server.
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs())
     .listen(listener)?
     .run();
     Ok(server)

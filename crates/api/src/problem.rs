@@ -73,6 +73,9 @@ pub enum ApiError {
     /// A status produced by the framework rather than the application.
     #[error("{0}")]
     Status(StatusCode),
+    /// This instance is shutting down (503); another one answers.
+    #[error("shutting down")]
+    ShuttingDown,
 }
 
 impl ApiError {
@@ -160,6 +163,12 @@ impl ApiError {
                 "the request body is larger than the server accepts".into(),
                 &[],
             ),
+            Self::ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting-down",
+                "this instance is shutting down; retry, and another instance answers".into(),
+                &[],
+            ),
             Self::NotFound => not_found(),
             Self::Status(status) if *status == StatusCode::NOT_FOUND => not_found(),
             Self::Status(status) if status.is_server_error() => internal(),
@@ -200,7 +209,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (status, kind, detail, errors) = self.parts();
         let request_id = request_id::current();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, Self::ShuttingDown) {
             tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), error = %self, "request failed");
         }
         let problem = Problem {

@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use actix_web::HttpMessage;
+use actix_web::HttpRequest;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -18,6 +20,21 @@ tokio::task_local! {
 /// The current request's id, when called while serving a request.
 pub(crate) fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// The span of a request, for what is learnt while serving it.
+#[derive(Clone)]
+struct RequestSpan(tracing::Span);
+
+/// Names who made the request in its log lines: the organization and the principal
+/// (`user:…`, `key:…`), never a credential.
+pub(crate) fn record_principal(req: &HttpRequest, organization: Option<String>, principal: &str) {
+    if let Some(RequestSpan(span)) = req.extensions().get::<RequestSpan>() {
+        if let Some(organization) = organization {
+            span.record("organization_id", organization.as_str());
+        }
+        span.record("principal", principal);
+    }
 }
 
 fn from_client(req: &ServiceRequest) -> Option<String> {
@@ -36,13 +53,27 @@ pub(crate) async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = from_client(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    // The path, not the query string: links carry one-time tokens there. The route template,
+    // the organization and the principal are filled in as they become known.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.path(),
+        route = tracing::field::Empty,
+        organization_id = tracing::field::Empty,
+        principal = tracing::field::Empty,
+    );
+    req.extensions_mut().insert(RequestSpan(span.clone()));
     let started = Instant::now();
     let mut res = REQUEST_ID
         .scope(id.clone(), next.call(req).instrument(span.clone()))
         .await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
+    }
+    if let Some(route) = res.request().match_pattern() {
+        span.record("route", route.as_str());
     }
     span.in_scope(|| {
         tracing::info!(

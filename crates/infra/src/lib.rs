@@ -25,6 +25,7 @@ pub mod outbox;
 mod paging;
 pub mod password;
 pub mod platform;
+mod pool_waits;
 pub mod project_members;
 pub mod projects;
 pub mod provider_urls;

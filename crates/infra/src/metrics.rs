@@ -1,4 +1,5 @@
-//! The store's figures for `/metrics`: its connection pools, and the backlogs of the queues it
+//! The store's figures for `/metrics`: its connection pools (their size and how long units of
+//! work wait for them), and the backlogs of the queues it
 //! holds (emails waiting in the outbox, runs waiting for or held by a worker). Read when
 //! scraped, so they cost nothing between scrapes.
 
@@ -45,6 +46,9 @@ impl StoreMetrics {
         registry.register(Box::new(max_connections.clone()))?;
         registry.register(Box::new(outbox.clone()))?;
         registry.register(Box::new(runs.clone()))?;
+        if let Some(store) = pools.first() {
+            store.waits().register(registry)?;
+        }
         Ok(Self {
             pools,
             connections,

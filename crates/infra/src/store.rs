@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sea_orm::{
     ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{InfraError, is_lost_connection};
 use crate::grants::GrantCache;
+use crate::pool_waits::PoolWaits;
 use crate::run_signals::SqlRunSignals;
 use crate::sealing::Keyring;
 
@@ -99,6 +100,8 @@ pub struct Store {
     max_attempts: u32,
     /// Turns for read-only units of work, when they are fewer than the connections.
     reads: Option<Arc<Semaphore>>,
+    /// How long units of work wait for a connection or a turn, across the process's pools.
+    waits: PoolWaits,
 }
 
 impl std::fmt::Debug for Store {
@@ -123,6 +126,7 @@ impl Store {
             reads,
             Arc::new(GrantCache::new()),
             SqlRunSignals::new(),
+            PoolWaits::default(),
         )
         .await
     }
@@ -133,6 +137,7 @@ impl Store {
         max_reads: Option<u32>,
         grants: Arc<GrantCache>,
         signals: SqlRunSignals,
+        waits: PoolWaits,
     ) -> Result<Self, InfraError> {
         let mut connect = ConnectOptions::new(url.to_owned());
         let sqlite = url.starts_with("sqlite:");
@@ -168,6 +173,7 @@ impl Store {
             options: options.clone(),
             grants,
             signals,
+            waits,
             max_attempts: options.max_connections + 2,
             reads: max_reads
                 .filter(|&reads| !sqlite && reads < options.max_connections)
@@ -201,6 +207,7 @@ impl Store {
             max_reads,
             self.grants.clone(),
             self.signals.clone(),
+            self.waits.clone(),
         )
         .await
     }
@@ -224,9 +231,11 @@ impl Store {
         let Some(reads) = &self.reads else {
             return Ok(None);
         };
-        match tokio::time::timeout(self.options.acquire_timeout, reads.clone().acquire_owned())
-            .await
-        {
+        let since = Instant::now();
+        let turn =
+            tokio::time::timeout(self.options.acquire_timeout, reads.clone().acquire_owned()).await;
+        self.waits.observe("read_turn", since);
+        match turn {
             Ok(Ok(permit)) => Ok(Some(permit)),
             // The semaphore is never closed; a closed one is as good as a closed pool.
             Ok(Err(_)) => Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
@@ -258,7 +267,15 @@ impl Store {
 
     /// Begins a transaction on a live connection (see [`Store::on_live_connection`]).
     pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.on_live_connection(|| self.db.begin()).await
+        let since = Instant::now();
+        let began = self.on_live_connection(|| self.db.begin()).await;
+        self.waits.observe("connection", since);
+        began
+    }
+
+    /// The process's histogram of waits for connections and turns.
+    pub(crate) fn waits(&self) -> &PoolWaits {
+        &self.waits
     }
 
     /// The cache of members' grants (PostgreSQL only; see [`crate::grants`]).

@@ -270,9 +270,14 @@ pub struct ServeArgs {
     /// Runs one organization may have executing at once, across workers.
     #[arg(long, env = "BULKHEAD_RUN_PER_ORGANIZATION", default_value_t = 2)]
     pub run_per_organization: u32,
-    /// At shutdown, how long running runs get to finish before they are handed back.
+    /// At shutdown, how long requests in flight and running runs get to finish; runs still
+    /// running then are handed back to the queue.
     #[arg(long, env = "BULKHEAD_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
+    /// At shutdown, how long to go on serving while `/health/ready` answers 503, before the
+    /// listener closes: at least the load balancer's readiness interval.
+    #[arg(long, env = "BULKHEAD_SHUTDOWN_DELAY_SECS", default_value_t = 2)]
+    pub shutdown_delay_secs: u64,
     /// Serve `/metrics` (Prometheus text format) on this address, apart from the API, so it
     /// is never public by accident; off unless set.
     #[arg(long, env = "BULKHEAD_METRICS_BIND")]
@@ -285,6 +290,8 @@ impl ServeArgs {
         let mut config = Config::new(self.database_url);
         config.bind = self.bind;
         config.metrics_bind = self.metrics_bind;
+        config.drain_delay = Duration::from_secs(self.shutdown_delay_secs);
+        config.http.shutdown_grace = Duration::from_secs(self.shutdown_grace_secs);
         config.jwt_secret = self.jwt_secret;
         config.jwt_key_id = self.jwt_key_id;
         config.jwt_previous_keys = self.jwt_previous_keys;

@@ -61,6 +61,9 @@ pub struct Config {
     /// Where `/metrics` is served (Prometheus text format), apart from the API; `None`: not
     /// at all.
     pub metrics_bind: Option<String>,
+    /// At shutdown, how long the instance goes on serving while readiness answers 503, so that
+    /// load balancers stop sending it requests before it stops listening.
+    pub drain_delay: Duration,
 }
 
 impl Config {
@@ -92,6 +95,7 @@ impl Config {
             provider_allow_internal: false,
             runs: crate::worker::WorkerSettings::default(),
             metrics_bind: None,
+            drain_delay: Duration::from_secs(2),
         }
     }
 }

@@ -85,6 +85,10 @@ pub struct Application {
     background: Vec<Background>,
     /// The in-process run worker, if any.
     worker: Option<RunningWorker>,
+    /// Starts draining: readiness 503, event streams closing.
+    drain: bulkhead_api::draining::DrainSwitch,
+    /// How long to serve while draining before the listener closes.
+    drain_delay: std::time::Duration,
 }
 
 /// A run worker and the switch that tells it to stop.
@@ -220,6 +224,7 @@ struct Shared {
     hasher: Arc<BcryptHasher>,
     budget: Arc<BatchedRateLimiter>,
     http_metrics: bulkhead_api::metrics::HttpMetrics,
+    draining: bulkhead_api::draining::Draining,
 }
 
 /// The adapters and services of one HTTP worker, on its own pool.
@@ -339,6 +344,7 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             audit.clone(),
         ),
         health: Arc::new(store.clone()),
+        draining: shared.draining.clone(),
         audit: AuditService::new(audit),
     }
 }
@@ -442,7 +448,9 @@ impl Application {
             None
         };
         let registry = prometheus::Registry::new();
+        let (drain, draining) = bulkhead_api::draining::Draining::new();
         let shared = Shared {
+            draining,
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             budget,
@@ -521,6 +529,8 @@ impl Application {
             metrics,
             background,
             worker,
+            drain,
+            drain_delay: config.drain_delay,
         })
     }
 
@@ -541,27 +551,46 @@ impl Application {
         format!("http://{}:{}", self.host, self.port)
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains: the run worker
-    /// stops claiming at once, and its running runs get the grace period to finish.
+    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains: readiness
+    /// answers 503 and event streams close with a retry hint at once, and the run worker stops
+    /// claiming; requests go on being served for the drain delay (while load balancers notice),
+    /// then the listener closes and requests in flight get the grace period to finish, as do
+    /// running runs, which are handed back to the queue if they do not.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let _background = self.background;
-        let stopping = self.worker.as_ref().map(|worker| {
-            let shutdown = worker.shutdown.clone();
-            tokio::spawn(async move {
-                termination().await;
-                let _ = shutdown.send(true);
-            })
+        let Self {
+            server,
+            metrics,
+            background,
+            worker,
+            drain,
+            drain_delay,
+            ..
+        } = self;
+        let handle = server.handle();
+        let stop_claiming = worker.as_ref().map(|worker| worker.shutdown.clone());
+        let stopping = tokio::spawn(async move {
+            termination().await;
+            tracing::info!(
+                delay_secs = drain_delay.as_secs_f64(),
+                "shutting down: readiness answers 503; serving until the delay ends, then finishing requests in flight"
+            );
+            drain.drain();
+            if let Some(stop) = stop_claiming {
+                let _ = stop.send(true);
+            }
+            tokio::time::sleep(drain_delay).await;
+            handle.stop(true).await;
         });
-        let served = self.server.await;
-        if let Some((_, metrics)) = &self.metrics {
+        let served = server.await;
+        if let Some((_, metrics)) = &metrics {
             metrics.stop(true).await;
         }
-        if let Some(worker) = self.worker {
+        if let Some(worker) = worker {
             worker.stop().await;
         }
-        if let Some(stopping) = stopping {
-            stopping.abort();
-        }
+        stopping.abort();
+        drop(background);
+        tracing::info!("stopped");
         served
     }
 }

@@ -4,112 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{call, echo_agent, exited, free_port, ready, serve, status_of, terminate};
 use serde_json::{Value, json};
-
-const SECRET: &str = "shutdown-secret-shutdown-secret-0123456789";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(database: &str, port: u16, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            database,
-            "--jwt-secret",
-            SECRET,
-            "--bcrypt-cost",
-            "4",
-            "--shutdown-grace-secs",
-            "3",
-        ])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Value {
-    let mut request = client.request(method, url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.unwrap()
-}
-
-async fn status_of(client: &reqwest::Client, base: &str, token: &str, run: &Value) -> Value {
-    call(
-        client,
-        reqwest::Method::GET,
-        format!("{base}/api/v1/runs/{}", run["id"].as_str().unwrap()),
-        Some(token),
-        None,
-    )
-    .await
-}
-
-/// Signs up at `base` and makes an echo agent: the owner's token and the agent's runs path.
-async fn echo_agent(client: &reqwest::Client, base: &str, email: &str) -> (String, String) {
-    let registered = call(
-        client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/auth/register"),
-        None,
-        Some(json!({ "email": email, "password": "correct horse battery", "name": "S", "organization_name": "S" })),
-    )
-    .await;
-    let token = registered["access_token"].as_str().unwrap().to_owned();
-    let config = call(
-        client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/agent-configs"),
-        Some(&token),
-        Some(json!({ "name": "c", "agent_type": "custom", "model": "m" })),
-    )
-    .await;
-    let agent = call(
-        client,
-        reqwest::Method::POST,
-        format!("{base}/api/v1/agents"),
-        Some(&token),
-        Some(json!({ "agent_key": "a", "config_id": config["id"] })),
-    )
-    .await;
-    let runs = format!("/agents/{}/runs", agent["id"].as_str().unwrap());
-    (token, runs)
-}
 
 #[tokio::test]
 async fn sigterm_finishes_what_it_can_and_hands_back_the_rest() {
@@ -146,19 +47,8 @@ async fn sigterm_finishes_what_it_can_and_hands_back_the_rest() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    terminate(&server);
+    let exit = exited(&mut server, Duration::from_secs(20)).await;
     assert!(exit.success(), "exit {exit:?}");
 
     // A server that runs nothing shows what the first left behind.
@@ -243,4 +133,215 @@ async fn a_killed_servers_run_is_retried_by_a_standalone_worker() {
         let _ = process.wait();
     }
     assert_eq!(finished["attempt"], 2, "{finished}");
+}
+
+/// What one write under shutdown came to.
+#[derive(Debug, Default)]
+struct Outcomes {
+    /// Ids of the projects the server answered 201 for, and whether the answer came after
+    /// the signal.
+    acknowledged: Vec<(String, bool)>,
+    /// Clean refusals: 503 problem+json.
+    refused: usize,
+    /// Connections refused or closed.
+    dropped: usize,
+    /// Anything else, which fails the test.
+    unexpected: Vec<String>,
+}
+
+/// Writes projects as fast as it can until told to stop.
+async fn write_projects(
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    writer: usize,
+    signalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Outcomes {
+    use std::sync::atomic::Ordering;
+    let mut outcomes = Outcomes::default();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let sent = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&json!({ "name": format!("w{writer}-{n}") }))
+            .send()
+            .await;
+        let after_signal = signalled.load(Ordering::Relaxed);
+        let response = match sent {
+            Ok(response) => response,
+            Err(_) => {
+                outcomes.dropped += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let status = response.status().as_u16();
+        let problem = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        match (status, response.json::<Value>().await) {
+            (201, Ok(body)) => outcomes
+                .acknowledged
+                .push((body["id"].as_str().unwrap().to_owned(), after_signal)),
+            (503, Ok(_)) if problem => outcomes.refused += 1,
+            // The body cut off with the connection: the write was not acknowledged.
+            (_, Err(_)) => outcomes.dropped += 1,
+            (status, Ok(body)) => outcomes.unexpected.push(format!("{status} {body}")),
+        }
+    }
+    outcomes
+}
+
+/// SIGTERM in the middle of a stream of writes: readiness turns 503 at once while writes go on
+/// being served for the drain delay, an open event stream ends with a retry hint, the process
+/// exits 0, and afterwards the stored projects are exactly the acknowledged ones, each with its
+/// audit record: every refusal was clean and nothing was half done.
+#[tokio::test]
+async fn sigterm_under_writes_keeps_every_acknowledged_write_and_nothing_else() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/drain.db?mode=rwc", dir.path().display());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    // No worker: the run below stays queued, so its event stream stays open.
+    let settings = [
+        "--shutdown-delay-secs",
+        "1",
+        "--run-concurrency",
+        "0",
+        "--requests-per-minute",
+        "1000000",
+    ];
+    let mut server = serve(&database, port, &settings);
+    ready(&client, &base).await;
+    let (token, runs) = echo_agent(&client, &base, "drain@example.com").await;
+    let run = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1{runs}"),
+        Some(&token),
+        Some(json!({ "input": { "text": "hi" } })),
+    )
+    .await;
+    let stream = client
+        .get(format!(
+            "{base}/api/v1/runs/{}/events",
+            run["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    let signalled = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..6)
+        .map(|writer| {
+            tokio::spawn(write_projects(
+                client.clone(),
+                format!("{base}/api/v1/projects"),
+                token.clone(),
+                writer,
+                signalled.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    terminate(&server);
+    signalled.store(true, Ordering::Relaxed);
+
+    // Readiness turns at once, while the instance still serves.
+    let prober = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_millis(900);
+    let not_ready = loop {
+        let reply = prober
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        if reply.status() == 503 {
+            break reply.json::<Value>().await.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readiness still {}",
+            reply.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(not_ready["type"], "urn:bulkhead:problem:shutting-down");
+    let streamed = tokio::time::timeout(Duration::from_secs(5), stream.text())
+        .await
+        .expect("the event stream was not closed")
+        .unwrap();
+    assert!(
+        streamed.contains("\nretry: 1000\n") || streamed.starts_with("retry: 1000\n"),
+        "no retry hint: {streamed:?}"
+    );
+
+    let exit = exited(&mut server, Duration::from_secs(20)).await;
+    assert!(exit.success(), "exit {exit:?}");
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Outcomes::default();
+    for writer in writers {
+        let outcome = writer.await.unwrap();
+        all.acknowledged.extend(outcome.acknowledged);
+        all.refused += outcome.refused;
+        all.dropped += outcome.dropped;
+        all.unexpected.extend(outcome.unexpected);
+    }
+    assert!(all.unexpected.is_empty(), "{:?}", all.unexpected);
+    assert!(
+        all.acknowledged.iter().any(|(_, after)| *after),
+        "nothing was served during the drain delay"
+    );
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut reader = serve(&database, port, &["--run-concurrency", "0"]);
+    ready(&client, &base).await;
+    let mut stored = std::collections::BTreeSet::new();
+    loop {
+        let page = call(
+            &client,
+            reqwest::Method::GET,
+            format!("{base}/api/v1/projects?limit=100&offset={}", stored.len()),
+            Some(&token),
+            None,
+        )
+        .await;
+        let ids = page["data"].as_array().unwrap();
+        stored.extend(ids.iter().map(|p| p["id"].as_str().unwrap().to_owned()));
+        if ids.is_empty() || page["has_more"] != true {
+            break;
+        }
+    }
+    let audited = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/api/v1/audit-events?action=project.created&limit=1"),
+        Some(&token),
+        None,
+    )
+    .await;
+    reader.kill().unwrap();
+    let _ = reader.wait();
+    let acknowledged: std::collections::BTreeSet<_> =
+        all.acknowledged.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        stored, acknowledged,
+        "stored and acknowledged differ ({} refused, {} dropped)",
+        all.refused, all.dropped
+    );
+    assert_eq!(audited["total"], stored.len(), "{audited}");
 }
