@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/bulkhead/target
 CARGO ?= cargo
 BULKHEAD = $(CARGO) run --quiet -p bulkhead-server --bin bulkhead --
 
-.PHONY: run test lint fmt openapi migrate build bench bench-quick
+.PHONY: run test lint fmt openapi clients migrate build bench bench-quick
 
 ## Start the server on the embedded SQLite store (bulkhead.db), with a throwaway JWT secret
 ## unless BULKHEAD_JWT_SECRET is set, and a fixed development secrets key (which seals provider
@@ -17,7 +17,8 @@ run:
 	BULKHEAD_SECRETS_KEY=$${BULKHEAD_SECRETS_KEY:-$(DEV_SECRETS_KEY)} $(BULKHEAD) serve --ephemeral-jwt-secret
 
 ## Run every test: unit, mock, compile-fail, HTTP on SQLite and PostgreSQL, RLS policies,
-## then schemathesis over the OpenAPI document (scripts/api-fuzz.sh).
+## then schemathesis over the OpenAPI document (scripts/api-fuzz.sh), then the generated Python
+## and TypeScript clients against a real server (scripts/clients.sh --check).
 ## Finds or starts PostgreSQL by itself (scripts/test-postgres.sh); never skips it.
 test:
 	@url=$$(scripts/test-postgres.sh) || exit 1; \
@@ -28,6 +29,7 @@ test:
 	  BULKHEAD_TEST_DATABASE_URL=$$url $(CARGO) test --workspace --no-fail-fast; \
 	fi
 	scripts/api-fuzz.sh
+	scripts/clients.sh --check
 
 ## Formatting and clippy, warnings denied.
 lint:
@@ -40,6 +42,12 @@ fmt:
 ## Regenerate the committed OpenAPI document.
 openapi:
 	$(BULKHEAD) openapi > openapi/openapi.json
+
+## Generate the typed clients from the committed document: clients/python/generated (Python,
+## openapi-python-client) and clients/typescript/generated (TypeScript, openapi-typescript for
+## openapi-fetch). Needs python3 and npm.
+clients:
+	scripts/clients.sh
 
 ## Apply migrations: BULKHEAD_ADMIN_DATABASE_URL (the owner), else DATABASE_URL.
 migrate:

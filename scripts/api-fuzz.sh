@@ -9,34 +9,18 @@ cd "$(dirname "$0")/.."
 
 version=4.32.5
 venv=target/schemathesis-venv
-binary="${CARGO_TARGET_DIR:-target}/debug/bulkhead"
+. scripts/lib/serve.sh
 
 if [ ! -x "$venv/bin/schemathesis" ]; then
   echo "installing schemathesis $version into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "schemathesis==$version"
 fi
-cargo build --quiet -p bulkhead-server --bin bulkhead
-
-dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-"$binary" serve --bind "127.0.0.1:$port" --database-url "sqlite://$dir/fuzz.db?mode=rwc" \
-  --jwt-secret "$secret" --bcrypt-cost 4 --secrets-key "fuzz:$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
-  --auth-attempts-per-minute 0 --login-failures-per-account 0 --requests-per-minute 0 \
-  --email-requests-per-address 0 --emails-per-account 0 >"$dir/server.log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+serve_fresh
 
 token=$(python3 - "$port" <<'PY'
-import json, sys, time, urllib.request
+import json, sys, urllib.request
 base = f"http://127.0.0.1:{sys.argv[1]}"
-for _ in range(100):
-    try:
-        urllib.request.urlopen(f"{base}/health", timeout=1)
-        break
-    except OSError:
-        time.sleep(0.1)
 body = json.dumps({"email": "fuzz@example.com", "password": "correct horse battery",
                    "name": "Fuzz", "organization_name": "Fuzz"}).encode()
 request = urllib.request.Request(f"{base}/api/v1/auth/register", data=body,
@@ -48,7 +32,7 @@ PY
 # Platform administration takes a superuser's platform token, which the command makes and
 # /admin/auth/login hands out; those operations get a pass of their own with it.
 BULKHEAD_SUPERUSER_PASSWORD="correct horse battery" "$binary" create-superuser \
-  --email root@example.com --bcrypt-cost 4 --database-url "sqlite://$dir/fuzz.db?mode=rwc" >/dev/null
+  --email root@example.com --bcrypt-cost 4 --database-url "sqlite://$dir/server.db?mode=rwc" >/dev/null
 platform_token=$(python3 - "$port" <<'PY'
 import json, sys, urllib.request
 body = json.dumps({"email": "root@example.com", "password": "correct horse battery"}).encode()
