@@ -3,44 +3,15 @@
 //! `organization_id`, and every foreign key between tenant tables goes through it. That is what
 //! keeps one tenant's rows from naming another's, and what lets the schema be distributed by
 //! `organization_id` on Citus (`bulkhead citus-plan`). Tables without `organization_id` are
-//! global and listed here as reference tables, so a new table is a decision, not an accident.
+//! global and listed as reference tables (`bulkhead_migrations::REFERENCE_TABLES`), so a new table is a decision, not an accident.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bulkhead_migrations::TENANT_TABLES;
+use bulkhead_migrations::{REFERENCE_TABLES, TENANT_TABLES};
 use bulkhead_tests::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
-
-/// Global tables, keyed without the tenant, each for a reason: on Citus they are reference
-/// tables (or stay on the coordinator), never distributed.
-const REFERENCE_TABLES: &[(&str, &str)] = &[
-    ("seaql_migrations", "the migrator's bookkeeping"),
-    ("users", "a person belongs to any number of organizations"),
-    (
-        "account_tokens",
-        "a user's email verification and reset tokens, found by digest",
-    ),
-    (
-        "refresh_tokens",
-        "found by digest before any tenant is known",
-    ),
-    (
-        "rate_limits",
-        "counted per client address or account, across organizations",
-    ),
-    (
-        "outbox_emails",
-        "mail to people, sent by one process for every organization",
-    ),
-    (
-        "sessions",
-        "a sign-in session moves between its user's organizations (switch-organization keeps \
-         it), so its key cannot hold one; it has organization_id and row-level security for the \
-         organization it is in now",
-    ),
-];
 
 fn is_reference(table: &str) -> bool {
     REFERENCE_TABLES.iter().any(|(name, _)| *name == table)
@@ -64,19 +35,16 @@ async fn every_key_of_a_tenant_table_includes_the_tenant() {
     let database = TestDatabase::create().await;
     let owner = database.connect_as_owner().await;
 
-    let tables: BTreeMap<String, bool> = rows(
-        &owner,
-        "SELECT c.relname::text, \
-                CASE WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid \
-                     AND a.attname = 'organization_id' AND NOT a.attisdropped) \
-                     THEN 'tenant' ELSE 'global' END \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1",
-    )
-    .await
-    .into_iter()
-    .map(|row| (row[0].clone(), row[1] == "tenant" && !is_reference(&row[0])))
-    .collect();
+    // The catalogue as `bulkhead citus-plan` reads it: tables, with whether they have
+    // organization_id, and foreign keys.
+    let catalogue = bulkhead_server::citus::Catalogue::read(&database.owner_url)
+        .await
+        .unwrap();
+    let tables: BTreeMap<String, bool> = catalogue
+        .tables
+        .iter()
+        .map(|(table, tenant)| (table.clone(), *tenant && !is_reference(table)))
+        .collect();
     assert!(tables.len() > 20, "{tables:?}");
 
     let listed: BTreeSet<&str> = TENANT_TABLES.iter().copied().collect();
@@ -129,22 +97,9 @@ async fn every_key_of_a_tenant_table_includes_the_tenant() {
 
     // Foreign keys from a tenant table to another: both sides pair organization_id with
     // organization_id (a key to the organizations table pairs it with its id).
-    let foreign = rows(
-        &owner,
-        "SELECT src.relname::text, c.conname::text, dst.relname::text, \
-                (SELECT string_agg(a.attname::text || '=' || b.attname::text, ',' ORDER BY k.n) \
-                 FROM unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(s, d, n) \
-                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.s \
-                 JOIN pg_attribute b ON b.attrelid = c.confrelid AND b.attnum = k.d) \
-         FROM pg_constraint c \
-         JOIN pg_class src ON src.oid = c.conrelid \
-         JOIN pg_class dst ON dst.oid = c.confrelid \
-         JOIN pg_namespace n ON n.oid = src.relnamespace \
-         WHERE n.nspname = 'public' AND c.contype = 'f' ORDER BY 1, 2",
-    )
-    .await;
-    for key in &foreign {
-        let (table, name, target, pairs) = (&key[0], &key[1], &key[2], &key[3]);
+    for key in &catalogue.foreign_keys {
+        let (table, name, target) = (&key.table, &key.name, &key.target);
+        let pairs = key.pairs.join(",");
         let tenant = |t: &String| tables.get(t).copied().unwrap_or(false) || t == "organizations";
         if !tenant(table) || !tenant(target) {
             continue;
@@ -154,11 +109,109 @@ async fn every_key_of_a_tenant_table_includes_the_tenant() {
         } else {
             "organization_id=organization_id"
         };
-        if !pairs.split(',').any(|p| p == through) {
+        if !key.pairs.iter().any(|p| p == through) {
             problems.push(format!(
                 "{table}: foreign key {name} to {target} ({pairs}) does not go through the tenant"
             ));
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// `bulkhead citus-plan` on the migrated schema, run against stand-ins for Citus's two
+/// functions that enforce its rules as documented: a reference table may name only reference
+/// tables; a distributed table is keyed by its distribution column in every unique key, names
+/// only tables placed before it, and names a distributed table only through the distribution
+/// column. Every table but the migrator's is placed exactly once. (No Citus runs here; the
+/// stand-ins check order and keys, not Citus itself.)
+#[tokio::test]
+async fn the_citus_plan_places_every_table_in_an_order_citus_accepts() {
+    let database = TestDatabase::create().await;
+    let plan = bulkhead_server::citus::Catalogue::read(&database.owner_url)
+        .await
+        .unwrap()
+        .plan()
+        .unwrap_or_else(|problems| panic!("{problems:#?}"));
+    let owner = database.connect_as_owner().await;
+    owner
+        .execute_unprepared(
+            r#"
+            CREATE TABLE citus_placed (tbl regclass PRIMARY KEY, kind text NOT NULL, dist text);
+            CREATE FUNCTION create_reference_table(t regclass) RETURNS void LANGUAGE plpgsql AS $$
+            DECLARE k record;
+            BEGIN
+              FOR k IN SELECT confrelid::regclass AS target FROM pg_constraint
+                       WHERE conrelid = t AND contype = 'f' AND confrelid <> conrelid LOOP
+                IF NOT EXISTS (SELECT 1 FROM citus_placed WHERE tbl = k.target AND kind = 'reference') THEN
+                  RAISE EXCEPTION '% names %, which is not a reference table (yet)', t, k.target;
+                END IF;
+              END LOOP;
+              INSERT INTO citus_placed VALUES (t, 'reference', NULL);
+            END $$;
+            CREATE FUNCTION create_distributed_table(t regclass, col text, colocate_with text DEFAULT 'default')
+            RETURNS void LANGUAGE plpgsql AS $$
+            DECLARE k record; pairs text[];
+            BEGIN
+              IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = t AND attname = col) THEN
+                RAISE EXCEPTION '% has no column %', t, col;
+              END IF;
+              IF colocate_with <> 'default' AND NOT EXISTS
+                   (SELECT 1 FROM citus_placed WHERE tbl = colocate_with::regclass AND kind = 'distributed') THEN
+                RAISE EXCEPTION '% co-located with %, which is not distributed', t, colocate_with;
+              END IF;
+              IF EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = t AND x.indisunique AND NOT EXISTS
+                          (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t AND a.attname = col
+                           AND a.attnum = ANY (x.indkey::int2[]))) THEN
+                RAISE EXCEPTION '% has a unique key without %', t, col;
+              END IF;
+              FOR k IN SELECT c.confrelid::regclass AS target, c.conkey, c.confkey FROM pg_constraint c
+                       WHERE c.conrelid = t AND c.contype = 'f' AND c.confrelid <> c.conrelid LOOP
+                IF NOT EXISTS (SELECT 1 FROM citus_placed WHERE tbl = k.target) THEN
+                  RAISE EXCEPTION '% names %, which is not placed yet', t, k.target;
+                END IF;
+                IF EXISTS (SELECT 1 FROM citus_placed WHERE tbl = k.target AND kind = 'distributed') THEN
+                  SELECT array_agg(a.attname || '=' || b.attname) INTO pairs
+                  FROM unnest(k.conkey, k.confkey) AS p(s, d)
+                  JOIN pg_attribute a ON a.attrelid = t AND a.attnum = p.s
+                  JOIN pg_attribute b ON b.attrelid = k.target AND b.attnum = p.d;
+                  IF NOT (col || '=' || (SELECT dist FROM citus_placed WHERE tbl = k.target)) = ANY (pairs) THEN
+                    RAISE EXCEPTION '% names % without its distribution column', t, k.target;
+                  END IF;
+                END IF;
+              END LOOP;
+              INSERT INTO citus_placed VALUES (t, 'distributed', col);
+            END $$;
+            "#,
+        )
+        .await
+        .unwrap();
+    owner
+        .execute_unprepared(&plan)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{plan}"));
+
+    let placed = rows(
+        &owner,
+        "SELECT tbl::text, kind FROM citus_placed ORDER BY 1",
+    )
+    .await;
+    let tables = rows(
+        &owner,
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') \
+         AND c.relname NOT IN ('seaql_migrations', 'citus_placed') ORDER BY 1",
+    )
+    .await;
+    let placed_names: Vec<&String> = placed.iter().map(|row| &row[0]).collect();
+    let table_names: Vec<&String> = tables.iter().map(|row| &row[0]).collect();
+    assert_eq!(placed_names, table_names, "{plan}");
+    for table in TENANT_TABLES {
+        let kind = &placed.iter().find(|row| row[0] == *table).unwrap()[1];
+        let expected = if *table == "organizations" || is_reference(table) {
+            "reference"
+        } else {
+            "distributed"
+        };
+        assert_eq!(kind, expected, "{table}");
+    }
 }

@@ -58,6 +58,36 @@ pub const TENANT_TABLES: &[&str] = &[
     "work_session_events",
 ];
 
+/// Global tables, keyed without the tenant, each with the reason: on Citus they are reference
+/// tables (copied to every node) or stay on the coordinator, never distributed. The schema
+/// lint (tests/schema.rs) refuses a table that is neither tenant-keyed nor listed here.
+pub const REFERENCE_TABLES: &[(&str, &str)] = &[
+    ("seaql_migrations", "the migrator's bookkeeping"),
+    ("users", "a person belongs to any number of organizations"),
+    (
+        "account_tokens",
+        "a user's email verification and reset tokens, found by digest",
+    ),
+    (
+        "refresh_tokens",
+        "found by digest before any tenant is known",
+    ),
+    (
+        "rate_limits",
+        "counted per client address or account, across organizations",
+    ),
+    (
+        "outbox_emails",
+        "mail to people, sent by one process for every organization",
+    ),
+    (
+        "sessions",
+        "a sign-in session moves between its user's organizations (switch-organization keeps \
+         it), so its key cannot hold one; it has organization_id and row-level security for the \
+         organization it is in now",
+    ),
+];
+
 /// The ordered list of migrations.
 pub struct Migrator;
 

@@ -42,6 +42,9 @@ pub enum Command {
     /// Seal every secret at rest again under BULKHEAD_SECRETS_KEY, opening what earlier keys
     /// (BULKHEAD_SECRETS_PREVIOUS_KEYS) sealed; afterwards the earlier keys can be dropped.
     RotateSecrets(RotateSecretsArgs),
+    /// Print the statements that distribute the migrated schema on Citus by organization_id
+    /// (reference tables, then co-located distributed tables, in dependency order).
+    CitusPlan(MigrateArgs),
 }
 
 /// Flags of `rotate-secrets`.

@@ -1,6 +1,7 @@
 //! The `bulkhead` binary as a library: configuration, start-up checks and wiring of the infra
 //! adapters into the domain services into the HTTP API. Tests build the same [`Application`].
 
+pub mod citus;
 pub mod cli;
 pub mod config;
 mod metrics;

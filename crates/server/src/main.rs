@@ -89,6 +89,28 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::CitusPlan(args) => {
+            let url = args.admin_database_url.unwrap_or(args.database_url);
+            match bulkhead_server::citus::Catalogue::read(&url).await {
+                Ok(catalogue) => match catalogue.plan() {
+                    Ok(plan) => {
+                        print!("{plan}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(problems) => {
+                        eprintln!("error: Citus would refuse this schema:");
+                        for problem in problems {
+                            eprintln!("  {problem}");
+                        }
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::RotateSecrets(args) => {
             telemetry::init();
             let url = args.admin_database_url.unwrap_or(args.database_url);
