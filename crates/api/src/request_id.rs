@@ -53,16 +53,28 @@ pub(crate) async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = from_client(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    // The path, not the query string: links carry one-time tokens there. The route template,
-    // the organization and the principal are filled in as they become known.
+    // The route template, known from the app's resource map before routing: spans are named
+    // by it (trace exporters take the name when the span starts).
+    let route = req.match_pattern();
+    let name = format!(
+        "{} {}",
+        req.method(),
+        route.as_deref().unwrap_or("unmatched")
+    );
+    // The path, not the query string: links carry one-time tokens there. The organization
+    // and the principal are filled in once the request is authenticated.
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
         path = %req.path(),
-        route = tracing::field::Empty,
+        route = route.as_deref(),
         organization_id = tracing::field::Empty,
         principal = tracing::field::Empty,
+        // What trace exporters name the span and call it (tracing-opentelemetry's fields).
+        otel.name = name,
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
     );
     req.extensions_mut().insert(RequestSpan(span.clone()));
     let started = Instant::now();
@@ -72,9 +84,7 @@ pub(crate) async fn middleware(
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
     }
-    if let Some(route) = res.request().match_pattern() {
-        span.record("route", route.as_str());
-    }
+    span.record("http.response.status_code", res.status().as_u16());
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),

@@ -9,6 +9,23 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::error::to_domain;
 use crate::store::Store;
 
+/// The span of one unit of work on `store`.
+fn unit_of_work(store: &Store, access: Access) -> tracing::Span {
+    tracing::info_span!(
+        "unit_of_work",
+        otel.name = match access {
+            Access::ReadOnly => "db read",
+            Access::ReadWrite => "db write",
+        },
+        otel.kind = "client",
+        db.system.name = if store.is_postgres() {
+            "postgresql"
+        } else {
+            "sqlite"
+        },
+    )
+}
+
 /// A transaction whose first statement sets the tenant for PostgreSQL's row-level security.
 ///
 /// The settings are transaction-local (`set_config(..., true)`), so they vanish at commit or
@@ -21,6 +38,9 @@ pub(crate) struct OrgTx {
     access: Access,
     /// A read-only unit of work's turn (see `StoreOptions::read_limit`), held to its end.
     _turn: Option<OwnedSemaphorePermit>,
+    /// The unit of work's span, from waiting for a connection to commit or rollback: a child
+    /// of the request's in traces.
+    _span: tracing::Span,
 }
 
 pub(crate) use crate::tenant::Access;
@@ -56,6 +76,7 @@ impl OrgTx {
         deleted: bool,
         access: Access,
     ) -> DomainResult<Self> {
+        let span = unit_of_work(store, access);
         let generation = store.grants().generation();
         let turn = match access {
             Access::ReadOnly => store.read_turn().await.map_err(to_domain)?,
@@ -80,6 +101,7 @@ impl OrgTx {
                 txn,
                 access,
                 _turn: turn,
+                _span: span,
             });
         };
         let current =
@@ -105,6 +127,7 @@ impl OrgTx {
             txn,
             access,
             _turn: turn,
+            _span: span,
         })
     }
 
@@ -137,12 +160,14 @@ impl OrgTx {
         organization: Option<OrganizationId>,
         user: Option<UserId>,
     ) -> DomainResult<Self> {
+        let span = unit_of_work(store, Access::ReadWrite);
         let txn = store.begin().await.map_err(to_domain)?;
         set_tenant(&txn, organization, user).await?;
         Ok(Self {
             txn,
             access: Access::ReadWrite,
             _turn: None,
+            _span: span,
         })
     }
 

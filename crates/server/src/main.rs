@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
             }
         },
         Command::CreateSuperuser(args) => {
-            telemetry::init();
+            let _telemetry = telemetry::init();
             let url = args.admin_database_url.unwrap_or(args.database_url);
             let password = match std::env::var("BULKHEAD_SUPERUSER_PASSWORD") {
                 Ok(password) => password,
@@ -48,7 +48,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Migrate(args) => {
-            telemetry::init();
+            let _telemetry = telemetry::init();
             let url = args.admin_database_url.unwrap_or(args.database_url);
             match migrate(&url).await {
                 Ok(()) => {
@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Purge(args) => {
-            telemetry::init();
+            let _telemetry = telemetry::init();
             let url = args.admin_database_url.unwrap_or(args.database_url);
             let retention = chrono::Duration::days(i64::from(args.retention_days));
             let grace = chrono::Duration::days(i64::from(args.organization_grace_days));
@@ -112,7 +112,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::RotateSecrets(args) => {
-            telemetry::init();
+            let _telemetry = telemetry::init();
             let url = args.admin_database_url.unwrap_or(args.database_url);
             let key = args.secrets_key.id().to_owned();
             match bulkhead_server::rotate_secrets(
@@ -139,7 +139,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Worker(args) => {
-            telemetry::init();
+            let _telemetry = telemetry::init();
             match bulkhead_server::run_worker(args.into_config()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
@@ -149,7 +149,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve(args) => {
-            telemetry::init();
+            let _telemetry = telemetry::init();
             let app = match Application::build(args.into_config()).await {
                 Ok(app) => app,
                 Err(err) => {
