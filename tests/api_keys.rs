@@ -483,6 +483,7 @@ async fn key_scopes_are_every_permission_not_only_a_persons(app: TestApp) {
         person_only,
         [
             "organization:delete",
+            "organization:export",
             "members:invite",
             "members:manage",
             "roles:manage",

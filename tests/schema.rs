@@ -215,3 +215,35 @@ async fn the_citus_plan_places_every_table_in_an_order_citus_accepts() {
         assert_eq!(kind, expected, "{table}");
     }
 }
+
+/// Every tenant table travels with an export or is left out for a stated reason, and the
+/// export's order loads each table after every table its foreign keys name.
+#[tokio::test]
+async fn exports_hold_every_tenant_table_in_an_order_that_loads() {
+    use bulkhead_infra::exports::{EXPORTED_TABLES, NOT_EXPORTED};
+    let database = TestDatabase::create().await;
+    for table in TENANT_TABLES {
+        let exported = EXPORTED_TABLES.contains(table);
+        let left_out = NOT_EXPORTED.iter().any(|(name, _)| name == table);
+        assert!(
+            exported != left_out,
+            "{table}: exported {exported}, left out {left_out}: pick one"
+        );
+    }
+    let catalogue = bulkhead_server::citus::Catalogue::read(&database.owner_url)
+        .await
+        .unwrap();
+    let position = |table: &str| EXPORTED_TABLES.iter().position(|t| *t == table);
+    for key in &catalogue.foreign_keys {
+        let (Some(from), Some(to)) = (position(&key.table), position(&key.target)) else {
+            continue;
+        };
+        assert!(
+            key.table == key.target || to < from,
+            "{} comes before {}, which its key {} names",
+            key.table,
+            key.target,
+            key.name
+        );
+    }
+}

@@ -15,6 +15,7 @@ mod auth;
 mod checkpoints;
 pub mod draining;
 mod event_stream;
+mod exports;
 mod extract;
 mod headers;
 mod health;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub api_keys: ApiKeyService,
     /// The caller's organization.
     pub organizations: OrganizationService,
+    /// Its export.
+    pub exports: bulkhead_domain::exports::ExportService,
     /// Its members.
     pub members: MemberService,
     /// Its roles.
@@ -182,6 +185,7 @@ pub fn configure(
                 .configure(audit::routes)
                 .configure(api_keys::routes)
                 .configure(organizations::routes)
+                .configure(exports::routes)
                 .configure(permissions::routes)
                 .configure(roles::routes)
                 .configure(members::routes)

@@ -4,9 +4,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, admin, agent_configs, agents, api_keys, artifacts, audit, auth, checkpoints, health,
-    invitations, members, organizations, permissions, problem, project_members, projects, roles,
-    runs, sessions, users, work_sessions,
+    accounts, admin, agent_configs, agents, api_keys, artifacts, audit, auth, checkpoints, exports,
+    health, invitations, members, organizations, permissions, problem, project_members, projects,
+    roles, runs, sessions, users, work_sessions,
 };
 
 /// The whole API.
@@ -37,7 +37,7 @@ use crate::{
         work_sessions::get, work_sessions::start, work_sessions::cancel, work_sessions::events,
         work_sessions::artifacts, work_sessions::checkpoints,
         artifacts::get, artifacts::review, checkpoints::get, checkpoints::resolve,
-        audit::list, audit::verify, audit::export,
+        audit::list, audit::verify, audit::export, exports::export,
         api_keys::create, api_keys::list, api_keys::revoke,
         organizations::current, organizations::update, organizations::delete, organizations::restore, permissions::list, roles::list, roles::get, roles::create, roles::update, roles::delete,
         members::list, members::change_role, members::remove, members::leave,

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod auth;
 pub mod credentials;
 pub mod error;
+pub mod exports;
 pub mod health;
 pub mod idempotency;
 pub mod ids;

@@ -38,6 +38,7 @@ permissions! {
     OrganizationRead => "organization:read", "Read the organization's own record.";
     OrganizationUpdate => "organization:update", "Rename the organization and change its settings.";
     OrganizationDelete => "organization:delete", "Delete (and restore) the organization.";
+    OrganizationExport => "organization:export", "Export everything the organization owns (its members' profiles without credentials).";
     MembersRead => "members:read", "List the members and read their profiles.";
     MembersInvite => "members:invite", "Invite people and manage pending invitations.";
     MembersManage => "members:manage", "Change members' roles and remove members.";
@@ -60,11 +61,12 @@ permissions! {
 }
 
 /// Permissions only a person may hold, never an API key: those over the organization's
-/// existence, its people (an invitation names the person who sent it) and roles, its keys and
+/// existence and its data as a whole, its people (an invitation names the person who sent it) and roles, its keys and
 /// its billing. A key may hold every other permission of the catalogue, so a new resource's
 /// permissions are key scopes at once.
 pub const PERSON_ONLY: &[Permission] = &[
     Permission::OrganizationDelete,
+    Permission::OrganizationExport,
     Permission::MembersInvite,
     Permission::MembersManage,
     Permission::RolesManage,
@@ -185,7 +187,11 @@ mod tests {
         let missing: Vec<_> = Role::Owner.permission_set().missing_from(admin).collect();
         assert_eq!(
             missing,
-            [Permission::OrganizationDelete, Permission::BillingManage]
+            [
+                Permission::OrganizationDelete,
+                Permission::OrganizationExport,
+                Permission::BillingManage
+            ]
         );
         assert_eq!(PermissionSet::from_names(&admin.to_names()), Some(admin));
         assert_eq!(PermissionSet::from_names(""), Some(PermissionSet::EMPTY));

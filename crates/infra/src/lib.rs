@@ -12,6 +12,7 @@ mod entities;
 mod error;
 mod events;
 pub mod executors;
+pub mod exports;
 mod grants;
 pub mod health;
 pub mod idempotency;

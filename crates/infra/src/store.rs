@@ -273,6 +273,22 @@ impl Store {
         began
     }
 
+    /// Begins a read-only transaction that sees one snapshot from its first statement to its
+    /// end (repeatable read): for reads that span many statements, such as an export.
+    pub(crate) async fn begin_snapshot(&self) -> Result<DatabaseTransaction, DbErr> {
+        let since = Instant::now();
+        let began = self
+            .on_live_connection(|| {
+                self.db.begin_with_config(
+                    Some(sea_orm::IsolationLevel::RepeatableRead),
+                    Some(sea_orm::AccessMode::ReadOnly),
+                )
+            })
+            .await;
+        self.waits.observe("connection", since);
+        began
+    }
+
     /// The process's histogram of waits for connections and turns.
     pub(crate) fn waits(&self) -> &PoolWaits {
         &self.waits

@@ -64,6 +64,30 @@ impl OrgTx {
         Self::enter(store, scope, false, Access::ReadOnly).await
     }
 
+    /// Like [`OrgTx::begin_read`], on one snapshot for the whole unit of work (repeatable
+    /// read), and without a read's turn: an export reads for long and would hold one.
+    /// PostgreSQL only.
+    pub(crate) async fn begin_snapshot(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
+        let span = unit_of_work(store, Access::ReadOnly);
+        let txn = store.begin_snapshot().await.map_err(to_domain)?;
+        crate::tenant::enter_tenant(
+            &txn,
+            scope.organization_id(),
+            None,
+            None,
+            false,
+            Access::ReadOnly,
+            None,
+        )
+        .await?;
+        Ok(Self {
+            txn,
+            access: Access::ReadOnly,
+            _turn: None,
+            _span: span,
+        })
+    }
+
     /// Like [`OrgTx::begin`], but only into a deleted organization: the one way in while it
     /// waits for its purge, used to restore it.
     pub(crate) async fn begin_deleted(store: &Store, scope: &TenantScope) -> DomainResult<Self> {

@@ -45,6 +45,38 @@ pub enum Command {
     /// Print the statements that distribute the migrated schema on Citus by organization_id
     /// (reference tables, then co-located distributed tables, in dependency order).
     CitusPlan(MigrateArgs),
+    /// Write everything one organization owns as NDJSON with a manifest (PostgreSQL; as the
+    /// owner, recorded in the organization's audit trail).
+    Export(ExportArgs),
+    /// Load an export into this database, ids kept, checked against its manifest and audit
+    /// chain (PostgreSQL; the organization must not exist here).
+    Import(ImportArgs),
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The organization to export.
+    #[arg(long)]
+    pub organization: uuid::Uuid,
+    /// Where to write it (default: standard output).
+    #[arg(long)]
+    pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub database: MigrateArgs,
+}
+
+/// Flags of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The export file.
+    pub file: std::path::PathBuf,
+    /// Load it as this organization instead of its own id (the audit chain is sealed again
+    /// under the new id, and the import records the old one).
+    #[arg(long)]
+    pub organization_id: Option<uuid::Uuid>,
+    #[command(flatten)]
+    pub database: MigrateArgs,
 }
 
 /// Flags of `rotate-secrets`.

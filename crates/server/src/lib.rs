@@ -11,6 +11,6 @@ pub mod worker;
 
 pub use config::Config;
 pub use startup::{
-    Application, StartupError, create_superuser, migrate, purge, purge_organizations,
-    rotate_secrets, run_worker,
+    Application, StartupError, create_superuser, export_organization, import_organization,
+    latest_migration, migrate, purge, purge_organizations, rotate_secrets, run_worker,
 };

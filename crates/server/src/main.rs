@@ -89,6 +89,63 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Export(args) => {
+            let _telemetry = telemetry::init();
+            let url = args
+                .database
+                .admin_database_url
+                .unwrap_or(args.database.database_url);
+            let organization = bulkhead_domain::OrganizationId::from_uuid(args.organization);
+            let exported = match &args.output {
+                Some(path) => match std::fs::File::create(path) {
+                    Ok(file) => {
+                        let mut out = std::io::BufWriter::new(file);
+                        bulkhead_server::export_organization(&url, organization, &mut out).await
+                    }
+                    Err(err) => {
+                        eprintln!("error: cannot create {}: {err}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                },
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout());
+                    bulkhead_server::export_organization(&url, organization, &mut out).await
+                }
+            };
+            match exported {
+                Ok(counts) => {
+                    eprintln!("exported organization {organization}: {counts:?}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Import(args) => {
+            let _telemetry = telemetry::init();
+            let url = args
+                .database
+                .admin_database_url
+                .unwrap_or(args.database.database_url);
+            let into = args
+                .organization_id
+                .map(bulkhead_domain::OrganizationId::from_uuid);
+            match bulkhead_server::import_organization(&url, &args.file, into).await {
+                Ok(imported) => {
+                    println!(
+                        "imported organization {} ({} users already here kept): {:?}",
+                        imported.organization_id, imported.users_kept, imported.counts
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::CitusPlan(args) => {
             let url = args.admin_database_url.unwrap_or(args.database_url);
             match bulkhead_server::citus::Catalogue::read(&url).await {

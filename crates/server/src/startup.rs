@@ -128,6 +128,14 @@ impl RunningWorker {
     }
 }
 
+/// The name of the last migration this binary knows: the schema version exports carry.
+pub fn latest_migration() -> String {
+    Migrator::migrations()
+        .last()
+        .map(|migration| migration.name().to_owned())
+        .unwrap_or_default()
+}
+
 /// Which provider URLs agents may call: checked when a configuration is saved and again by the
 /// executor right before it connects.
 fn provider_policy(config: &Config) -> ProviderUrlPolicy {
@@ -225,6 +233,8 @@ struct Shared {
     budget: Arc<BatchedRateLimiter>,
     http_metrics: bulkhead_api::metrics::HttpMetrics,
     draining: bulkhead_api::draining::Draining,
+    /// The last migration, which exports name.
+    schema: String,
 }
 
 /// The adapters and services of one HTTP worker, on its own pool.
@@ -316,6 +326,13 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
         run_signals: Arc::new(store.signals().clone()),
         http_metrics: shared.http_metrics.clone(),
         api_keys: ApiKeyService::new(api_keys, audit.clone()),
+        exports: bulkhead_domain::exports::ExportService::new(
+            Arc::new(bulkhead_infra::exports::SqlTenantExporter::new(
+                store.clone(),
+            )),
+            audit.clone(),
+            shared.schema.clone(),
+        ),
         organizations: OrganizationService::new(
             organizations.clone(),
             audit.clone(),
@@ -451,6 +468,7 @@ impl Application {
         let (drain, draining) = bulkhead_api::draining::Draining::new();
         let shared = Shared {
             draining,
+            schema: latest_migration(),
             tokens: Arc::new(tokens),
             hasher: Arc::new(hasher),
             budget,
@@ -719,4 +737,88 @@ pub async fn create_superuser(
         .make_superuser(&user, &hash)
         .await
         .map_err(|e| StartupError::Config(format!("cannot create the superuser: {e}")))
+}
+
+/// Writes organization `organization`'s export to `out` (`bulkhead export`), read through `url`
+/// as the system's export task (recorded in its audit trail). Answers the manifest's counts.
+pub async fn export_organization(
+    url: &str,
+    organization: bulkhead_domain::OrganizationId,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<std::collections::BTreeMap<String, u64>, StartupError> {
+    use bulkhead_domain::exports::{Encoder, ExportService};
+    let failed =
+        |e: bulkhead_domain::DomainError| StartupError::Config(format!("export failed: {e}"));
+    let written = |e: std::io::Error| StartupError::Config(format!("cannot write the export: {e}"));
+    let store = Store::connect(url, &StoreOptions::default()).await?;
+    let audit: Arc<dyn AuditRepository> = Arc::new(SqlAuditRepository::new(store.clone()));
+    let service = ExportService::new(
+        Arc::new(bulkhead_infra::exports::SqlTenantExporter::new(store)),
+        audit,
+        latest_migration(),
+    );
+    let scope = TenantScope::system(organization, SystemTask::Export);
+    let (header, mut cursor) = service.export(&scope).await.map_err(failed)?;
+    let mut encoder = Encoder::new();
+    let mut counts = std::collections::BTreeMap::new();
+    out.write_all(&encoder.header(&header)).map_err(written)?;
+    while let Some(rows) = cursor.next_rows().await.map_err(failed)? {
+        for row in &rows {
+            *counts.entry(row.table.clone()).or_insert(0) += 1;
+            out.write_all(&encoder.row(row)).map_err(written)?;
+        }
+    }
+    out.write_all(&encoder.finish()).map_err(written)?;
+    out.flush().map_err(written)?;
+    Ok(counts)
+}
+
+/// Loads the export at `path` through `url` (`bulkhead import`), as organization `into` (its
+/// own id when `None`): the file is checked against its manifest and its schema against this
+/// binary's migrations, loaded in one transaction, and the organization's audit chain is
+/// verified afterwards.
+pub async fn import_organization(
+    url: &str,
+    path: &std::path::Path,
+    into: Option<bulkhead_domain::OrganizationId>,
+) -> Result<bulkhead_infra::exports::Imported, StartupError> {
+    let failed =
+        |e: bulkhead_domain::DomainError| StartupError::Config(format!("import refused: {e}"));
+    let file = std::fs::File::open(path)
+        .map_err(|e| StartupError::Config(format!("cannot open {}: {e}", path.display())))?;
+    let decoded =
+        bulkhead_domain::exports::decode(std::io::BufReader::new(file)).map_err(failed)?;
+    let schema = latest_migration();
+    if decoded.header.schema != schema {
+        return Err(StartupError::Config(format!(
+            "the export is of schema {}, this database is at {schema}: migrate one to match",
+            decoded.header.schema
+        )));
+    }
+    // New users get a password nobody knows; they set one through a password reset.
+    let unusable = tokio::task::spawn_blocking(|| {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        bcrypt::hash(hex::encode(secret), 10)
+    })
+    .await
+    .map_err(|e| StartupError::Config(format!("hashing failed: {e}")))?
+    .map_err(|e| StartupError::Config(format!("hashing failed: {e}")))?;
+    let store = Store::connect(url, &StoreOptions::default()).await?;
+    let imported = bulkhead_infra::exports::import(&store, decoded, into, &unusable)
+        .await
+        .map_err(failed)?;
+    let audit: Arc<dyn AuditRepository> = Arc::new(SqlAuditRepository::new(store));
+    let scope = TenantScope::system(imported.organization_id, SystemTask::Import);
+    let report = AuditService::new(audit)
+        .verify(&scope)
+        .await
+        .map_err(failed)?;
+    if !report.intact {
+        return Err(StartupError::Config(format!(
+            "loaded, but the audit chain does not verify (first broken: {:?})",
+            report.first_broken
+        )));
+    }
+    Ok(imported)
 }

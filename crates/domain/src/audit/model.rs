@@ -109,8 +109,9 @@ impl AuditEntry {
     }
 }
 
-/// A stored audit event, one link of its organization's hash chain.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored audit event, one link of its organization's hash chain. Deserializes from its
+/// stored row (an export's `audit_events` rows), so a loader can check the chain.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct AuditEvent {
     /// The event's id.
     pub id: AuditEventId,

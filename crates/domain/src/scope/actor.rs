@@ -48,6 +48,10 @@ pub enum SystemTask {
     Runs,
     /// Seals secrets at rest again under the current key (`bulkhead rotate-secrets`).
     RotateSecrets,
+    /// Exports an organization for an operator (`bulkhead export`).
+    Export,
+    /// Loads an exported organization (`bulkhead import`).
+    Import,
 }
 
 impl SystemTask {
@@ -57,6 +61,8 @@ impl SystemTask {
             Self::Purge => "purge",
             Self::Runs => "runs",
             Self::RotateSecrets => "rotate-secrets",
+            Self::Export => "export",
+            Self::Import => "import",
         }
     }
 
@@ -71,6 +77,8 @@ impl SystemTask {
             ],
             Self::Runs => &[Permission::AgentsRead, Permission::AgentsRun],
             Self::RotateSecrets => &[Permission::AgentsConfigure],
+            Self::Export => &[Permission::OrganizationExport],
+            Self::Import => &[Permission::AuditRead],
         }
     }
 }

@@ -41,7 +41,7 @@ impl Role {
         use Permission::*;
         match self {
             Self::Owner => Permission::ALL,
-            // Everything but deleting the organization and its billing.
+            // Everything but deleting or exporting the organization and its billing.
             Self::Admin => &[
                 OrganizationRead,
                 OrganizationUpdate,
