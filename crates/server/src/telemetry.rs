@@ -3,10 +3,10 @@
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry};
 
 /// Keeps the trace exporter alive; dropping it sends the spans still buffered.
 #[must_use = "dropping it at once stops exporting traces"]
@@ -34,13 +34,26 @@ pub fn init() -> Telemetry {
             .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"))
     };
     let json = std::env::var("BULKHEAD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let (fmt_plain, fmt_json) = if json {
-        let layer = tracing_subscriber::fmt::layer().with_target(false).json();
-        (None, Some(layer.with_filter(logs())))
+    // Boxed layers in a Vec, not Options: an absent `Option` layer declares interest in every
+    // callsite, which would make every span and debug event of every crate be built (and then
+    // dropped by the filters) even with RUST_LOG=warn.
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
+    if json {
+        layers.push(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .json()
+                .with_filter(logs())
+                .boxed(),
+        );
     } else {
-        let layer = tracing_subscriber::fmt::layer().with_target(false);
-        (Some(layer.with_filter(logs())), None)
-    };
+        layers.push(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_filter(logs())
+                .boxed(),
+        );
+    }
     let traces = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|endpoint| !endpoint.trim().is_empty())
@@ -55,19 +68,18 @@ pub fn init() -> Telemetry {
         });
     // Traces do not follow RUST_LOG, which quiets logs: the application's spans always go out,
     // and never those of the HTTP client that exports them (it would trace its own exports).
-    let otel = traces.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("bulkhead"))
-            .with_filter(EnvFilter::new(
-                "info,sqlx=warn,sea_orm=warn,hyper=off,hyper_util=off,reqwest=off,h2=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_http=off,opentelemetry_otlp=off",
-            ))
-    });
+    if let Some(provider) = &traces {
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("bulkhead"))
+                .with_filter(EnvFilter::new(
+                    "info,sqlx=warn,sea_orm=warn,hyper=off,hyper_util=off,reqwest=off,h2=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_http=off,opentelemetry_otlp=off",
+                ))
+                .boxed(),
+        );
+    }
     // A subscriber set earlier (tests) wins; that is fine.
-    let _ = tracing_subscriber::registry()
-        .with(fmt_plain)
-        .with(fmt_json)
-        .with(otel)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(layers).try_init();
     Telemetry { traces }
 }
 
