@@ -56,9 +56,7 @@ pub(crate) async fn observe(
         .map(|state| state.http_metrics.clone());
     // The template the router matched (`/api/v1/projects/{project_id}`); a path no route
     // matches is one series, whatever it was.
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = crate::request_id::route(&req).unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
     let response = next.call(req).await;
     if let Some(metrics) = metrics {

@@ -22,14 +22,27 @@ pub(crate) fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
-/// The span of a request, for what is learnt while serving it.
+/// What the outermost middleware learnt of a request, for the code that serves it: its span
+/// (to record what is learnt later) and its route template, matched once.
 #[derive(Clone)]
-struct RequestSpan(tracing::Span);
+struct RequestSpan {
+    span: tracing::Span,
+    route: Option<String>,
+}
+
+/// The request's route template (`/api/v1/projects/{project_id}`), `None` when no route
+/// matches: as the outermost middleware matched it, else matched now.
+pub(crate) fn route(req: &ServiceRequest) -> Option<String> {
+    match req.extensions().get::<RequestSpan>() {
+        Some(known) => known.route.clone(),
+        None => req.match_pattern(),
+    }
+}
 
 /// Names who made the request in its log lines: the organization and the principal
 /// (`user:…`, `key:…`), never a credential.
 pub(crate) fn record_principal(req: &HttpRequest, organization: Option<String>, principal: &str) {
-    if let Some(RequestSpan(span)) = req.extensions().get::<RequestSpan>() {
+    if let Some(RequestSpan { span, .. }) = req.extensions().get::<RequestSpan>() {
         if let Some(organization) = organization {
             span.record("organization_id", organization.as_str());
         }
@@ -76,7 +89,10 @@ pub(crate) async fn middleware(
         otel.kind = "server",
         http.response.status_code = tracing::field::Empty,
     );
-    req.extensions_mut().insert(RequestSpan(span.clone()));
+    req.extensions_mut().insert(RequestSpan {
+        span: span.clone(),
+        route,
+    });
     let started = Instant::now();
     let mut res = REQUEST_ID
         .scope(id.clone(), next.call(req).instrument(span.clone()))

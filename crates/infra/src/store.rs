@@ -231,10 +231,12 @@ impl Store {
         let Some(reads) = &self.reads else {
             return Ok(None);
         };
-        let since = Instant::now();
-        let turn =
-            tokio::time::timeout(self.options.acquire_timeout, reads.clone().acquire_owned()).await;
-        self.waits.observe("read_turn", since);
+        let turn = self
+            .waited_for(
+                "read_turn",
+                tokio::time::timeout(self.options.acquire_timeout, reads.clone().acquire_owned()),
+            )
+            .await;
         match turn {
             Ok(Ok(permit)) => Ok(Some(permit)),
             // The semaphore is never closed; a closed one is as good as a closed pool.
@@ -267,26 +269,28 @@ impl Store {
 
     /// Begins a transaction on a live connection (see [`Store::on_live_connection`]).
     pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.waited_for("connection", self.on_live_connection(|| self.db.begin()))
+            .await
+    }
+
+    /// Awaits `waiting`, recording how long it took as a wait for `what`.
+    async fn waited_for<T>(&self, what: &'static str, waiting: impl Future<Output = T>) -> T {
         let since = Instant::now();
-        let began = self.on_live_connection(|| self.db.begin()).await;
-        self.waits.observe("connection", since);
-        began
+        let done = waiting.await;
+        self.waits.observe(what, since);
+        done
     }
 
     /// Begins a read-only transaction that sees one snapshot from its first statement to its
     /// end (repeatable read): for reads that span many statements, such as an export.
     pub(crate) async fn begin_snapshot(&self) -> Result<DatabaseTransaction, DbErr> {
-        let since = Instant::now();
-        let began = self
-            .on_live_connection(|| {
-                self.db.begin_with_config(
-                    Some(sea_orm::IsolationLevel::RepeatableRead),
-                    Some(sea_orm::AccessMode::ReadOnly),
-                )
-            })
-            .await;
-        self.waits.observe("connection", since);
-        began
+        let snapshot = self.on_live_connection(|| {
+            self.db.begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+        });
+        self.waited_for("connection", snapshot).await
     }
 
     /// The process's histogram of waits for connections and turns.
