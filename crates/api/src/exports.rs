@@ -2,16 +2,11 @@
 
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
-use bulkhead_domain::exports::{Encoder, ExportCursor};
 use futures_util::stream;
 
 use crate::AppState;
 use crate::extract::Auth;
 use crate::problem::{ApiError, responses};
-
-/// What is left of an export to send: a chunk written already, and the encoder with the
-/// snapshot's cursor until the manifest went out.
-type Left = (Option<Vec<u8>>, Option<(Encoder, Box<dyn ExportCursor>)>);
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/organizations/current/export").route(web::get().to(export)));
@@ -38,37 +33,19 @@ pub(crate) async fn export(
     Auth(scope): Auth,
 ) -> Result<HttpResponse, ApiError> {
     // Refusals come before the first byte, as problems.
-    let (header, cursor) = state.exports.export(&scope).await?;
-    let mut encoder = Encoder::new();
-    let first = encoder.header(&header);
-    let body = stream::try_unfold(
-        (Some(first), Some((encoder, cursor))),
-        |(pending, rest): Left| async move {
-            if let Some(chunk) = pending {
-                return Ok::<_, ApiError>(Some((Bytes::from(chunk), (None, rest))));
-            }
-            let Some((mut encoder, mut cursor)) = rest else {
-                return Ok(None);
-            };
-            match cursor.next_rows().await? {
-                Some(rows) => {
-                    let mut chunk = Vec::new();
-                    for row in &rows {
-                        chunk.extend(encoder.row(row));
-                    }
-                    Ok(Some((Bytes::from(chunk), (None, Some((encoder, cursor))))))
-                }
-                None => Ok(Some((Bytes::from(encoder.finish()), (None, None)))),
-            }
-        },
-    );
+    let export = state.exports.export(&scope).await?;
+    let organization = export.header().organization_id;
+    let body = stream::try_unfold(export, |mut export| async move {
+        let chunk = export.next_chunk().await?;
+        Ok::<_, ApiError>(chunk.map(|chunk| (Bytes::from(chunk), export)))
+    });
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
         .insert_header((
             "content-disposition",
             format!(
                 "attachment; filename=\"bulkhead-export-{}.ndjson\"",
-                header.organization_id
+                organization
             ),
         ))
         .streaming(body))

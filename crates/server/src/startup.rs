@@ -746,7 +746,7 @@ pub async fn export_organization(
     organization: bulkhead_domain::OrganizationId,
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<std::collections::BTreeMap<String, u64>, StartupError> {
-    use bulkhead_domain::exports::{Encoder, ExportService};
+    use bulkhead_domain::exports::ExportService;
     let failed =
         |e: bulkhead_domain::DomainError| StartupError::Config(format!("export failed: {e}"));
     let written = |e: std::io::Error| StartupError::Config(format!("cannot write the export: {e}"));
@@ -758,19 +758,12 @@ pub async fn export_organization(
         latest_migration(),
     );
     let scope = TenantScope::system(organization, SystemTask::Export);
-    let (header, mut cursor) = service.export(&scope).await.map_err(failed)?;
-    let mut encoder = Encoder::new();
-    let mut counts = std::collections::BTreeMap::new();
-    out.write_all(&encoder.header(&header)).map_err(written)?;
-    while let Some(rows) = cursor.next_rows().await.map_err(failed)? {
-        for row in &rows {
-            *counts.entry(row.table.clone()).or_insert(0) += 1;
-            out.write_all(&encoder.row(row)).map_err(written)?;
-        }
+    let mut export = service.export(&scope).await.map_err(failed)?;
+    while let Some(chunk) = export.next_chunk().await.map_err(failed)? {
+        out.write_all(&chunk).map_err(written)?;
     }
-    out.write_all(&encoder.finish()).map_err(written)?;
     out.flush().map_err(written)?;
-    Ok(counts)
+    Ok(export.counts().clone())
 }
 
 /// Loads the export at `path` through `url` (`bulkhead import`), as organization `into` (its

@@ -83,11 +83,16 @@ impl Encoder {
         self.line(&serde_json::json!({ "table": row.table, "row": row.row }))
     }
 
+    /// The rows written so far, per table.
+    pub fn counts(&self) -> &BTreeMap<String, u64> {
+        &self.counts
+    }
+
     /// The manifest line, which ends the export.
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(&mut self) -> Vec<u8> {
         let manifest = Manifest {
-            counts: self.counts,
-            sha256: hex::encode(self.hasher.finalize()),
+            counts: self.counts.clone(),
+            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
         };
         let mut line = serde_json::json!({ "manifest": manifest })
             .to_string()

@@ -7,7 +7,7 @@ mod service;
 
 pub use format::{Decoded, Encoder, ExportRow, FORMAT, FORMAT_VERSION, Header, Manifest, decode};
 pub use port::{ExportCursor, TenantExporter};
-pub use service::ExportService;
+pub use service::{Export, ExportService};
 
 #[cfg(feature = "mock")]
 pub use port::MockTenantExporter;
