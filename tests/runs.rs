@@ -750,90 +750,27 @@ async fn one_tenants_backlog_does_not_starve_another() {
     }
 }
 
-/// What the fake provider received: the request line, headers (lower-cased) and JSON body.
-#[derive(Debug, Clone)]
-struct Received {
-    line: String,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
 /// A chat-completions service on a local port: it answers the first request 429 with
 /// `Retry-After: 1`, then streams "Hel", "lo" and the usage.
-async fn fake_provider() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let mut raw = Vec::new();
-            let mut buf = [0u8; 4096];
-            let head_end = loop {
-                let n = socket.read(&mut buf).await.unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                raw.extend_from_slice(&buf[..n]);
-                if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break Some(i + 4);
-                }
-            };
-            let Some(head_end) = head_end else { continue };
-            let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
-            let mut lines = head.lines();
-            let line = lines.next().unwrap_or_default().to_owned();
-            let headers: Vec<(String, String)> = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
-                .collect();
-            let length: usize = headers
-                .iter()
-                .find(|(k, _)| k == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            while raw.len() < head_end + length {
-                let n = socket.read(&mut buf).await.unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                raw.extend_from_slice(&buf[..n]);
-            }
-            let body = serde_json::from_slice(&raw[head_end..]).unwrap_or(Value::Null);
-            let first = {
-                let mut seen = log.lock().unwrap();
-                seen.push(Received {
-                    line,
-                    headers,
-                    body,
-                });
-                seen.len() == 1
-            };
-            let reply = if first {
-                "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
-            } else {
-                let chunk = |content: &str| {
-                    format!(
-                        "data: {}\n\n",
-                        json!({ "choices": [{ "delta": { "content": content } }] })
-                    )
-                };
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}{}data: {}\n\ndata: [DONE]\n\n",
-                    chunk("Hel"),
-                    chunk("lo"),
-                    json!({ "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 5 } })
-                )
-            };
-            let _ = socket.write_all(reply.as_bytes()).await;
-            let _ = socket.shutdown().await;
+async fn fake_provider() -> (u16, bulkhead_tests::fake_http::Log) {
+    bulkhead_tests::fake_http::serve(|_, before| {
+        if before == 0 {
+            return "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned();
         }
-    });
-    (port, seen)
+        let chunk = |content: &str| {
+            format!(
+                "data: {}\n\n",
+                json!({ "choices": [{ "delta": { "content": content } }] })
+            )
+        };
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}{}data: {}\n\ndata: [DONE]\n\n",
+            chunk("Hel"),
+            chunk("lo"),
+            json!({ "choices": [], "usage": { "prompt_tokens": 12, "completion_tokens": 5 } })
+        )
+    })
+    .await
 }
 
 mod providers {
@@ -901,6 +838,7 @@ mod providers {
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "one 429, then the retry: {seen:?}");
         let call = &seen[1];
+        let body = call.json();
         assert_eq!(call.line, "POST /v1/chat/completions HTTP/1.1");
         assert!(
             call.headers
@@ -908,12 +846,12 @@ mod providers {
             "{:?}",
             call.headers
         );
-        assert_eq!(call.body["model"], "tiny-1");
-        assert_eq!(call.body["stream"], true);
-        assert_eq!(call.body["max_tokens"], 64);
-        assert_eq!(call.body["temperature"], 0.2);
+        assert_eq!(body["model"], "tiny-1");
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["max_tokens"], 64);
+        assert_eq!(body["temperature"], 0.2);
         assert_eq!(
-            call.body["messages"],
+            body["messages"],
             json!([
                 { "role": "system", "content": "Be brief." },
                 { "role": "user", "content": "Say hello" }

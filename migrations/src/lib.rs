@@ -26,6 +26,7 @@ mod m20261201_000017_session_policies;
 mod m20261202_000018_agents;
 mod m20261202_000019_runs;
 mod m20261202_000020_work;
+mod m20261202_000021_billing;
 mod rls;
 mod tenant_table;
 
@@ -56,6 +57,11 @@ pub const TENANT_TABLES: &[&str] = &[
     "work_artifacts",
     "work_checkpoints",
     "work_session_events",
+    "billing_subscriptions",
+    "billing_checkout_sessions",
+    "billing_invoices",
+    "usage_counters",
+    "billing_events",
 ];
 
 /// Global tables, keyed without the tenant, each with the reason: on Citus they are reference
@@ -79,6 +85,11 @@ pub const REFERENCE_TABLES: &[(&str, &str)] = &[
     (
         "outbox_emails",
         "mail to people, sent by one process for every organization",
+    ),
+    (
+        "billing_event_ids",
+        "every Stripe event id received, to recognize replays, including events about no \
+         organization of this server",
     ),
     (
         "sessions",
@@ -115,6 +126,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000018_agents::Migration),
             Box::new(m20261202_000019_runs::Migration),
             Box::new(m20261202_000020_work::Migration),
+            Box::new(m20261202_000021_billing::Migration),
         ]
     }
 }

@@ -14,7 +14,7 @@ use crate::rls::{self, APP_ROLE};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn create_function() -> String {
+pub(crate) fn create_function() -> String {
     format!(
         "CREATE FUNCTION bulkhead_enter_tenant(p_org uuid, p_user uuid, p_session uuid,
                                                p_deleted boolean DEFAULT false, p_key uuid DEFAULT NULL)

@@ -37,7 +37,27 @@ pub fn test_config(database_url: String) -> Config {
         email_per_account: Limit::per_minute(10_000),
         requests_per_principal: Limit::per_minute(100_000),
     };
+    // Tests make more of everything than the shipped free plan allows; tests/billing.rs
+    // checks the limits with the shipped plans and with its own.
+    config.billing.plans = Arc::new(unlimited_plans());
+    config.billing.webhook_secrets = vec![WebhookSecret::new(WEBHOOK_SECRET)];
     config
+}
+
+/// The signing secret of the test configuration's Stripe webhook.
+pub const WEBHOOK_SECRET: &str = "whsec_test_bulkhead";
+
+/// The shipped plans with every limit lifted.
+pub fn unlimited_plans() -> PlanCatalogue {
+    let unlimited = PlanCatalogue::default()
+        .plans()
+        .iter()
+        .map(|plan| Plan {
+            limits: PlanLimits::UNLIMITED,
+            ..plan.clone()
+        })
+        .collect();
+    PlanCatalogue::new(unlimited).expect("the shipped plans are valid")
 }
 
 /// Starts the application on a fresh database of `store`.

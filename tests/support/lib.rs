@@ -10,6 +10,9 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use bulkhead_domain::billing::{Plan, PlanCatalogue, PlanLimits, WebhookSecret};
 use bulkhead_domain::limits::Limit;
 use bulkhead_infra::sealing::{Keyring, SecretKey};
 use bulkhead_server::{Application, Config};
@@ -54,14 +57,19 @@ pub fn test_keyring() -> Keyring {
 mod app;
 pub mod contract;
 mod database;
+pub mod fake_http;
 mod owned_postgres;
 mod owner;
 mod reply;
 mod timing;
 mod wait;
 
-pub use app::{Tenant, TestApp, spawn_app, spawn_app_at, spawn_app_with, test_config};
+pub use app::{
+    Tenant, TestApp, WEBHOOK_SECRET, spawn_app, spawn_app_at, spawn_app_with, test_config,
+    unlimited_plans,
+};
 pub use database::{TestDatabase, admin_url};
+pub use fake_http::Received;
 pub use owned_postgres::OwnedPostgres;
 pub use reply::Reply;
 pub use timing::{assert_alike_in_time, median_timings};

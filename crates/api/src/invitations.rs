@@ -184,6 +184,7 @@ pub(crate) async fn revoke(
     responses(
         (status = 200, description = "You are a member", body = AcceptedBody),
         (status = 400, response = responses::MalformedJson),
+        (status = 402, response = responses::PaymentRequired),
         (status = 409, response = responses::Conflict),
         (status = 415, response = responses::UnsupportedMediaType),
         (status = 422, response = responses::Invalid),

@@ -12,6 +12,7 @@ mod api_keys;
 mod artifacts;
 mod audit;
 mod auth;
+mod billing;
 mod checkpoints;
 pub mod draining;
 mod event_stream;
@@ -53,6 +54,7 @@ use bulkhead_domain::agents::AgentService;
 use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::AuditService;
 use bulkhead_domain::auth::{AuthService, Authenticator};
+use bulkhead_domain::billing::BillingService;
 use bulkhead_domain::health::HealthProbe;
 use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::invitations::InvitationService;
@@ -105,6 +107,11 @@ pub struct AppState {
     pub roles: RoleService,
     /// Platform administration.
     pub platform: PlatformService,
+    /// Plans, subscriptions, usage and Stripe's webhook.
+    pub billing: BillingService,
+    /// Wakes the processor of Stripe's events when one is stored (shared by every worker's
+    /// state and the processor).
+    pub billing_wake: Arc<tokio::sync::Notify>,
     /// Its invitations.
     pub invitations: InvitationService,
     /// The caller's own profile.
@@ -191,6 +198,7 @@ pub fn configure(
                 .configure(members::routes)
                 .configure(users::routes)
                 .configure(invitations::routes)
+                .configure(billing::routes)
                 .configure(admin::routes),
         )
         .configure(health::routes)

@@ -4,9 +4,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, admin, agent_configs, agents, api_keys, artifacts, audit, auth, checkpoints, exports,
-    health, invitations, members, organizations, permissions, problem, project_members, projects,
-    roles, runs, sessions, users, work_sessions,
+    accounts, admin, agent_configs, agents, api_keys, artifacts, audit, auth, billing, checkpoints,
+    exports, health, invitations, members, organizations, permissions, problem, project_members,
+    projects, roles, runs, sessions, users, work_sessions,
 };
 
 /// The whole API.
@@ -44,7 +44,9 @@ use crate::{
         users::get_user, users::update_me,
         invitations::create, invitations::list, invitations::revoke, invitations::accept,
         admin::login, admin::list, admin::get, admin::create, admin::suspend, admin::reactivate,
-        admin::impersonate,
+        admin::impersonate, billing::admin_subscription, billing::admin_set_plan,
+        billing::plans, billing::subscription, billing::checkout, billing::portal,
+        billing::invoices, billing::usage, billing::stripe_webhook,
         health::live, health::ready,
     ),
     components(
@@ -60,9 +62,10 @@ use crate::{
             problem::responses::UnsupportedMediaType,
             problem::responses::Invalid,
             problem::responses::TooManyRequests,
+            problem::responses::PaymentRequired,
         )
     ),
-    modifiers(&BearerAuth, &RateLimited, &BodyLimits, &FreeFormObjects, &OperationIds),
+    modifiers(&BearerAuth, &RateLimited, &BodyLimits, &PaymentRequired, &FreeFormObjects, &OperationIds),
     tags(
         (name = "auth", description = "Sign-up, login, sessions, refresh tokens and the current user"),
         (name = "projects", description = "The organization's projects"),
@@ -73,6 +76,7 @@ use crate::{
         (name = "organizations", description = "The caller's organization, its roles and the permission catalogue"),
         (name = "members", description = "Members, their roles, invitations and profiles"),
         (name = "api-keys", description = "Credentials for machines: `Authorization: Bearer bhk_…` acts in the key's organization with the key's scopes only"),
+        (name = "billing", description = "Plans and their limits, the subscription through Stripe (checkout, portal, invoices), this month's usage, and Stripe's signed webhook"),
         (name = "admin", description = "Platform administration by superusers (`bulkhead create-superuser`): organizations' records, suspension, and audited read-only impersonation"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -165,6 +169,56 @@ impl Modify for BodyLimits {
                         .entry("413".into())
                         .or_insert_with(|| RefOr::Ref(Ref::from_response_name("PayloadTooLarge")));
                 }
+            }
+        }
+    }
+}
+
+/// Every write of an organization's data may answer 402: a create past a limit of the plan
+/// (`quota-exceeded`), or any write while the organization is read-only for a lapsed
+/// subscription (`subscription-inactive`). Billing itself, sign-in and sessions, and the
+/// platform's operations stay open.
+struct PaymentRequired;
+
+/// Writes that only take away, open while read-only (and no create): method and path.
+const ONLY_TAKE_AWAY: &[(&str, &str)] = &[
+    ("delete", "/api/v1/members/me"),
+    ("delete", "/api/v1/members/{user_id}"),
+    ("delete", "/api/v1/organizations/current"),
+];
+
+const NOT_METERED: &[&str] = &[
+    "/api/v1/auth/",
+    "/api/v1/admin/",
+    "/api/v1/billing/",
+    "/api/v1/webhooks/",
+    "/api/v1/users/me",
+];
+
+impl Modify for PaymentRequired {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Ref, RefOr};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if NOT_METERED.iter().any(|prefix| path.starts_with(prefix)) {
+                continue;
+            }
+            let writes = [
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in writes {
+                let Some(operation) = operation else { continue };
+                if operation.security.is_none() || ONLY_TAKE_AWAY.contains(&(method, path.as_str()))
+                {
+                    continue;
+                }
+                operation
+                    .responses
+                    .responses
+                    .entry("402".into())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name("PaymentRequired")));
             }
         }
     }

@@ -50,6 +50,19 @@ pub struct Problem {
     /// The invalid fields, for validation problems.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// For `quota-exceeded`: the limited quota (`projects`, `runs_per_month`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "projects")]
+    pub quota: Option<String>,
+    /// For `quota-exceeded`: the plan's limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// For `quota-exceeded`: what is used now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<i64>,
+    /// For `quota-exceeded` and `subscription-inactive`: the organization's plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// Everything a handler or extractor can fail with.
@@ -135,6 +148,26 @@ impl ApiError {
                     StatusCode::PRECONDITION_FAILED,
                     "precondition-failed",
                     "the resource changed since the version named in If-Match; read it again and retry".into(),
+                    &[],
+                ),
+                DomainError::QuotaExceeded(exceeded) => (
+                    StatusCode::PAYMENT_REQUIRED,
+                    "quota-exceeded",
+                    format!("{exceeded}; upgrade the plan to create more"),
+                    &[],
+                ),
+                DomainError::SubscriptionInactive => (
+                    StatusCode::PAYMENT_REQUIRED,
+                    "subscription-inactive",
+                    "the subscription is past due beyond its grace period: the organization is \
+                     read-only until it is paid (billing endpoints still work)"
+                        .into(),
+                    &[],
+                ),
+                DomainError::InvalidSignature(why) => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid-signature",
+                    format!("the webhook signature does not verify: {why}"),
                     &[],
                 ),
                 DomainError::Unavailable(_) => (
@@ -226,6 +259,20 @@ impl ResponseError for ApiError {
                     message: e.message.clone(),
                 })
                 .collect(),
+            quota: None,
+            limit: None,
+            used: None,
+            plan: None,
+        };
+        let problem = match self {
+            Self::Domain(DomainError::QuotaExceeded(exceeded)) => Problem {
+                quota: Some(exceeded.quota.as_str().to_owned()),
+                limit: Some(exceeded.limit),
+                used: Some(exceeded.used),
+                plan: Some(exceeded.plan.clone()),
+                ..problem
+            },
+            _ => problem,
         };
         let mut response = HttpResponse::build(status);
         response.content_type(PROBLEM_JSON);
@@ -318,6 +365,10 @@ pub(crate) mod responses {
         UnsupportedMediaType;
         /// Invalid, missing or unknown fields or parameters, each named in `errors`.
         Invalid;
+        /// The create would pass a limit of the organization's plan (`quota-exceeded`, with
+        /// `quota`, `limit`, `used` and `plan`), or the organization is read-only because its
+        /// subscription lapsed (`subscription-inactive`); nothing changed.
+        PaymentRequired;
         /// Too many requests from this address, for this account or by this principal; nothing
         /// was done. `Retry-After` says how many seconds to wait.
         TooManyRequests;
@@ -343,6 +394,14 @@ mod tests {
             DomainError::Unauthorized,
             DomainError::Conflict("taken".into()),
             DomainError::PreconditionFailed,
+            DomainError::QuotaExceeded(bulkhead_domain::QuotaExceeded {
+                quota: bulkhead_domain::Quota::Projects,
+                limit: 3,
+                used: 3,
+                plan: "free".into(),
+            }),
+            DomainError::SubscriptionInactive,
+            DomainError::InvalidSignature("stale".into()),
             DomainError::Unavailable("down".into()),
             DomainError::Internal("bug".into()),
         ];

@@ -1,6 +1,7 @@
 //! The domain's one error type.
 
 use crate::permissions::Permission;
+use crate::quota::QuotaExceeded;
 
 /// Result alias used by every service and port.
 pub type DomainResult<T> = Result<T, DomainError>;
@@ -71,6 +72,17 @@ pub enum DomainError {
     /// the client read it; nothing was changed.
     #[error("precondition failed")]
     PreconditionFailed,
+    /// The create would pass a limit of the organization's plan; nothing was created.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(QuotaExceeded),
+    /// The organization's subscription has lapsed past its grace period: it is read-only
+    /// until it is paid (billing itself still works).
+    #[error("subscription inactive")]
+    SubscriptionInactive,
+    /// A signed request (an inbound webhook) whose signature does not verify; nothing was
+    /// read from it.
+    #[error("invalid signature: {0}")]
+    InvalidSignature(String),
     /// The store cannot be reached right now; retrying later may succeed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

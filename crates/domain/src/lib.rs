@@ -18,6 +18,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod credentials;
 pub mod error;
 pub mod exports;
@@ -34,6 +35,7 @@ pub mod page;
 mod permissions;
 pub mod platform;
 pub mod projects;
+pub mod quota;
 pub mod resource;
 pub mod roles;
 pub mod runs;
@@ -51,6 +53,7 @@ pub use ids::{
     InvitationId, OrganizationId, ProjectId, ResourceId, RoleId, RunId, SessionId, UserId,
     WorkSessionId,
 };
+pub use quota::{Quota, QuotaExceeded};
 pub use scope::{
     Actor, Credential, Grant, Permission, PermissionSet, RequestMeta, Role, RoleRef, SystemTask,
     TenantScope,

@@ -187,7 +187,7 @@ impl AccountRepository for SqlAccountRepository {
         entry: AuditEntry,
     ) -> DomainResult<u64> {
         let user = scope.require_user()?;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         let now = bulkhead_domain::now();
         set_user(&*tx, user, Some(hash), None).await?;
         let ended = sessions::end_all_of(&tx, user, scope.session_id(), &entry.action, now).await?;

@@ -26,6 +26,7 @@ pub type SqlAgentRepository = SqlResources<AgentTable>;
 impl TenantTable for AgentTable {
     type Resource = Agents;
     const TABLE: &'static str = "agents";
+    const QUOTA: Option<bulkhead_domain::Quota> = Some(bulkhead_domain::Quota::Agents);
     const COLUMNS: &'static [&'static str] =
         &["agent_key", "name", "config_id", "configuration", "status"];
     const SEARCH: Option<&'static str> = Some("agent_key");

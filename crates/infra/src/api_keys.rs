@@ -134,6 +134,14 @@ impl ApiKeyRepository for SqlApiKeyRepository {
     ) -> DomainResult<()> {
         let key = &new.key;
         let tx = OrgTx::begin(&self.store, scope).await?;
+        crate::quotas::admit(
+            &tx,
+            &self.store,
+            scope.organization_id(),
+            bulkhead_domain::Quota::ApiKeys,
+            1,
+        )
+        .await?;
         entity::ActiveModel {
             organization_id: Set(scope.organization_id().as_uuid()),
             id: Set(key.id.as_uuid()),
@@ -222,7 +230,9 @@ impl ApiKeyRepository for SqlApiKeyRepository {
         let organization = OrganizationId::from_uuid(row.organization_id);
         let id = ApiKeyId::from_uuid(row.id);
         let Some(creator_grant) =
-            crate::tenant::admitted_key(&txn, organization, id, false, Access::ReadWrite).await?
+            crate::tenant::admitted_key(&txn, organization, id, false, Access::ReadWrite)
+                .await?
+                .grant
         else {
             return Ok(None);
         };

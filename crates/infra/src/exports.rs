@@ -56,6 +56,24 @@ pub const NOT_EXPORTED: &[(&str, &str)] = &[
         "project_counts",
         "kept by triggers from the projects as they are loaded",
     ),
+    (
+        "billing_subscriptions",
+        "the subscription is with this deployment's Stripe account; the loaded organization \
+         starts on free (a trigger adds the row) and subscribes again",
+    ),
+    (
+        "billing_checkout_sessions",
+        "checkouts in this deployment's Stripe account",
+    ),
+    (
+        "billing_invoices",
+        "mirrored from this deployment's Stripe account",
+    ),
+    ("billing_events", "Stripe's events to this deployment"),
+    (
+        "usage_counters",
+        "this deployment's metering; the loaded organization starts its month again",
+    ),
 ];
 
 /// Columns of user records an export never holds.

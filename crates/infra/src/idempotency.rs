@@ -49,7 +49,7 @@ impl IdempotencyRepository for SqlIdempotencyRepository {
         now: DateTime<Utc>,
         expired_before: DateTime<Utc>,
     ) -> DomainResult<Reservation> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         Entity::delete_many()
             .filter(this_key(scope, key))
             .filter(Column::CreatedAt.lt(expired_before))
@@ -114,7 +114,7 @@ impl IdempotencyRepository for SqlIdempotencyRepository {
     ) -> DomainResult<()> {
         let headers = serde_json::to_string(&response.headers)
             .map_err(|e| DomainError::Internal(format!("cannot keep response headers: {e}")))?;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         Entity::update_many()
             .col_expr(Column::Status, Expr::value(i32::from(response.status)))
             .col_expr(Column::ResponseBody, Expr::value(response.body.clone()))
@@ -127,7 +127,7 @@ impl IdempotencyRepository for SqlIdempotencyRepository {
     }
 
     async fn release(&self, scope: &TenantScope, key: &IdempotencyKey) -> DomainResult<()> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         Entity::delete_many()
             .filter(this_key(scope, key))
             .filter(Column::Status.is_null())

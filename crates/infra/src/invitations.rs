@@ -115,6 +115,15 @@ impl InvitationRepository for SqlInvitationRepository {
         entry: AuditEntry,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
+        // Early word for the inviter; accepting checks again, exactly.
+        crate::quotas::admit(
+            &tx,
+            &self.store,
+            scope.organization_id(),
+            bulkhead_domain::Quota::Members,
+            1,
+        )
+        .await?;
         let invitee = crate::entities::users::Entity::find()
             .filter(crate::entities::users::Column::Email.eq(invitation.email.as_str()))
             .one(&*tx)
@@ -229,6 +238,7 @@ impl InvitationRepository for SqlInvitationRepository {
                 ))?;
         }
         let role = crate::tenant::role_ref(&invitation.role, invitation.role_id)?;
+        crate::quotas::admit(&tx, &self.store, org, bulkhead_domain::Quota::Members, 1).await?;
         memberships::insert(&tx, org, user, role, now)
             .await
             .map_err(conflict_or_domain(

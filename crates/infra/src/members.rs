@@ -255,7 +255,7 @@ impl MemberRepository for SqlMemberRepository {
         entry: AuditEntry,
         key_revoked: fn(ApiKeyId) -> AuditEntry,
     ) -> DomainResult<()> {
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         lock_target(&tx, scope, user, current, false).await?;
         crate::api_keys::revoke_created_by(&tx, scope, user, key_revoked).await?;
         membership::Entity::delete_many()

@@ -119,18 +119,17 @@ impl MembershipRepository for SqlMembershipRepository {
                     }
                     Ok(Some(grant))
                 }
-                None => {
-                    enter_tenant(
-                        db,
-                        organization,
-                        Some(user),
-                        session,
-                        true,
-                        Access::ReadWrite,
-                        None,
-                    )
-                    .await
-                }
+                None => enter_tenant(
+                    db,
+                    organization,
+                    Some(user),
+                    session,
+                    true,
+                    Access::ReadWrite,
+                    None,
+                )
+                .await
+                .map(|admission| admission.grant),
             };
         }
         let txn = self.store.begin().await.map_err(to_domain)?;
@@ -138,11 +137,13 @@ impl MembershipRepository for SqlMembershipRepository {
         let grant =
             match crate::tenant::admitted_user(&txn, organization, user, session, false, access)
                 .await?
+                .grant
             {
                 Some(grant) => Some(grant),
                 None => {
                     crate::tenant::admitted_user(&txn, organization, user, session, true, access)
                         .await?
+                        .grant
                 }
             };
         txn.commit().await.map_err(to_domain)?;

@@ -21,6 +21,7 @@ impl TenantTable for ProjectTable {
     const CONFLICT: &'static str = "a project with this name already exists";
     /// Kept by triggers (migration 14).
     const LIVE_COUNTS: Option<&'static str> = Some("project_counts");
+    const QUOTA: Option<bulkhead_domain::Quota> = Some(bulkhead_domain::Quota::Projects);
 
     fn read(cells: &mut Cells<'_>) -> DomainResult<ProjectFields> {
         let name: String = cells.take()?;

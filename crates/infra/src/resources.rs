@@ -17,7 +17,9 @@ use bulkhead_domain::page::Page;
 use bulkhead_domain::resource::{
     ChangeOf, ListQuery, Record, Resource, RowState, TenantRepository,
 };
-use bulkhead_domain::{DomainError, DomainResult, OrganizationId, ResourceId, TenantScope, UserId};
+use bulkhead_domain::{
+    DomainError, DomainResult, OrganizationId, Quota, ResourceId, TenantScope, UserId,
+};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     Condition, Expr, ExprTrait, Func, LikeExpr, LockBehavior, LockType, Order, Query,
@@ -64,6 +66,9 @@ pub trait TenantTable: Send + Sync + 'static {
     /// session's project, say), if any: while the parent is soft-deleted, its rows read as
     /// missing everywhere, and they go with it when it is purged.
     const PARENT: Option<(&'static str, &'static str)> = None;
+    /// The plan limit on this table's live rows, if there is one: a create or restore past it
+    /// is refused in its own unit of work (see [`crate::quotas`]).
+    const QUOTA: Option<Quota> = None;
 
     /// Reads the resource's own fields, in [`TenantTable::COLUMNS`] order.
     fn read(cells: &mut Cells<'_>) -> DomainResult<<Self::Resource as Resource>::Fields>;
@@ -416,6 +421,12 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
         let Some((next, entry)) = change.next(&current)? else {
             return Ok(current);
         };
+        if let Some(quota) = T::QUOTA
+            && current.deleted_at.is_some()
+            && next.deleted_at.is_none()
+        {
+            crate::quotas::admit(&tx, &self.store, scope.organization_id(), quota, 1).await?;
+        }
         T::guard(&tx, &self.store, scope, Some(&current), &next).await?;
         save_row::<T>(&tx, scope, &current, &next).await?;
         T::written(&tx, &self.store, scope, Some(&current), &next).await?;
@@ -597,6 +608,11 @@ pub(crate) async fn insert_row<T: TenantTable>(
         .columns(LIFECYCLE.iter().chain(T::COLUMNS).copied())
         .values(values)
         .map_err(|e| DomainError::Internal(format!("{} insert: {e}", T::TABLE)))?;
+    if let Some(quota) = T::QUOTA
+        && record.deleted_at.is_none()
+    {
+        crate::quotas::admit(tx, store, scope.organization_id(), quota, 1).await?;
+    }
     T::guard(tx, store, scope, None, record).await?;
     tx.execute_raw(tx.get_database_backend().build(&insert))
         .await

@@ -6,7 +6,7 @@
 use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::runs::{EventKind, Run, RunInput, RunStatus};
 use bulkhead_domain::{
-    AgentConfigId, AgentId, ApiKeyId, DomainError, DomainResult, OrganizationId, RunId,
+    AgentConfigId, AgentId, ApiKeyId, DomainError, DomainResult, OrganizationId, Quota, RunId,
     TenantScope, UserId,
 };
 use chrono::{DateTime, Utc};
@@ -325,6 +325,20 @@ pub(crate) async fn queue(
             "the agent's configuration is inactive; activate it to start runs".into(),
         ));
     }
+    // A run counts against the plan's runs at once and runs this month, and needs tokens left
+    // this month.
+    crate::quotas::admit_all(
+        tx,
+        store,
+        scope.organization_id(),
+        &[
+            (Quota::ConcurrentRuns, 1),
+            (Quota::RunsPerMonth, 1),
+            (Quota::TokensPerMonth, 1),
+        ],
+    )
+    .await?;
+    crate::quotas::count(tx, scope.organization_id(), Quota::RunsPerMonth, 1).await?;
     let now = run.queued_at;
     let insert = Query::insert()
         .into_table(RUNS)

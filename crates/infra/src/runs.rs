@@ -631,6 +631,13 @@ impl RunQueue for SqlRunQueue {
             json!({ "attempt": run.attempt, "duration_ms": run.duration_ms }),
         );
         moved(&tx, &self.store, scope, &run, Some(entry)).await?;
+        crate::quotas::count(
+            &tx,
+            scope.organization_id(),
+            bulkhead_domain::Quota::TokensPerMonth,
+            run.tokens_in.saturating_add(run.tokens_out),
+        )
+        .await?;
         tx.commit().await
     }
 

@@ -127,7 +127,7 @@ impl SessionRepository for SqlSessionRepository {
                 "a session must be created in its own user's scope".into(),
             ));
         }
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         insert(&tx, new).await?;
         tx.audit(scope, entry).await?;
         tx.commit().await
@@ -245,7 +245,7 @@ impl SessionRepository for SqlSessionRepository {
         entry: AuditEntry,
     ) -> DomainResult<()> {
         let user = scope.require_user()?;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         let now = bulkhead_domain::now();
         let ended = entity::Entity::update_many()
             .col_expr(entity::Column::RevokedAt, Expr::value(now))
@@ -275,7 +275,7 @@ impl SessionRepository for SqlSessionRepository {
         mut entry: AuditEntry,
     ) -> DomainResult<u64> {
         let user = scope.require_user()?;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         let now = bulkhead_domain::now();
         let mut update = entity::Entity::update_many()
             .col_expr(entity::Column::RevokedAt, Expr::value(now))
@@ -304,7 +304,7 @@ impl SessionRepository for SqlSessionRepository {
     ) -> DomainResult<Session> {
         let user = scope.require_user()?;
         let id = scope.require_session()?;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         // The unit of work acts for the user, whose memberships (and their organizations)
         // are visible everywhere. A suspended or deleted organization is no place to move a
         // session to, as it is none to log in to.

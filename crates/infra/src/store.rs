@@ -31,6 +31,8 @@ pub struct StoreOptions {
     /// The keys that seal secrets at rest (email bodies carrying one-time tokens). The server
     /// sets them from configuration; the default is a random key of this process alone.
     pub keyring: Keyring,
+    /// The plans whose limits every create is checked against, in its own unit of work.
+    pub plans: Arc<bulkhead_domain::billing::PlanCatalogue>,
 }
 
 impl Default for StoreOptions {
@@ -40,6 +42,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(3),
             max_reads: None,
             keyring: Keyring::ephemeral(),
+            plans: Arc::default(),
         }
     }
 }
@@ -336,6 +339,11 @@ impl Store {
     /// The keys that seal secrets at rest.
     pub fn keyring(&self) -> &Keyring {
         &self.options.keyring
+    }
+
+    /// The plans limits come from.
+    pub fn plans(&self) -> &bulkhead_domain::billing::PlanCatalogue {
+        &self.options.plans
     }
 
     /// Whether this is PostgreSQL, the only store with row-level security.

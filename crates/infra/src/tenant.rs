@@ -103,6 +103,21 @@ pub(crate) async fn grant_of(
     }
 }
 
+/// What entering a tenant answered: the grant that admits the caller (`None`: nobody), and
+/// whether the organization is read-only for a lapsed subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Admission {
+    pub grant: Option<Grant>,
+    pub read_only: bool,
+}
+
+impl Admission {
+    const NOBODY: Admission = Admission {
+        grant: None,
+        read_only: false,
+    };
+}
+
 /// What `user` holds in `org`, provided the organization exists, is not suspended and is
 /// deleted or not as `deleted` says, and `session` (when given) is live in it; `None`
 /// otherwise. On PostgreSQL this is the one statement that also enters the tenant for the
@@ -114,19 +129,40 @@ pub(crate) async fn admitted_user(
     session: Option<SessionId>,
     deleted: bool,
     access: Access,
-) -> DomainResult<Option<Grant>> {
+) -> DomainResult<Admission> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         return enter_tenant(txn, org, Some(user), session, deleted, access, None).await;
     }
     if is_deleted(txn, org).await? != Some(deleted) {
-        return Ok(None);
+        return Ok(Admission::NOBODY);
     }
     if let Some(session) = session
         && !session_is_live(txn, session, user, org).await?
     {
-        return Ok(None);
+        return Ok(Admission::NOBODY);
     }
-    grant_of(txn, org, user).await
+    Ok(Admission {
+        grant: grant_of(txn, org, user).await?,
+        read_only: access == Access::ReadWrite && is_read_only(txn, org).await?,
+    })
+}
+
+/// Whether `org`'s subscription has been owed past its grace period (SQLite; PostgreSQL
+/// answers it in `bulkhead_enter_tenant`).
+async fn is_read_only(txn: &DatabaseTransaction, org: OrganizationId) -> DomainResult<bool> {
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "SELECT read_only_from FROM billing_subscriptions WHERE organization_id = ?",
+            [org.as_uuid().into()],
+        ))
+        .await
+        .map_err(to_domain)?;
+    let from: Option<chrono::DateTime<chrono::Utc>> = match row {
+        Some(row) => row.try_get_by_index(0).map_err(to_domain)?,
+        None => None,
+    };
+    Ok(from.is_some_and(|from| from <= bulkhead_domain::now()))
 }
 
 /// The user's role in `org`, read inside `txn` (under whatever tenant settings it has).
@@ -156,14 +192,24 @@ pub(crate) async fn enter_tenant(
     deleted: bool,
     access: Access,
     key: Option<ApiKeyId>,
-) -> DomainResult<Option<Grant>> {
+) -> DomainResult<Admission> {
     let row = db
         .query_one_raw(enter_tenant_statement(
             org, user, session, deleted, access, key,
         ))
         .await
         .map_err(to_domain)?;
-    grant_in(row)
+    let read_only = match &row {
+        Some(row) => row
+            .try_get::<Option<bool>>("", "read_only")
+            .map_err(to_domain)?
+            .unwrap_or(false),
+        None => false,
+    };
+    Ok(Admission {
+        grant: grant_in(row)?,
+        read_only,
+    })
 }
 
 pub(crate) fn enter_tenant_statement(
@@ -178,7 +224,8 @@ pub(crate) fn enter_tenant_statement(
         DatabaseBackend::Postgres,
         match access {
             Access::ReadWrite => {
-                "SELECT member_role, role_permissions FROM bulkhead_enter_tenant($1, $2, $3, $4, $5)"
+                "SELECT member_role, role_permissions, read_only \
+                 FROM bulkhead_enter_tenant($1, $2, $3, $4, $5)"
             }
             // In the same statement, so it costs no round trip. PostgreSQL lets a transaction
             // turn read-only at any point (only the way back is refused); from here on it
@@ -187,7 +234,7 @@ pub(crate) fn enter_tenant_statement(
             // the function answers nothing (an API key's scope has no user); the answer is
             // then one row without a role, which admits no one, as no row does.
             Access::ReadOnly => {
-                "SELECT e.member_role, e.role_permissions \
+                "SELECT e.member_role, e.role_permissions, e.read_only \
                  FROM set_config('transaction_read_only', 'on', true) AS read_only \
                  LEFT JOIN bulkhead_enter_tenant($1, $2, $3, $4, $5) AS e ON true"
             }
@@ -223,12 +270,12 @@ pub(crate) async fn admitted_key(
     key: ApiKeyId,
     deleted: bool,
     access: Access,
-) -> DomainResult<Option<Grant>> {
+) -> DomainResult<Admission> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         return enter_tenant(txn, org, None, None, deleted, access, Some(key)).await;
     }
     if is_deleted(txn, org).await? != Some(deleted) {
-        return Ok(None);
+        return Ok(Admission::NOBODY);
     }
     let creator = api_keys::Entity::find()
         .select_only()
@@ -246,8 +293,11 @@ pub(crate) async fn admitted_key(
         .await
         .map_err(to_domain)?;
     match creator {
-        Some(creator) => grant_of(txn, org, UserId::from_uuid(creator)).await,
-        None => Ok(None),
+        Some(creator) => Ok(Admission {
+            grant: grant_of(txn, org, UserId::from_uuid(creator)).await?,
+            read_only: access == Access::ReadWrite && is_read_only(txn, org).await?,
+        }),
+        None => Ok(Admission::NOBODY),
     }
 }
 

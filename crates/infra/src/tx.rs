@@ -45,6 +45,14 @@ pub(crate) struct OrgTx {
 
 pub(crate) use crate::tenant::Access;
 
+/// Whether a unit of work's writes are the organization's own, refused while it is read-only
+/// for a lapsed subscription, or the few that stay possible then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    Metered,
+    Exempt,
+}
+
 impl OrgTx {
     /// A transaction confined to `scope`'s organization. For a user's scope it also confirms,
     /// in the same first statement on PostgreSQL, that the scope's session (if it came from an
@@ -53,15 +61,25 @@ impl OrgTx {
     /// [`DomainError::Unauthorized`] and nothing runs.
     /// This is where the session and membership behind a token are checked, once per unit of
     /// work, at no extra round trip. A deleted (suspended) organization admits no user.
+    /// A user's or key's write into an organization that is read-only for a lapsed
+    /// subscription fails with [`DomainError::SubscriptionInactive`].
     pub(crate) async fn begin(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
-        Self::enter(store, scope, false, Access::ReadWrite).await
+        Self::enter(store, scope, false, Access::ReadWrite, Writes::Metered).await
+    }
+
+    /// Like [`OrgTx::begin`], for the writes that stay possible while the organization is
+    /// read-only for a lapsed subscription: paying (billing), signing in and out, the audit
+    /// trail's own records, request bookkeeping (idempotency keys), a user's own account, and
+    /// what only takes away (members leaving or removed, the organization deleted).
+    pub(crate) async fn begin_exempt(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
+        Self::enter(store, scope, false, Access::ReadWrite, Writes::Exempt).await
     }
 
     /// Like [`OrgTx::begin`], for a unit of work that only reads: on PostgreSQL the
     /// transaction is read-only from its first statement, and [`OrgTx::finish_read`] ends it
     /// without a round trip of its own.
     pub(crate) async fn begin_read(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
-        Self::enter(store, scope, false, Access::ReadOnly).await
+        Self::enter(store, scope, false, Access::ReadOnly, Writes::Exempt).await
     }
 
     /// Like [`OrgTx::begin_read`], on one snapshot for the whole unit of work (repeatable
@@ -91,7 +109,7 @@ impl OrgTx {
     /// Like [`OrgTx::begin`], but only into a deleted organization: the one way in while it
     /// waits for its purge, used to restore it.
     pub(crate) async fn begin_deleted(store: &Store, scope: &TenantScope) -> DomainResult<Self> {
-        Self::enter(store, scope, true, Access::ReadWrite).await
+        Self::enter(store, scope, true, Access::ReadWrite, Writes::Metered).await
     }
 
     async fn enter(
@@ -99,8 +117,16 @@ impl OrgTx {
         scope: &TenantScope,
         deleted: bool,
         access: Access,
+        writes: Writes,
     ) -> DomainResult<Self> {
         let span = unit_of_work(store, access);
+        let refuse_read_only = |admission: &crate::tenant::Admission| {
+            if access == Access::ReadWrite && writes == Writes::Metered && admission.read_only {
+                Err(DomainError::SubscriptionInactive)
+            } else {
+                Ok(())
+            }
+        };
         let generation = store.grants().generation();
         let turn = match access {
             Access::ReadOnly => store.read_turn().await.map_err(to_domain)?,
@@ -112,10 +138,14 @@ impl OrgTx {
             if let Actor::ApiKey { id, .. } = scope.actor() {
                 // A key acts on its creator's authority: it must still be live, and its
                 // creator must still hold everything the request was authorized with.
-                let creator = crate::tenant::admitted_key(&txn, org, id, deleted, access).await?;
-                if !creator.is_some_and(|grant| scope.permissions().is_subset(grant.permissions)) {
+                let admission = crate::tenant::admitted_key(&txn, org, id, deleted, access).await?;
+                if !admission
+                    .grant
+                    .is_some_and(|grant| scope.permissions().is_subset(grant.permissions))
+                {
                     return Err(DomainError::Unauthorized);
                 }
+                refuse_read_only(&admission)?;
             } else if txn.get_database_backend() == DatabaseBackend::Postgres {
                 // Only the tenant to set: system tasks and impersonations were checked where
                 // they were made.
@@ -128,9 +158,10 @@ impl OrgTx {
                 _span: span,
             });
         };
-        let current =
+        let admission =
             crate::tenant::admitted_user(&txn, org, user, scope.session_id(), deleted, access)
                 .await?;
+        let current = admission.grant;
         if let Some(expected) = scope.grant()
             && current != Some(expected)
         {
@@ -146,6 +177,9 @@ impl OrgTx {
             if !current.is_some_and(|now| now.covers(&expected)) {
                 return Err(DomainError::Unauthorized);
             }
+        }
+        if current.is_some() {
+            refuse_read_only(&admission)?;
         }
         Ok(Self {
             txn,

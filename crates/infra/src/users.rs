@@ -83,7 +83,7 @@ impl UserRepository for SqlUserRepository {
         entry: AuditEntry,
     ) -> DomainResult<User> {
         let user = scope.require_user()?;
-        let tx = OrgTx::begin(&self.store, scope).await?;
+        let tx = OrgTx::begin_exempt(&self.store, scope).await?;
         let row = entity::Entity::update_many()
             .col_expr(entity::Column::Name, Expr::value(name.as_str().to_owned()))
             .filter(entity::Column::Id.eq(user.as_uuid()))

@@ -1,14 +1,17 @@
 //! Command-line interface.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use bulkhead_domain::accounts::AccountSettings;
+use bulkhead_domain::billing::{BillingSettings, PlanCatalogue, WebhookSecret};
 use bulkhead_domain::limits::{Limit, RateLimits};
 use bulkhead_domain::sessions::SessionPolicy;
 use bulkhead_infra::SmtpSettings;
 use bulkhead_infra::sealing::SecretKey;
+use bulkhead_infra::stripe::StripeSettings;
 
 use crate::config::Config;
 
@@ -317,6 +320,33 @@ pub struct ServeArgs {
     /// is never public by accident; off unless set.
     #[arg(long, env = "BULKHEAD_METRICS_BIND")]
     pub metrics_bind: Option<String>,
+    /// A JSON file of plans, `[{"name", "title", "stripe_price_id", "limits": {...}}]`: each
+    /// replaces the shipped plan of its name whole (an absent limit is unlimited) or adds a
+    /// plan. The shipped ones are free, pro and enterprise (`GET /api/v1/billing/plans`).
+    #[arg(long, env = "BULKHEAD_BILLING_PLANS", value_parser = parse_plans)]
+    pub billing_plans: Option<PlanCatalogue>,
+    /// Days a subscription may stay past due before its organization turns read-only.
+    #[arg(long, env = "BULKHEAD_BILLING_GRACE_DAYS", default_value_t = 7)]
+    pub billing_grace_days: u32,
+    /// Stripe's secret API key; without it checkout and the customer portal answer 409.
+    #[arg(long, env = "BULKHEAD_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe's API base URL (a local fake in tests).
+    #[arg(
+        long,
+        env = "BULKHEAD_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com/"
+    )]
+    pub stripe_api_base: url::Url,
+    /// Stripe's webhook signing secrets (`whsec_…`), comma-separated: several while one is
+    /// rotated. Without any, the webhook refuses every event (400).
+    #[arg(
+        long,
+        env = "BULKHEAD_STRIPE_WEBHOOK_SECRETS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub stripe_webhook_secrets: Vec<String>,
 }
 
 impl ServeArgs {
@@ -375,6 +405,22 @@ impl ServeArgs {
         config.secrets_previous_keys = self.secrets_previous_keys;
         config.provider_base_urls = self.provider_base_urls;
         config.provider_allow_internal = self.provider_allow_internal;
+        config.billing = BillingSettings {
+            plans: Arc::new(self.billing_plans.unwrap_or_default()),
+            webhook_secrets: self
+                .stripe_webhook_secrets
+                .into_iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| WebhookSecret::new(s.trim()))
+                .collect(),
+            grace: chrono::Duration::days(i64::from(self.billing_grace_days)),
+            public_url: config.accounts.public_url.clone(),
+            ..BillingSettings::default()
+        };
+        config.stripe = self.stripe_secret_key.map(|secret_key| StripeSettings {
+            secret_key,
+            api_base: with_trailing_slash(self.stripe_api_base),
+        });
         config.runs = crate::worker::WorkerSettings {
             concurrency: self.run_concurrency,
             per_organization: self.run_per_organization.max(1),
@@ -386,6 +432,28 @@ impl ServeArgs {
         };
         config
     }
+}
+
+/// Reads an operator's plans file over the shipped plans.
+fn parse_plans(path: &str) -> Result<PlanCatalogue, String> {
+    let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    PlanCatalogue::from_json(&json).map_err(|e| match e {
+        bulkhead_domain::DomainError::Validation(errors) => errors
+            .into_iter()
+            .map(|e| e.message)
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    })
+}
+
+/// `url` with a trailing slash, so paths join below it rather than replacing its last part.
+pub fn with_trailing_slash(mut url: url::Url) -> url::Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
 }
 
 /// Parses `kid:secret`.

@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use bulkhead_api::HttpSettings;
 use bulkhead_domain::accounts::AccountSettings;
+use bulkhead_domain::billing::BillingSettings;
 use bulkhead_domain::limits::RateLimits;
 use bulkhead_domain::sessions::SessionPolicy;
 use bulkhead_infra::SmtpSettings;
 use bulkhead_infra::StoreOptions;
 use bulkhead_infra::sealing::SecretKey;
+use bulkhead_infra::stripe::StripeSettings;
 
 /// Everything `serve` needs.
 #[derive(Clone)]
@@ -64,6 +66,10 @@ pub struct Config {
     /// At shutdown, how long the instance goes on serving while readiness answers 503, so that
     /// load balancers stop sending it requests before it stops listening.
     pub drain_delay: Duration,
+    /// Plans, webhook secrets, the grace period of a lapsed payment.
+    pub billing: BillingSettings,
+    /// Stripe's API; `None`: checkout and portal answer 409.
+    pub stripe: Option<StripeSettings>,
 }
 
 impl Config {
@@ -96,6 +102,8 @@ impl Config {
             runs: crate::worker::WorkerSettings::default(),
             metrics_bind: None,
             drain_delay: Duration::from_secs(2),
+            billing: BillingSettings::default(),
+            stripe: None,
         }
     }
 }
@@ -117,6 +125,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("store", &self.store)
             .field("http", &self.http)
+            .field("stripe", &self.stripe)
             .finish()
     }
 }

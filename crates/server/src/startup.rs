@@ -12,6 +12,7 @@ use bulkhead_domain::agents::AgentService;
 use bulkhead_domain::api_keys::ApiKeyService;
 use bulkhead_domain::audit::{AuditRepository, AuditService};
 use bulkhead_domain::auth::{AuthPorts, AuthService};
+use bulkhead_domain::billing::{BillingPorts, BillingService, PaymentProvider, Processing};
 use bulkhead_domain::idempotency::IdempotencyService;
 use bulkhead_domain::invitations::{InvitationPorts, InvitationService};
 use bulkhead_domain::members::MemberService;
@@ -24,8 +25,10 @@ use bulkhead_domain::runs::{Executor, RunService};
 use bulkhead_domain::users::UserService;
 use bulkhead_domain::work::WorkService;
 use bulkhead_domain::{SystemTask, TenantScope};
+use bulkhead_infra::billing::SqlBillingRepository;
 use bulkhead_infra::executors::{EchoExecutor, OpenAiCompatibleExecutor};
 use bulkhead_infra::provider_urls::ProviderUrlPolicy;
+use bulkhead_infra::stripe::StripeClient;
 use bulkhead_infra::{
     SqlArtifactRepository, SqlCheckpointRepository, SqlRunQueue, SqlRunRepository,
     SqlWorkRepository, SqlWorkSessionRepository,
@@ -226,9 +229,52 @@ fn spawn_outbox(config: &Config, store: &Store) -> Result<Background, StartupErr
     })))
 }
 
+/// Billing's service on `store`.
+fn billing_service(
+    store: &Store,
+    payments: Option<Arc<dyn PaymentProvider>>,
+    audit: Arc<dyn AuditRepository>,
+    config: &Config,
+) -> BillingService {
+    BillingService::new(BillingPorts {
+        billing: Arc::new(SqlBillingRepository::new(store.clone())),
+        provider: payments,
+        audit,
+        settings: config.billing.clone(),
+    })
+}
+
+/// Applies Stripe's stored events as they arrive (woken by the webhook handler) and at least
+/// every second (events stored by another instance, retries that come due).
+fn spawn_billing_processor(service: BillingService, wake: Arc<tokio::sync::Notify>) -> Background {
+    Background(tokio::spawn(async move {
+        loop {
+            match service.process_next().await {
+                Ok(Processing::Applied) => continue,
+                Ok(Processing::Failed {
+                    event_id,
+                    attempt,
+                    error,
+                }) => {
+                    tracing::warn!(event = %event_id, attempt, %error,
+                        "applying a Stripe event failed; it is retried later");
+                    continue;
+                }
+                Ok(Processing::Idle) => {}
+                Err(err) => tracing::warn!(error = %err, "the Stripe event queue is unavailable"),
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified()).await;
+        }
+    }))
+}
+
 /// What every worker's services share: key material, the hasher's bound, the request budget.
 struct Shared {
     tokens: Arc<JwtCodec>,
+    /// Stripe, when configured.
+    payments: Option<Arc<dyn PaymentProvider>>,
+    /// Wakes the processor of Stripe's events.
+    billing_wake: Arc<tokio::sync::Notify>,
     hasher: Arc<BcryptHasher>,
     budget: Arc<BatchedRateLimiter>,
     http_metrics: bulkhead_api::metrics::HttpMetrics,
@@ -323,6 +369,8 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             Arc::new(SqlProjectMemberRepository::new(store.clone())),
             audit.clone(),
         ),
+        billing: billing_service(store, shared.payments.clone(), audit.clone(), config),
+        billing_wake: shared.billing_wake.clone(),
         run_signals: Arc::new(store.signals().clone()),
         http_metrics: shared.http_metrics.clone(),
         api_keys: ApiKeyService::new(api_keys, audit.clone()),
@@ -395,6 +443,8 @@ impl Application {
             .clone()
             .unwrap_or_else(|| SecretKey::derived_from(&secret));
         config.store.keyring = Keyring::new(current, config.secrets_previous_keys.clone());
+        // Every create checks the plans' limits in its own unit of work.
+        config.store.plans = config.billing.plans.clone();
         if config.secrets_key.is_some() {
             tracing::info!(
                 key = config.store.keyring.current_id(),
@@ -455,7 +505,34 @@ impl Application {
         // Counted in memory by every worker, flushed by one background task.
         let budget = Arc::new(BatchedRateLimiter::new(store.clone()));
         let flusher = spawn_flusher(budget.clone());
-        let mut background = vec![outbox, flusher, grants];
+        let payments: Option<Arc<dyn PaymentProvider>> = match &config.stripe {
+            Some(stripe) => Some(Arc::new(
+                StripeClient::new(stripe.clone())
+                    .map_err(|e| StartupError::Config(format!("stripe client: {e}")))?,
+            )),
+            None => {
+                tracing::warn!(
+                    "BULKHEAD_STRIPE_SECRET_KEY is not set: checkout and the customer portal answer 409"
+                );
+                None
+            }
+        };
+        if config.billing.webhook_secrets.is_empty() {
+            tracing::warn!(
+                "BULKHEAD_STRIPE_WEBHOOK_SECRETS is not set: the Stripe webhook refuses every event"
+            );
+        }
+        let billing_wake = Arc::new(tokio::sync::Notify::new());
+        let processor = spawn_billing_processor(
+            billing_service(
+                &store,
+                payments.clone(),
+                Arc::new(SqlAuditRepository::new(store.clone())),
+                &config,
+            ),
+            billing_wake.clone(),
+        );
+        let mut background = vec![outbox, flusher, grants, processor];
         if let Some(follow) = store.follow_signals() {
             background.push(Background(tokio::spawn(follow)));
         }
@@ -467,6 +544,8 @@ impl Application {
         let registry = prometheus::Registry::new();
         let (drain, draining) = bulkhead_api::draining::Draining::new();
         let shared = Shared {
+            payments,
+            billing_wake,
             draining,
             schema: latest_migration(),
             tokens: Arc::new(tokens),

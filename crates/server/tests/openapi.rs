@@ -37,6 +37,7 @@ const NON_PERMISSIONS: &[&str] = &[
     "verification token",
     "invitation token",
     "superuser",
+    "stripe signature",
 ];
 
 #[test]

@@ -52,6 +52,8 @@ pub enum SystemTask {
     Export,
     /// Loads an exported organization (`bulkhead import`).
     Import,
+    /// Applies the payment provider's (Stripe's) events to the organization's subscription.
+    Stripe,
 }
 
 impl SystemTask {
@@ -63,6 +65,7 @@ impl SystemTask {
             Self::RotateSecrets => "rotate-secrets",
             Self::Export => "export",
             Self::Import => "import",
+            Self::Stripe => "stripe",
         }
     }
 
@@ -79,6 +82,7 @@ impl SystemTask {
             Self::RotateSecrets => &[Permission::AgentsConfigure],
             Self::Export => &[Permission::OrganizationExport],
             Self::Import => &[Permission::AuditRead],
+            Self::Stripe => &[Permission::BillingManage],
         }
     }
 }

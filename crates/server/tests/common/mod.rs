@@ -45,6 +45,10 @@ pub fn serve_command(database: &str, port: u16, extra: &[&str]) -> Command {
             "4",
             "--shutdown-grace-secs",
             "3",
+            // These tests make more than the shipped free plan allows; the flag's own file
+            // format is checked on the way.
+            "--billing-plans",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/unlimited-plans.json"),
         ])
         .args(extra)
         .env("RUST_LOG", "warn");
