@@ -855,6 +855,7 @@ async fn past_due_beyond_the_grace_period_makes_the_organization_read_only(store
     let key = app
         .api_key_secret(&owner, &["projects:read", "projects:write"])
         .await;
+    let member = app.member_token(&owner, "bob@example.com", "member").await;
     link(&app, &owner, "cus_a", "sub_a").await;
     let t = now();
     let status = |id: &str, created: i64, status: &str| {
@@ -898,6 +899,9 @@ async fn past_due_beyond_the_grace_period_makes_the_organization_read_only(store
         .await;
     assert_eq!(portal.status, StatusCode::CREATED, "{}", portal.body);
     app.login("ada@example.com").await;
+    // What only takes away stays open: a member may leave.
+    let left = app.delete("/api/v1/members/me", &member.token).await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT, "{}", left.body);
 
     // Paid: writable again.
     assert_eq!(
@@ -918,7 +922,7 @@ async fn past_due_beyond_the_grace_period_makes_the_organization_read_only(store
     let graceful = app
         .another_instance(|config| config.billing.grace = chrono::Duration::days(7))
         .await;
-    let b = graceful.register("bob@example.com").await;
+    let b = graceful.register("cy@example.com").await;
     // (The other instance owns no database: behind its back goes through the first.)
     link(&app, &b, "cus_b", "sub_b").await;
     let due = event(

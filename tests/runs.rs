@@ -834,6 +834,18 @@ mod providers {
             (done["tokens_in"].clone(), done["tokens_out"].clone()),
             (json!(12), json!(5))
         );
+        // The tokens count toward the organization's month.
+        let usage = app.get("/api/v1/usage", &a.token).await;
+        let used = |quota: &str| {
+            usage.body["quotas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["quota"] == quota)
+                .map(|l| l["used"].clone())
+        };
+        assert_eq!(used("tokens_per_month"), Some(json!(17)), "{}", usage.body);
+        assert_eq!(used("runs_per_month"), Some(json!(1)), "{}", usage.body);
 
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "one 429, then the retry: {seen:?}");

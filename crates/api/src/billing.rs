@@ -127,7 +127,8 @@ impl From<Subscription> for SubscriptionBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequestBody {
-    #[schema(example = "pro", min_length = 1, max_length = 40)]
+    /// One of `GET /billing/plans`, with a Stripe price.
+    #[schema(example = "pro", pattern = "^[a-z0-9_-]{1,40}$")]
     pub plan: String,
 }
 
@@ -233,7 +234,8 @@ pub struct WebhookBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPlanRequest {
-    #[schema(example = "enterprise", min_length = 1, max_length = 40)]
+    /// One of `GET /billing/plans`.
+    #[schema(example = "enterprise", pattern = "^[a-z0-9_-]{1,40}$")]
     pub plan: String,
     #[schema(
         example = "Contract 2026-114 signed offline",

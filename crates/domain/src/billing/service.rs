@@ -570,6 +570,69 @@ mod tests {
             .expect("plans")
     }
 
+    fn queued(attempts: i32) -> QueuedEvent {
+        QueuedEvent {
+            event: event("invoice.paid", 2_000, json!({"id": "in_1"})),
+            organization_id: OrganizationId::new(),
+            attempts,
+        }
+    }
+
+    fn processing_with(repo: MockBillingRepository) -> BillingService {
+        BillingService::new(BillingPorts {
+            billing: Arc::new(repo),
+            provider: None,
+            audit: Arc::new(MockAuditRepository::new()),
+            settings: BillingSettings {
+                plans: Arc::new(plans()),
+                max_attempts: 3,
+                ..BillingSettings::default()
+            },
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_event_is_retried_with_backoff_until_its_last_attempt() {
+        for (attempts, retried) in [(1, true), (2, true), (3, false)] {
+            let mut repo = MockBillingRepository::new();
+            repo.expect_claim_event()
+                .returning(move |_, _| Ok(Some(queued(attempts))));
+            repo.expect_subscription()
+                .returning(|_| Err(DomainError::Unavailable("down".into())));
+            repo.expect_retry_event()
+                .withf(move |_, id, error, at| {
+                    let backoff = at.map(|at| (at - crate::now()).num_seconds());
+                    id == "evt_2000"
+                        && error.contains("down")
+                        && match retried {
+                            // 2^attempts seconds, give or take the test's own time.
+                            true => backoff.is_some_and(|s| (s - (1 << attempts)).abs() <= 1),
+                            false => backoff.is_none(),
+                        }
+                })
+                .times(1)
+                .returning(|_, _, _, _| Ok(()));
+            let outcome = processing_with(repo)
+                .process_next()
+                .await
+                .expect("processed");
+            assert!(
+                matches!(outcome, Processing::Failed { attempt, .. } if attempt == attempts),
+                "{outcome:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_does_nothing() {
+        let mut repo = MockBillingRepository::new();
+        repo.expect_claim_event().returning(|_, _| Ok(None));
+        assert_eq!(
+            processing_with(repo).process_next().await.expect("idle"),
+            Processing::Idle
+        );
+    }
+
     #[test]
     fn an_update_sets_plan_status_and_period_from_the_price() {
         let s = service(plans());
