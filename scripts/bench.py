@@ -517,8 +517,11 @@ PGBENCH_SCRIPTS = {
 SELECT {PROJECT_COLUMNS}, COALESCE((SELECT "live" FROM "project_counts" WHERE "organization_id" = {sql_org('(:n)::int')}::uuid), 0) AS "total" FROM "projects" WHERE "projects"."organization_id" = {sql_org('(:n)::int')}::uuid AND "projects"."deleted_at" IS NULL ORDER BY "projects"."created_at" DESC, "projects"."id" DESC LIMIT 20 OFFSET 0;
 ROLLBACK;
 """,
+    # A project's read counts its work in the same transaction (crates/infra/src/work.rs,
+    # `project_detail`): the bench's owner holds work:read.
     "get": PGBENCH_TENANT + f"""
 SELECT {PROJECT_COLUMNS} FROM "projects" WHERE "projects"."organization_id" = {sql_org('(:n)::int')}::uuid AND "projects"."id" = {sql_project('(:n)::int', '(:k)::int')}::uuid AND "projects"."deleted_at" IS NULL LIMIT 1;
+SELECT "work_sessions"."status", COUNT(*) FROM "work_sessions" WHERE "work_sessions"."organization_id" = {sql_org('(:n)::int')}::uuid AND "work_sessions"."project_id" = {sql_project('(:n)::int', '(:k)::int')}::uuid AND "work_sessions"."deleted_at" IS NULL GROUP BY "work_sessions"."status" UNION ALL (SELECT 'artifacts', COUNT(*) FROM "work_artifacts" WHERE "work_artifacts"."organization_id" = {sql_org('(:n)::int')}::uuid AND "work_artifacts"."project_id" = {sql_project('(:n)::int', '(:k)::int')}::uuid AND "work_artifacts"."review_status" = 'pending_review' AND "work_artifacts"."deleted_at" IS NULL);
 ROLLBACK;
 """,
 }

@@ -39,18 +39,17 @@ pub struct ProjectBody {
     pub stats: Option<WorkStatsBody>,
 }
 
-/// Adds the project's work figures to a single project's read.
+/// A single project's read, with its work figures, in one unit of work.
 async fn with_stats(
     state: &crate::AppState,
     scope: &bulkhead_domain::TenantScope,
-    body: &mut ProjectBody,
-) -> Result<(), ApiError> {
-    let stats = state
-        .work
-        .stats(scope, ProjectId::from_uuid(body.id))
-        .await?;
+    id: ProjectId,
+) -> Result<(i64, ProjectBody), ApiError> {
+    let (project, stats) = state.work.project(scope, id).await?;
+    let version = project.version;
+    let mut body = ProjectBody::from(project);
     body.stats = stats.map(WorkStatsBody::from);
-    Ok(())
+    Ok((version, body))
 }
 
 impl From<Project> for ProjectBody {
@@ -173,7 +172,7 @@ resource_endpoints! {
     collection: "/api/v1/projects",
     item: "/api/v1/projects/{project_id}",
     restore: "/api/v1/projects/{project_id}/restore",
-    detail: with_stats,
+    get_with: with_stats,
     read: "projects:read",
     write: "projects:write",
     remove: "projects:delete",

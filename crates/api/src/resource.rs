@@ -93,8 +93,9 @@ pub(crate) fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Optio
 /// Writes a resource's endpoints in the module it is called from: `routes`, and the handlers
 /// `list`, `create`, `get`, `update`, `delete` and `restore` with their OpenAPI operations.
 ///
-/// The module provides the body (`From<Record<R>>`), optionally a `detail` function that adds
-/// to the body of a single row's read (what a list would pay too much for), the create and
+/// The module provides the body (`From<Record<R>>`), optionally a `get_with` function that
+/// reads a single row with more than a list shows (what a list would pay too much for), in one
+/// unit of work, answering its version and body, the create and
 /// patch requests
 /// (`Into`/`TryInto` the resource's `Create` and `Patch`), the list query ([`ListRequest`]) and
 /// the path (a struct with the id field). The service is `AppState`'s field `service` with the
@@ -113,7 +114,7 @@ macro_rules! resource_endpoints {
         collection: $collection:literal,
         item: $item:literal,
         restore: $restore:literal,
-        $(detail: $detail:path,)?
+        $(get_with: $get_with:path,)?
         read: $read:literal,
         write: $write:literal,
         remove: $remove:literal,
@@ -211,16 +212,22 @@ macro_rules! resource_endpoints {
                 (status = 404, response = crate::problem::responses::NotFound),
             )
         )]
+        #[allow(unreachable_code)]
         pub(crate) async fn get(
             state: actix_web::web::Data<crate::AppState>,
             crate::extract::Auth(scope): crate::extract::Auth,
             path: actix_web::web::Path<$Path>,
         ) -> Result<actix_web::HttpResponse, crate::problem::ApiError> {
-            let record = state.$service.get(&scope, <$Id>::from_uuid(path.$id)).await?;
+            let id = <$Id>::from_uuid(path.$id);
+            $(
+                let (version, body): (i64, $Body) = $get_with(&state, &scope, id).await?;
+                return Ok(actix_web::HttpResponse::Ok()
+                    .insert_header(crate::extract::etag(version))
+                    .json(body));
+            )?
+            let record = state.$service.get(&scope, id).await?;
             let version = record.version;
-            #[allow(unused_mut)]
-            let mut body = <$Body>::from(record);
-            $( $detail(&state, &scope, &mut body).await?; )?
+            let body = <$Body>::from(record);
             Ok(actix_web::HttpResponse::Ok()
                 .insert_header(crate::extract::etag(version))
                 .json(body))

@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 use bulkhead_domain::audit::AuditEntry;
+use bulkhead_domain::projects::Project;
 use bulkhead_domain::resource::{Record, RowState};
 use bulkhead_domain::runs::{Run, RunStatus};
 use bulkhead_domain::work::{
@@ -21,7 +22,7 @@ use bulkhead_domain::{
     AgentId, DomainError, DomainResult, ProjectId, ResourceId, RunId, TenantScope, UserId,
     WorkSessionId,
 };
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Value};
 use serde_json::json;
 use uuid::Uuid;
@@ -729,12 +730,32 @@ impl WorkRepository for SqlWorkRepository {
             .collect()
     }
 
-    async fn stats(&self, scope: &TenantScope, project: ProjectId) -> DomainResult<WorkStats> {
+    async fn project_detail(
+        &self,
+        scope: &TenantScope,
+        project: ProjectId,
+        with_stats: bool,
+    ) -> DomainResult<(Project, Option<WorkStats>)> {
         let org = scope.organization_id().as_uuid();
         let tx = OrgTx::begin_read(&self.store, scope).await?;
-        require_live::<ProjectTable>(&tx, scope, project.as_uuid(), false).await?;
+        let found = find_row::<ProjectTable>(
+            &tx,
+            scope,
+            Reach::Visible,
+            the_row::<ProjectTable>(project.as_uuid(), RowState::Live),
+            Hold::No,
+        )
+        .await?;
+        let Some(found) = found else {
+            tx.finish_read().await?;
+            return Err(DomainError::NotFound);
+        };
+        if !with_stats {
+            tx.finish_read().await?;
+            return Ok((found, None));
+        }
         let sessions = WorkSessionTable::TABLE;
-        let by_status = Query::select()
+        let mut by_status = Query::select()
             .column((sessions, "status"))
             .expr(Expr::cust("COUNT(*)"))
             .from(sessions)
@@ -744,8 +765,10 @@ impl WorkRepository for SqlWorkRepository {
             .group_by_col((sessions, "status"))
             .to_owned();
         let artifacts = ArtifactTable::TABLE;
+        // One round trip for both counts: the artifacts' row is named by a word no session
+        // status is.
         let awaiting = Query::select()
-            .column((artifacts, "review_status"))
+            .expr(Expr::cust("'artifacts'"))
             .expr(Expr::cust("COUNT(*)"))
             .from(artifacts)
             .and_where(Expr::col((artifacts, "organization_id")).eq(org))
@@ -754,11 +777,13 @@ impl WorkRepository for SqlWorkRepository {
                 Expr::col((artifacts, "review_status")).eq(ReviewStatus::PendingReview.as_str()),
             )
             .and_where(Expr::col((artifacts, "deleted_at")).is_null())
-            .group_by_col((artifacts, "review_status"))
             .to_owned();
-        let by_status = count(&tx, &by_status).await?;
-        let awaiting = count(&tx, &awaiting).await?;
+        by_status.union(UnionType::All, awaiting);
+        let counted = count(&tx, &by_status).await?;
         tx.finish_read().await?;
+        let (awaiting, by_status): (Vec<_>, Vec<_>) = counted
+            .into_iter()
+            .partition(|(kind, _)| kind == "artifacts");
         let mut sessions_by_status = by_status
             .into_iter()
             .map(|(status, n)| {
@@ -768,10 +793,11 @@ impl WorkRepository for SqlWorkRepository {
             })
             .collect::<DomainResult<Vec<_>>>()?;
         sessions_by_status.sort_by_key(|(s, _)| s.as_str());
-        Ok(WorkStats {
+        let stats = WorkStats {
             sessions_by_status,
             artifacts_awaiting_review: awaiting.into_iter().map(|(_, n)| n).sum(),
-        })
+        };
+        Ok((found, Some(stats)))
     }
 
     async fn independent_review(&self, scope: &TenantScope) -> DomainResult<bool> {

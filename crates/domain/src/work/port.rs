@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::sessions::SessionStatus;
 use crate::error::DomainResult;
 use crate::ids::{ProjectId, WorkSessionId};
+use crate::projects::Project;
 use crate::scope::TenantScope;
 
 /// What a session's events are about.
@@ -99,8 +100,15 @@ pub trait WorkRepository: Send + Sync {
         limit: u64,
     ) -> DomainResult<Vec<WorkEvent>>;
 
-    /// A live project's sessions by status and artifacts awaiting review.
-    async fn stats(&self, scope: &TenantScope, project: ProjectId) -> DomainResult<WorkStats>;
+    /// A live project, with its sessions by status and artifacts awaiting review when
+    /// `with_stats`, read in one unit of work ([`crate::DomainError::NotFound`] if it is not
+    /// live).
+    async fn project_detail(
+        &self,
+        scope: &TenantScope,
+        project: ProjectId,
+        with_stats: bool,
+    ) -> DomainResult<(Project, Option<WorkStats>)>;
 
     /// Whether the organization's setting `work.independent_review` is on.
     async fn independent_review(&self, scope: &TenantScope) -> DomainResult<bool>;

@@ -13,7 +13,7 @@ use crate::audit::AuditRepository;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{ArtifactId, CheckpointId, ProjectId, ResourceId, RunId, WorkSessionId};
 use crate::page::Page;
-use crate::projects::{ProjectMemberRepository, ProjectRole};
+use crate::projects::{Project, ProjectMemberRepository, ProjectRole};
 use crate::resource::{ListParams, Resources, TenantRepository};
 use crate::scope::{Permission, TenantScope};
 
@@ -292,17 +292,19 @@ impl WorkService {
         self.work.events(scope, id, after, limit).await
     }
 
-    /// A live project's work, counted; `None` for a scope without `work:read` (the project
-    /// is shown without it).
-    pub async fn stats(
+    /// A project (`projects:read`), with its work counted for callers with `work:read`: one
+    /// unit of work for both, so a project's read costs one transaction.
+    pub async fn project(
         &self,
         scope: &TenantScope,
         project: ProjectId,
-    ) -> DomainResult<Option<WorkStats>> {
-        if !scope.has(Permission::WorkRead) {
-            return Ok(None);
-        }
-        self.work.stats(scope, project).await.map(Some)
+    ) -> DomainResult<(Project, Option<WorkStats>)> {
+        self.sessions
+            .authorize(scope, Permission::ProjectsRead)
+            .await?;
+        self.work
+            .project_detail(scope, project, scope.has(Permission::WorkRead))
+            .await
     }
 
     /// Fails unless the scope may decide on the project's work: with `work:review`, or as a
