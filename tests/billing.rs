@@ -29,6 +29,7 @@ on_both_stores! {
     a_downgrade_keeps_data_and_blocks_new_creation;
     past_due_beyond_the_grace_period_makes_the_organization_read_only;
     the_shipped_free_plan_limits_a_new_organization;
+    events_left_failed_show_in_readiness;
 }
 
 /// Plans with small limits on `free`, and `pro` for sale at `price_pro`.
@@ -1051,4 +1052,38 @@ async fn the_billing_lookup_reads_every_organization_and_writes_none() {
     assert!(err.to_string().contains("permission denied"), "{err}");
     tx.rollback().await.unwrap();
     assert_eq!(subscription(&app, &a).await["plan"], "free");
+}
+
+async fn events_left_failed_show_in_readiness(store: Store) {
+    let app = app_with(store, |_| {}).await;
+    let owner = app.register("ada@example.com").await;
+    let ready = |app: &TestApp| {
+        let url = app.url("/health/ready");
+        let client = app.client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let queues = ready(&app).await["queues"].clone();
+    assert_eq!(queues["billing_events_failed"], 0, "{queues}");
+    assert_eq!(queues["billing_events_pending"], 0, "{queues}");
+    // An event whose last attempt failed, as the processor leaves it.
+    app.as_owner(&format!(
+        "INSERT INTO billing_events (organization_id, id, kind, event_created, payload, status, \
+         attempts, available_at, last_error, received_at) \
+         VALUES ({org}, 'evt_failed', 'invoice.paid', CURRENT_TIMESTAMP, '{{}}', 'failed', 8, \
+         CURRENT_TIMESTAMP, 'the database was down', CURRENT_TIMESTAMP)",
+        org = app.uuid_literal(&owner.organization_id)
+    ))
+    .await;
+    let queues = ready(&app).await["queues"].clone();
+    assert_eq!(queues["billing_events_failed"], 1, "{queues}");
+    assert_eq!(queues["billing_events_pending"], 0, "{queues}");
 }

@@ -136,6 +136,14 @@ async fn metrics_are_served_apart_from_the_api_by_route_template() {
     );
     assert_eq!(find("bulkhead_run_queue_runs", &[("state", "queued")]), 0.0);
     assert_eq!(find("bulkhead_run_queue_runs", &[("state", "leased")]), 0.0);
+    assert_eq!(
+        find("bulkhead_billing_events", &[("status", "pending")]),
+        0.0
+    );
+    assert_eq!(
+        find("bulkhead_billing_events", &[("status", "failed")]),
+        0.0
+    );
     // The welcome email waits in the outbox or has gone out: a figure either way.
     assert!(find("bulkhead_outbox_pending_emails", &[]) >= 0.0);
     assert!(find("process_resident_memory_bytes", &[]) > 1e6);

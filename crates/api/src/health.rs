@@ -34,6 +34,10 @@ pub struct QueuesBody {
     pub runs_queued: i64,
     /// Runs a worker holds.
     pub runs_leased: i64,
+    /// Stripe's events stored and not applied yet.
+    pub billing_events_pending: i64,
+    /// Stripe's events left failed after their last attempt.
+    pub billing_events_failed: i64,
 }
 
 /// One dependency that answered.
@@ -80,6 +84,8 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
             outbox_pending: found.queues.outbox_pending,
             runs_queued: found.queues.runs_queued,
             runs_leased: found.queues.runs_leased,
+            billing_events_pending: found.queues.billing_events_pending,
+            billing_events_failed: found.queues.billing_events_failed,
         },
     }))
 }

@@ -13,6 +13,10 @@ pub struct QueueFigures {
     pub runs_queued: i64,
     /// Runs a worker holds.
     pub runs_leased: i64,
+    /// Stripe's events stored and not applied yet (retries included).
+    pub billing_events_pending: i64,
+    /// Stripe's events left failed after their last attempt: an operator's to look at.
+    pub billing_events_failed: i64,
 }
 
 /// What a readiness check found: each dependency answered; the queues' figures.

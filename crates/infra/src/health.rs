@@ -56,10 +56,23 @@ pub(crate) async fn queue_figures(store: &Store) -> DomainResult<QueueFigures> {
     };
     let runs_queued = scalar(&tx, &runs(false)).await?;
     let runs_leased = scalar(&tx, &runs(true)).await?;
+    // Billing's processor looks at every organization's events, and so may this.
+    set_local(&tx, "app.queue", "billing").await?;
+    let events = |status: &str| {
+        Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from("billing_events")
+            .and_where(Expr::col(("billing_events", "status")).eq(status))
+            .to_owned()
+    };
+    let billing_events_pending = scalar(&tx, &events("pending")).await?;
+    let billing_events_failed = scalar(&tx, &events("failed")).await?;
     tx.rollback().await.map_err(to_domain)?;
     Ok(QueueFigures {
         outbox_pending,
         runs_queued,
         runs_leased,
+        billing_events_pending,
+        billing_events_failed,
     })
 }

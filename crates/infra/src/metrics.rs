@@ -15,6 +15,7 @@ pub struct StoreMetrics {
     max_connections: IntGauge,
     outbox: IntGauge,
     runs: IntGaugeVec,
+    billing_events: IntGaugeVec,
 }
 
 impl StoreMetrics {
@@ -45,7 +46,15 @@ impl StoreMetrics {
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(max_connections.clone()))?;
         registry.register(Box::new(outbox.clone()))?;
+        let billing_events = IntGaugeVec::new(
+            Opts::new(
+                "bulkhead_billing_events",
+                "Stripe's events: stored and not applied yet (pending), or left failed after their last attempt (failed).",
+            ),
+            &["status"],
+        )?;
         registry.register(Box::new(runs.clone()))?;
+        registry.register(Box::new(billing_events.clone()))?;
         if let Some(store) = pools.first() {
             store.waits().register(registry)?;
         }
@@ -55,6 +64,7 @@ impl StoreMetrics {
             max_connections,
             outbox,
             runs,
+            billing_events,
         })
     }
 
@@ -84,6 +94,12 @@ impl StoreMetrics {
         self.runs
             .with_label_values(&["leased"])
             .set(queues.runs_leased);
+        self.billing_events
+            .with_label_values(&["pending"])
+            .set(queues.billing_events_pending);
+        self.billing_events
+            .with_label_values(&["failed"])
+            .set(queues.billing_events_failed);
         Ok(())
     }
 }
