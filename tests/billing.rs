@@ -1078,12 +1078,55 @@ async fn events_left_failed_show_in_readiness(store: Store) {
     app.as_owner(&format!(
         "INSERT INTO billing_events (organization_id, id, kind, event_created, payload, status, \
          attempts, available_at, last_error, received_at) \
-         VALUES ({org}, 'evt_failed', 'invoice.paid', CURRENT_TIMESTAMP, '{{}}', 'failed', 8, \
+         VALUES ({org}, 'evt_failed', 'invoice.paid', CURRENT_TIMESTAMP, '{payload}', 'failed', 8, \
          CURRENT_TIMESTAMP, 'the database was down', CURRENT_TIMESTAMP)",
-        org = app.uuid_literal(&owner.organization_id)
+        org = app.uuid_literal(&owner.organization_id),
+        payload = event(
+            "evt_failed",
+            "invoice.paid",
+            now(),
+            json!({ "id": "in_retried" })
+        ),
     ))
     .await;
     let queues = ready(&app).await["queues"].clone();
     assert_eq!(queues["billing_events_failed"], 1, "{queues}");
     assert_eq!(queues["billing_events_pending"], 0, "{queues}");
+
+    // Once what failed is fixed, the operator queues it again and the server applies it.
+    let queued = bulkhead_server::retry_billing_events(&app.owner_url())
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+    eventually(|| async {
+        let queues = ready(&app).await["queues"].clone();
+        if queues["billing_events_failed"] == 0 && queues["billing_events_pending"] == 0 {
+            Ok(())
+        } else {
+            Err(format!("{queues}"))
+        }
+    })
+    .await;
+    let invoices = app.get("/api/v1/billing/invoices", &owner.token).await;
+    assert_eq!(invoices.body["total"], 1, "{}", invoices.body);
+    assert_eq!(invoices.body["data"][0]["id"], "in_retried");
+
+    // A stored event that cannot be read is failed at once, not claimed again and again.
+    app.as_owner(&format!(
+        "INSERT INTO billing_events (organization_id, id, kind, event_created, payload, status, \
+         attempts, available_at, received_at) \
+         VALUES ({org}, 'evt_corrupt', 'invoice.paid', CURRENT_TIMESTAMP, '{{}}', 'pending', 0, \
+         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        org = app.uuid_literal(&owner.organization_id),
+    ))
+    .await;
+    eventually(|| async {
+        let queues = ready(&app).await["queues"].clone();
+        if queues["billing_events_failed"] == 1 && queues["billing_events_pending"] == 0 {
+            Ok(())
+        } else {
+            Err(format!("{queues}"))
+        }
+    })
+    .await;
 }

@@ -40,6 +40,26 @@ impl SqlBillingRepository {
     }
 }
 
+impl SqlBillingRepository {
+    /// Puts every event left failed after its last attempt back in the queue, its attempts
+    /// counted afresh; answers how many. A maintenance statement for `bulkhead
+    /// retry-billing-events`, run on the owner's connection: row-level security hides every
+    /// organization's events from the application role without a tenant set.
+    pub async fn retry_failed_events(&self) -> DomainResult<u64> {
+        let db = self.store.connection();
+        let done = db
+            .execute_raw(statement(
+                db.get_database_backend(),
+                "UPDATE billing_events SET status = 'pending', attempts = 0, available_at = $1, \
+                 last_error = NULL WHERE status = 'failed'",
+                [bulkhead_domain::now().into()],
+            ))
+            .await
+            .map_err(to_domain)?;
+        Ok(done.rows_affected())
+    }
+}
+
 fn subscription_from(row: &QueryResult) -> DomainResult<Subscription> {
     let get = |i: usize| row.try_get_by_index::<Option<DateTime<Utc>>>(i);
     let status: String = row.try_get_by_index(2).map_err(to_domain)?;
@@ -447,7 +467,16 @@ impl BillingRepository for SqlBillingRepository {
         .await
         .map_err(to_domain)?;
         tx.commit().await.map_err(to_domain)?;
-        let event = StripeEvent::parse(payload.as_bytes()).map_err(corrupt("billing event"))?;
+        let event = match StripeEvent::parse(payload.as_bytes()) {
+            Ok(event) => event,
+            Err(err) => {
+                // Unreadable as stored: failed at once, where readiness shows it, rather than
+                // claimed again every second.
+                let error = corrupt::<DomainError>("billing event")(err).to_string();
+                self.retry_event(org, &id, &error, None).await?;
+                return Ok(None);
+            }
+        };
         Ok(Some(QueuedEvent {
             event,
             organization_id: org,

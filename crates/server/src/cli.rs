@@ -54,6 +54,9 @@ pub enum Command {
     /// Load an export into this database, ids kept, checked against its manifest and audit
     /// chain (PostgreSQL; the organization must not exist here).
     Import(ImportArgs),
+    /// Put Stripe's events that were left failed after their last attempt back in the queue
+    /// (after fixing what made them fail); a running server applies them.
+    RetryBillingEvents(MigrateArgs),
 }
 
 /// Flags of `export`.

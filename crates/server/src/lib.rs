@@ -12,5 +12,6 @@ pub mod worker;
 pub use config::Config;
 pub use startup::{
     Application, StartupError, create_superuser, export_organization, import_organization,
-    latest_migration, migrate, purge, purge_organizations, rotate_secrets, run_worker,
+    latest_migration, migrate, purge, purge_organizations, retry_billing_events, rotate_secrets,
+    run_worker,
 };

@@ -168,6 +168,20 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::RetryBillingEvents(args) => {
+            let _telemetry = telemetry::init();
+            let url = args.admin_database_url.unwrap_or(args.database_url);
+            match bulkhead_server::retry_billing_events(&url).await {
+                Ok(queued) => {
+                    tracing::info!(queued, "failed Stripe events queued again");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    tracing::error!("{err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::RotateSecrets(args) => {
             let _telemetry = telemetry::init();
             let url = args.admin_database_url.unwrap_or(args.database_url);

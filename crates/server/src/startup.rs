@@ -722,6 +722,16 @@ pub async fn migrate(url: &str) -> Result<(), StartupError> {
     Ok(())
 }
 
+/// Puts Stripe's events left failed back in the queue (`bulkhead retry-billing-events`);
+/// answers how many. `url` must see every tenant, as for [`purge`].
+pub async fn retry_billing_events(url: &str) -> Result<u64, StartupError> {
+    let store = Store::connect(url, &StoreOptions::default()).await?;
+    SqlBillingRepository::new(store)
+        .retry_failed_events()
+        .await
+        .map_err(|e| StartupError::Config(format!("cannot queue the failed events again: {e}")))
+}
+
 /// Removes for good what was soft-deleted more than `retention` ago, resource by resource
 /// (every one registered with the kit) and organization by organization, each under a system
 /// scope that the audit trail names as the actor. Returns how many rows went. On PostgreSQL

@@ -84,3 +84,36 @@ fn a_first_run_warns_only_about_what_a_newcomer_can_act_on() {
         );
     }
 }
+
+#[test]
+fn a_bad_plans_file_stops_the_server_with_its_reason() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (contents, reason) in [
+        (
+            r#"[{"name": "pro", "limits": {"projects": -1}}]"#,
+            "negative limit",
+        ),
+        (
+            r#"[{"name": "pro", "limits": {"seats": 3}}]"#,
+            "unknown field",
+        ),
+        (r#"[{"name": "Pro Plan"}]"#, "must be 1-40"),
+    ] {
+        let plans = dir.path().join("plans.json");
+        std::fs::write(&plans, contents).expect("the file is written");
+        let output = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+            .args(["serve", "--ephemeral-jwt-secret", "--bind", "127.0.0.1:0"])
+            .arg("--billing-plans")
+            .arg(&plans)
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("the bulkhead binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "started with {contents}");
+        assert!(
+            stderr.contains("--billing-plans") && stderr.contains(reason),
+            "{contents}: {stderr}"
+        );
+    }
+}
