@@ -38,9 +38,7 @@ impl SqlBillingRepository {
     pub fn new(store: Store) -> Self {
         Self { store }
     }
-}
 
-impl SqlBillingRepository {
     /// Puts every event left failed after its last attempt back in the queue, its attempts
     /// counted afresh; answers how many. A maintenance statement for `bulkhead
     /// retry-billing-events`, run on the owner's connection: row-level security hides every
@@ -306,24 +304,7 @@ impl BillingRepository for SqlBillingRepository {
         let tx = OrgTx::begin_read(&self.store, scope).await?;
         let mut lines = Vec::with_capacity(Quota::ALL.len());
         for quota in Quota::ALL {
-            let used = if quota.is_monthly() {
-                number(
-                    &*tx,
-                    statement(
-                        tx.get_database_backend(),
-                        "SELECT value FROM usage_counters \
-                         WHERE organization_id = $1 AND period = $2 AND metric = $3",
-                        [
-                            scope.organization_id().as_uuid().into(),
-                            month.into(),
-                            quota.as_str().into(),
-                        ],
-                    ),
-                )
-                .await?
-            } else {
-                crate::quotas::used(&*tx, scope.organization_id(), *quota).await?
-            };
+            let used = crate::quotas::used_in(&*tx, scope.organization_id(), *quota, month).await?;
             lines.push((*quota, used));
         }
         tx.finish_read().await?;

@@ -73,10 +73,17 @@ async fn plan(tx: &DatabaseTransaction, org: OrganizationId, lock: bool) -> Doma
 }
 
 /// What is used of `quota` now, read inside `tx` (this month, for monthly quotas).
-pub(crate) async fn used(
+async fn used(tx: &impl ConnectionTrait, org: OrganizationId, quota: Quota) -> DomainResult<i64> {
+    used_in(tx, org, quota, &month_of(bulkhead_domain::now()).2).await
+}
+
+/// What is used of `quota`, read inside `tx`; monthly quotas in the month keyed `month`
+/// (`2026-12`).
+pub(crate) async fn used_in(
     tx: &impl ConnectionTrait,
     org: OrganizationId,
     quota: Quota,
+    month: &str,
 ) -> DomainResult<i64> {
     let backend = tx.get_database_backend();
     let id: Value = org.as_uuid().into();
@@ -108,19 +115,15 @@ pub(crate) async fn used(
         Quota::RunsPerMonth | Quota::TokensPerMonth | Quota::StorageBytes => count(
             "SELECT value FROM usage_counters \
              WHERE organization_id = $1 AND period = $2 AND metric = $3",
-            vec![id, period(quota).into(), quota.as_str().into()],
+            vec![id, period(quota, month).into(), quota.as_str().into()],
         ),
     };
     number(tx, query).await
 }
 
-/// The counter period of a counted quota: the month for monthly ones, `total` otherwise.
-fn period(quota: Quota) -> String {
-    if quota.is_monthly() {
-        month_of(bulkhead_domain::now()).2
-    } else {
-        "total".into()
-    }
+/// The counter period of a counted quota: `month` for monthly ones, `total` otherwise.
+fn period(quota: Quota, month: &str) -> &str {
+    if quota.is_monthly() { month } else { "total" }
 }
 
 /// Admits `adding` more of `quota` in `org` under its plan, inside the create's `tx`, or fails
@@ -188,7 +191,7 @@ pub(crate) async fn count(
          DO UPDATE SET value = usage_counters.value + excluded.value",
         [
             org.as_uuid().into(),
-            period(quota).into(),
+            period(quota, &month_of(bulkhead_domain::now()).2).into(),
             quota.as_str().into(),
             amount.into(),
         ],

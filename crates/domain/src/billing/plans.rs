@@ -243,6 +243,17 @@ impl PlanCatalogue {
         self.plans.iter().find(|p| p.name == name)
     }
 
+    /// The plan named `name`, or a validation error on the request's `plan`.
+    pub fn require(&self, name: &str) -> DomainResult<&Plan> {
+        self.get(name).ok_or_else(|| {
+            DomainError::invalid(
+                "plan",
+                "unknown",
+                format!("there is no plan named {name:?}"),
+            )
+        })
+    }
+
     /// The limits of the plan named `name`; a plan the catalogue no longer has (removed by the
     /// operator) limits like [`FREE_PLAN`], so nothing becomes unlimited by accident.
     pub fn limits(&self, name: &str) -> &PlanLimits {

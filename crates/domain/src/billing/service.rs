@@ -18,7 +18,6 @@ use crate::ids::OrganizationId;
 use crate::page::{Page, PageRequest};
 use crate::platform::PlatformScope;
 use crate::scope::{Permission, SystemTask, TenantScope};
-use crate::text::bounded;
 
 /// How billing runs on this server.
 #[derive(Debug, Clone)]
@@ -198,13 +197,7 @@ impl BillingService {
         scope
             .authorize(&*self.audit, Permission::BillingManage)
             .await?;
-        let Some(found) = self.settings.plans.get(plan) else {
-            return Err(DomainError::invalid(
-                "plan",
-                "unknown",
-                format!("there is no plan named {plan:?}"),
-            ));
-        };
+        let found = self.settings.plans.require(plan)?;
         let Some(price_id) = found.stripe_price_id.clone() else {
             return Err(DomainError::invalid(
                 "plan",
@@ -313,15 +306,14 @@ impl BillingService {
     async fn apply(&self, queued: &QueuedEvent) -> DomainResult<()> {
         let scope = TenantScope::system(queued.organization_id, SystemTask::Stripe);
         let event = &queued.event;
+        // Only a checkout's event names a session; its plan does not change between attempts.
+        let checkout_plan = match event.references().checkout_session {
+            Some(session) => self.billing.checkout_plan(&scope, &session).await?,
+            None => None,
+        };
         for _ in 0..SAVE_ATTEMPTS {
             let current = self.billing.subscription(&scope).await?;
-            let checkout_plan = match event.references().checkout_session {
-                Some(session) if event.kind.starts_with("checkout.session.") => {
-                    self.billing.checkout_plan(&scope, &session).await?
-                }
-                _ => None,
-            };
-            let (settlement, entry) = self.settlement(&current, event, checkout_plan);
+            let (settlement, entry) = self.settlement(&current, event, checkout_plan.clone());
             match self
                 .billing
                 .settle(&scope, &event.id, settlement, entry)
@@ -448,9 +440,7 @@ impl BillingService {
         scope: &PlatformScope,
         organization: OrganizationId,
     ) -> DomainResult<Subscription> {
-        let tenant = TenantScope::for_platform(organization, scope.superuser())
-            .with_request(scope.request().clone());
-        self.billing.subscription(&tenant).await
+        self.billing.subscription(&scope.tenant(organization)).await
     }
 
     /// Puts an organization on `plan` whatever Stripe says until its next event about the
@@ -462,16 +452,9 @@ impl BillingService {
         plan: &str,
         reason: &str,
     ) -> DomainResult<Subscription> {
-        let reason = bounded("reason", reason, 3, 500)?;
-        if self.settings.plans.get(plan).is_none() {
-            return Err(DomainError::invalid(
-                "plan",
-                "unknown",
-                format!("there is no plan named {plan:?}"),
-            ));
-        }
-        let tenant = TenantScope::for_platform(organization, scope.superuser())
-            .with_request(scope.request().clone());
+        let reason = crate::platform::model::reason(reason)?;
+        self.settings.plans.require(plan)?;
+        let tenant = scope.tenant(organization);
         for _ in 0..SAVE_ATTEMPTS {
             let current = self.billing.subscription(&tenant).await?;
             let mut next = current.clone();

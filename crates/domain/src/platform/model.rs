@@ -9,7 +9,7 @@ use crate::invitations::Invitation;
 use crate::organizations::Organization;
 use crate::outbox::OutgoingEmail;
 use crate::page::PageRequest;
-use crate::scope::RequestMeta;
+use crate::scope::{RequestMeta, TenantScope};
 use crate::secret::SecretDigest;
 use crate::text::bounded;
 
@@ -35,6 +35,16 @@ impl PlatformScope {
     pub fn request(&self) -> &RequestMeta {
         &self.request
     }
+
+    /// The superuser acting on one organization itself (not its data), for its audit trail.
+    pub(crate) fn tenant(&self, organization: OrganizationId) -> TenantScope {
+        TenantScope::for_platform(organization, self.superuser).with_request(self.request.clone())
+    }
+}
+
+/// A reason for a platform action, recorded in the organization's audit trail.
+pub(crate) fn reason(raw: &str) -> DomainResult<String> {
+    bounded("reason", raw, 3, 500)
 }
 
 /// Where an organization stands.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::model::{
     Impersonation, NewOrganization, PlatformOrganization, PlatformOrganizationQuery, PlatformScope,
+    reason,
 };
 use super::port::PlatformRepository;
 use crate::accounts::AccountSettings;
@@ -16,9 +17,8 @@ use crate::invitations::model::{INVITATION_PREFIX, invitation_email, lifetime};
 use crate::limits::{RateLimiter, RateLimits, address_key, enforce};
 use crate::organizations::{Organization, OrganizationName};
 use crate::page::Page;
-use crate::scope::{RequestMeta, Role, RoleRef, TenantScope};
+use crate::scope::{RequestMeta, Role, RoleRef};
 use crate::secret::Secret;
-use crate::text::bounded;
 use crate::users::{Email, UserRepository};
 
 /// The adapters [`PlatformService`] needs.
@@ -54,11 +54,6 @@ pub struct PlatformService {
     limits: RateLimits,
 }
 
-/// A reason for a platform action, recorded in the organization's audit trail.
-fn reason(raw: &str) -> DomainResult<String> {
-    bounded("reason", raw, 3, 500)
-}
-
 impl PlatformService {
     /// Wires the service.
     pub fn new(ports: PlatformPorts) -> Self {
@@ -72,12 +67,6 @@ impl PlatformService {
             limiter: ports.limiter,
             limits: ports.limits,
         }
-    }
-
-    /// The superuser acting on one organization itself (not its data), for its audit trail.
-    fn tenant(&self, scope: &PlatformScope, organization: OrganizationId) -> TenantScope {
-        TenantScope::for_platform(organization, scope.superuser())
-            .with_request(scope.request().clone())
     }
 
     /// Signs a superuser in: a platform token (15 minutes at most, no refresh). Anything but
@@ -200,7 +189,7 @@ impl PlatformService {
             digest: secret.digest(),
             email: message,
         };
-        let tenant = self.tenant(scope, organization.id);
+        let tenant = scope.tenant(organization.id);
         self.platform.create(scope, &tenant, &new, entry).await?;
         Ok((
             PlatformOrganization {
@@ -228,7 +217,7 @@ impl PlatformService {
             serde_json::json!({ "reason": why }),
         );
         self.platform
-            .set_suspended(scope, &self.tenant(scope, id), true, entry)
+            .set_suspended(scope, &scope.tenant(id), true, entry)
             .await
     }
 
@@ -245,7 +234,7 @@ impl PlatformService {
             serde_json::Value::Null,
         );
         self.platform
-            .set_suspended(scope, &self.tenant(scope, id), false, entry)
+            .set_suspended(scope, &scope.tenant(id), false, entry)
             .await
     }
 
@@ -272,7 +261,7 @@ impl PlatformService {
             organization_id,
             id,
         })?;
-        let tenant = self.tenant(scope, organization_id);
+        let tenant = scope.tenant(organization_id);
         let entry = AuditEntry::event(
             "impersonation.started",
             "impersonation",
