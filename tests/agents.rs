@@ -122,6 +122,7 @@ async fn agent_configs_keep_the_resource_contract(app: TestApp) {
         create: new_config,
         patch: rename_config,
         detail: &[],
+        private: false,
         setup: no_fixtures,
     }
     .check(&app)
@@ -137,6 +138,7 @@ async fn agents_keep_the_resource_contract(app: TestApp) {
         create: new_agent,
         patch: rename_agent,
         detail: &[],
+        private: false,
         setup: config_of_tenant,
     }
     .check(&app)

@@ -488,7 +488,8 @@ async fn key_scopes_are_every_permission_not_only_a_persons(app: TestApp) {
             "members:manage",
             "roles:manage",
             "api_keys:manage",
-            "billing:manage"
+            "billing:manage",
+            "conversations:use"
         ]
     );
     let scopes: Vec<&str> = for_keys.iter().map(String::as_str).collect();

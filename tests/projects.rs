@@ -35,6 +35,7 @@ async fn projects_keep_the_resource_contract(app: TestApp) {
         create: new_project,
         patch: rename,
         detail: &["stats"],
+        private: false,
         setup: no_fixtures,
     }
     .check(&app)

@@ -27,6 +27,7 @@ mod m20261202_000018_agents;
 mod m20261202_000019_runs;
 mod m20261202_000020_work;
 mod m20261202_000021_billing;
+mod m20261202_000022_conversations;
 mod rls;
 mod tenant_table;
 
@@ -62,6 +63,9 @@ pub const TENANT_TABLES: &[&str] = &[
     "billing_invoices",
     "usage_counters",
     "billing_events",
+    "conversations",
+    "conversation_messages",
+    "conversation_events",
 ];
 
 /// Global tables, keyed without the tenant, each with the reason: on Citus they are reference
@@ -127,6 +131,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000019_runs::Migration),
             Box::new(m20261202_000020_work::Migration),
             Box::new(m20261202_000021_billing::Migration),
+            Box::new(m20261202_000022_conversations::Migration),
         ]
     }
 }

@@ -32,6 +32,9 @@ pub struct Contract {
     /// Fields only a single row's read carries (a project's `stats`): left out where a read is
     /// compared with what was created.
     pub detail: &'static [&'static str],
+    /// Whether each row is private to the member who created it (a conversation): then other
+    /// members holding the permission see 404 on it instead of the row, and an empty list.
+    pub private: bool,
     /// Makes, once per tenant, the rows its rows point at (an agent's configuration, say),
     /// and answers what `create` needs of them; [`no_fixtures`] if nothing.
     pub setup: Setup,
@@ -486,7 +489,18 @@ impl Contract {
                     request = request.json(&body);
                 }
                 let reply = app.raw(request).await;
-                if grants.grants(*permission) {
+                if grants.grants(*permission) && self.private && path != self.collection {
+                    // Someone else's private row: as if it did not exist.
+                    assert_eq!(
+                        reply.status,
+                        StatusCode::NOT_FOUND,
+                        "{role} {method} {path}: {}",
+                        reply.body
+                    );
+                } else if grants.grants(*permission) && self.private && method == "GET" {
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                    assert_eq!(reply.body["total"], 0, "{role} lists another's rows");
+                } else if grants.grants(*permission) {
                     assert!(
                         reply.status.is_success(),
                         "{role} {method} {path}: {} {}",

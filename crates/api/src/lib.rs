@@ -14,6 +14,7 @@ mod audit;
 mod auth;
 mod billing;
 mod checkpoints;
+mod conversations;
 pub mod draining;
 mod event_stream;
 mod exports;
@@ -89,6 +90,8 @@ pub struct AppState {
     pub agents: AgentService,
     /// Agents' runs.
     pub runs: RunService,
+    /// Members' private conversations with agents.
+    pub conversations: bulkhead_domain::conversations::ConversationService,
     /// Work sessions, their artifacts and checkpoints.
     pub work: WorkService,
     /// Wake-ups for streams of run and work session events.
@@ -186,6 +189,8 @@ pub fn configure(
                 .configure(agents::routes)
                 .configure(agents::extra_routes)
                 .configure(runs::routes)
+                .configure(conversations::routes)
+                .configure(conversations::extra_routes)
                 .configure(work_sessions::routes)
                 .configure(artifacts::routes)
                 .configure(checkpoints::routes)

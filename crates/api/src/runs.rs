@@ -44,12 +44,16 @@ pub enum RunStatusName {
     Cancelled,
 }
 
-/// A run of an agent.
+/// A run of an agent, or a reply in a conversation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunBody {
     pub id: Uuid,
     pub organization_id: Uuid,
-    pub agent_id: Uuid,
+    /// The agent it runs; null for a conversation's reply, which runs its configuration.
+    pub agent_id: Option<Uuid>,
+    /// The conversation it replies in, for a reply (readable only by the conversation's
+    /// owner).
+    pub conversation_id: Option<Uuid>,
     /// The configuration it runs with, and the number of that configuration's behaviour
     /// version (`GET /agent-configs/{id}/versions`).
     pub config_id: Uuid,
@@ -83,7 +87,8 @@ impl From<Run> for RunBody {
         Self {
             id: r.id.as_uuid(),
             organization_id: r.organization_id.as_uuid(),
-            agent_id: r.agent_id.as_uuid(),
+            agent_id: r.agent_id.map(|a| a.as_uuid()),
+            conversation_id: r.conversation_id.map(|c| c.as_uuid()),
             config_id: r.config_id.as_uuid(),
             config_version: r.config_version,
             status: r.status.as_str(),

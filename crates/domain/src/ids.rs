@@ -142,6 +142,14 @@ id_type!(
     RoleId
 );
 id_type!(
+    /// Identifies a conversation, private to the member who started it.
+    ConversationId
+);
+id_type!(
+    /// Identifies one message of a conversation.
+    MessageId
+);
+id_type!(
     /// Identifies one impersonation of an organization by a platform superuser.
     ImpersonationId
 );

@@ -19,6 +19,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod conversations;
 pub mod credentials;
 pub mod error;
 pub mod exports;
@@ -49,9 +50,9 @@ pub mod work;
 
 pub use error::{DomainError, DomainResult, FieldError};
 pub use ids::{
-    AgentConfigId, AgentId, ApiKeyId, ArtifactId, AuditEventId, CheckpointId, ImpersonationId,
-    InvitationId, OrganizationId, ProjectId, ResourceId, RoleId, RunId, SessionId, UserId,
-    WorkSessionId,
+    AgentConfigId, AgentId, ApiKeyId, ArtifactId, AuditEventId, CheckpointId, ConversationId,
+    ImpersonationId, InvitationId, MessageId, OrganizationId, ProjectId, ResourceId, RoleId, RunId,
+    SessionId, UserId, WorkSessionId,
 };
 pub use quota::{Quota, QuotaExceeded};
 pub use scope::{

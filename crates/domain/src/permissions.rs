@@ -58,6 +58,7 @@ permissions! {
     ApiKeysManage => "api_keys:manage", "Create, list and revoke the organization's API keys.";
     AuditRead => "audit:read", "Read, export and verify the audit trail.";
     BillingManage => "billing:manage", "Manage the organization's billing.";
+    ConversationsUse => "conversations:use", "Hold one's own private conversations with the organization's agents.";
 }
 
 /// Permissions only a person may hold, never an API key: those over the organization's
@@ -72,6 +73,7 @@ pub const PERSON_ONLY: &[Permission] = &[
     Permission::RolesManage,
     Permission::ApiKeysManage,
     Permission::BillingManage,
+    Permission::ConversationsUse,
 ];
 
 impl Permission {

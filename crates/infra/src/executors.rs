@@ -17,7 +17,8 @@ use crate::provider_urls::ProviderUrlPolicy;
 const MAX_DELAY: Duration = Duration::from_secs(600);
 
 /// Succeeds with `{"echo": input}` after `input.delay_ms` (default 0), or fails with
-/// `input.fail` as its error when that is a string. A work session's run (an input with a
+/// `input.fail` as its error when that is a string. A conversation's reply answers
+/// `{"text": "echo: <the latest user message>"}`. A work session's run (an input with a
 /// `task`) does the task as a model would be asked to: it first stops at a checkpoint when the
 /// task asks for one, and once resumed (or without one) writes a `report` derived from the
 /// task.
@@ -28,8 +29,10 @@ pub struct EchoExecutor;
 impl Executor for EchoExecutor {
     async fn execute(&self, job: &Started, events: &dyn EventSink) -> Outcome {
         let input = job.run.input.as_map();
+        // A reply takes its delay from the metadata of the message it answers.
         let delay = input
             .get("delay_ms")
+            .or_else(|| input.get("metadata").and_then(|m| m.get("delay_ms")))
             .and_then(Value::as_u64)
             .map_or(Duration::ZERO, Duration::from_millis)
             .min(MAX_DELAY);
@@ -48,9 +51,13 @@ impl Executor for EchoExecutor {
                 .await;
             return Outcome::Failed(error.to_owned());
         }
-        let output = match input.get("task") {
-            Some(task) => work(task),
-            None => json!({ "echo": Value::Object(input.clone()) }),
+        let output = match (input.get("task"), input.get("conversation_id")) {
+            (Some(task), _) => work(task),
+            // A conversation's reply: the user's latest words back, as a model's text.
+            (None, Some(_)) => json!({
+                "text": format!("echo: {}", input.get("prompt").and_then(Value::as_str).unwrap_or_default())
+            }),
+            (None, None) => json!({ "echo": Value::Object(input.clone()) }),
         };
         let _ = events
             .emit(
@@ -118,7 +125,21 @@ impl OpenAiCompatibleExecutor {
         if let Some(system) = settings["system_prompt"].as_str().filter(|s| !s.is_empty()) {
             messages.push(json!({ "role": "system", "content": system }));
         }
-        messages.push(json!({ "role": "user", "content": prompt }));
+        // A conversation's reply reads the conversation; any other run, its prompt.
+        match input.get("messages").and_then(Value::as_array) {
+            Some(history) if input.contains_key("conversation_id") => {
+                messages.extend(
+                    history
+                        .iter()
+                        .filter(|m| {
+                            matches!(m["role"].as_str(), Some("user" | "assistant" | "system"))
+                                && m["content"].is_string()
+                        })
+                        .cloned(),
+                );
+            }
+            _ => messages.push(json!({ "role": "user", "content": prompt })),
+        }
         json!({
             "model": settings["model"],
             "temperature": settings["temperature"],

@@ -74,6 +74,19 @@ pub const NOT_EXPORTED: &[(&str, &str)] = &[
         "usage_counters",
         "this deployment's metering; the loaded organization starts its month again",
     ),
+    (
+        "conversations",
+        "private to the member who holds each one: the organization's export does not carry \
+         them, nor the reply runs that hold their words",
+    ),
+    (
+        "conversation_messages",
+        "the words of members' private conversations",
+    ),
+    (
+        "conversation_events",
+        "the events of members' private conversations",
+    ),
 ];
 
 /// Columns of user records an export never holds.
@@ -187,6 +200,16 @@ impl PgCursor {
             }
             "audit_events" => format!(
                 "SELECT to_jsonb(t) FROM audit_events t WHERE t.organization_id = '{org}' ORDER BY t.seq"
+            ),
+            // A conversation's replies carry its words as their input: private, like it.
+            "agent_runs" => format!(
+                "SELECT to_jsonb(t) FROM agent_runs t WHERE t.organization_id = '{org}' \
+                 AND t.conversation_id IS NULL"
+            ),
+            "run_events" | "run_queue" => format!(
+                "SELECT to_jsonb(t) FROM \"{table}\" t WHERE t.organization_id = '{org}' \
+                 AND t.run_id IN (SELECT r.id FROM agent_runs r WHERE r.organization_id = '{org}' \
+                 AND r.conversation_id IS NULL)"
             ),
             _ => format!("SELECT to_jsonb(t) FROM \"{table}\" t WHERE t.organization_id = '{org}'"),
         }

@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod billing;
 mod chain;
+pub mod conversations;
 mod deferred;
 mod entities;
 mod error;
@@ -53,6 +54,7 @@ pub use agent_configs::{SqlAgentConfigRepository, SqlAgentConfigVersionRepositor
 pub use agents::SqlAgentRepository;
 pub use api_keys::SqlApiKeyRepository;
 pub use audit::SqlAuditRepository;
+pub use conversations::{SqlConversationRepository, SqlMessageRepository};
 pub use deferred::SpawnedWork;
 pub use error::InfraError;
 pub use idempotency::SqlIdempotencyRepository;
@@ -84,6 +86,7 @@ pub fn registered_resources(store: &Store) -> Vec<std::sync::Arc<dyn RegisteredR
     // Rows before the rows they point at, so that each resource's purge counts (and audits)
     // its own deleted rows before a cascade from a purged parent could take them.
     vec![
+        std::sync::Arc::new(SqlConversationRepository::new(store.clone())),
         std::sync::Arc::new(SqlAgentRepository::new(store.clone())),
         std::sync::Arc::new(SqlAgentConfigRepository::new(store.clone())),
         std::sync::Arc::new(SqlProjectRepository::new(store.clone())),

@@ -18,7 +18,8 @@ use bulkhead_domain::resource::{
     ChangeOf, ListQuery, Record, Resource, RowState, TenantRepository,
 };
 use bulkhead_domain::{
-    DomainError, DomainResult, OrganizationId, Quota, ResourceId, TenantScope, UserId,
+    Actor, DomainError, DomainResult, OrganizationId, Quota, ResourceId, SystemTask, TenantScope,
+    UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
@@ -69,6 +70,11 @@ pub trait TenantTable: Send + Sync + 'static {
     /// The plan limit on this table's live rows, if there is one: a create or restore past it
     /// is refused in its own unit of work (see [`crate::quotas`]).
     const QUOTA: Option<Quota> = None;
+    /// Whether each row is private to the user who created it (`created_by`): every statement
+    /// here then also filters by the scope's user, a scope without one (an API key, a system
+    /// task) reaches no row, and only the purge task reaches every member's deleted rows. On
+    /// PostgreSQL the table's policy checks `app.current_user` as well.
+    const PRIVATE: bool = false;
 
     /// Reads the resource's own fields, in [`TenantTable::COLUMNS`] order.
     fn read(cells: &mut Cells<'_>) -> DomainResult<<Self::Resource as Resource>::Fields>;
@@ -210,9 +216,20 @@ fn select<T: TenantTable>() -> SelectStatement {
     select
 }
 
-/// The rows of the scope's organization, hidden ones (of a deleted parent) included.
+/// The rows of the scope's organization, hidden ones (of a deleted parent) included; of a
+/// private table, only the scope's user's.
 fn in_org<T: TenantTable>(scope: &TenantScope) -> Condition {
-    Condition::all().add(col::<T>("organization_id").eq(scope.organization_id().as_uuid()))
+    let condition =
+        Condition::all().add(col::<T>("organization_id").eq(scope.organization_id().as_uuid()));
+    if !T::PRIVATE {
+        return condition;
+    }
+    match scope.actor() {
+        Actor::User(user) => condition.add(col::<T>("created_by").eq(user.as_uuid())),
+        // The purge removes what members deleted; it only ever asks for deleted rows.
+        Actor::System(SystemTask::Purge) => condition,
+        _ => condition.add(Expr::cust("1 = 0")),
+    }
 }
 
 /// The rows of the scope's organization that clients see: where every statement here starts.
@@ -449,6 +466,10 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
             .lock_exclusive()
             .to_owned();
         let tx = OrgTx::begin(&self.store, scope).await?;
+        if T::PRIVATE {
+            // Private rows are visible to their owner only; the purge sees the deleted ones.
+            crate::tx::set_local(&tx, "app.purge", "on").await?;
+        }
         let backend = tx.get_database_backend();
         let ids = tx
             .query_all_raw(backend.build(&select))

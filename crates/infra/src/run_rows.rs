@@ -6,8 +6,8 @@
 use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::runs::{EventKind, Run, RunInput, RunStatus};
 use bulkhead_domain::{
-    AgentConfigId, AgentId, ApiKeyId, DomainError, DomainResult, OrganizationId, Quota, RunId,
-    TenantScope, UserId,
+    Actor, AgentConfigId, AgentId, ApiKeyId, ConversationId, DomainError, DomainResult,
+    OrganizationId, Quota, RunId, TenantScope, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -23,10 +23,11 @@ pub(crate) const EVENTS: &str = "run_events";
 pub(crate) const QUEUE: &str = "run_queue";
 
 /// The columns of a run, in the order [`run`] reads them.
-const COLUMNS: [&str; 18] = [
+const COLUMNS: [&str; 19] = [
     "id",
     "organization_id",
     "agent_id",
+    "conversation_id",
     "config_id",
     "config_version",
     "status",
@@ -61,7 +62,8 @@ pub(crate) fn run(row: &QueryResult) -> DomainResult<Run> {
     }
     let id: Uuid = cell!();
     let organization_id: Uuid = cell!();
-    let agent_id: Uuid = cell!();
+    let agent_id: Option<Uuid> = cell!();
+    let conversation_id: Option<Uuid> = cell!();
     let config_id: Uuid = cell!();
     let config_version: i64 = cell!();
     let status: String = cell!();
@@ -81,7 +83,8 @@ pub(crate) fn run(row: &QueryResult) -> DomainResult<Run> {
     Ok(Run {
         id: RunId::from_uuid(id),
         organization_id: OrganizationId::from_uuid(organization_id),
-        agent_id: AgentId::from_uuid(agent_id),
+        agent_id: agent_id.map(AgentId::from_uuid),
+        conversation_id: conversation_id.map(ConversationId::from_uuid),
         config_id: AgentConfigId::from_uuid(config_id),
         config_version,
         status: RunStatus::parse("status", &status).map_err(corrupt("run status"))?,
@@ -132,7 +135,31 @@ pub(crate) async fn load(
         .await
         .map_err(to_domain)?
         .ok_or(DomainError::NotFound)?;
-    run(&row)
+    let run = run(&row)?;
+    if !reachable(scope, &run) {
+        return Err(DomainError::NotFound);
+    }
+    Ok(run)
+}
+
+/// The runs `scope` may see, as a condition: see [`reachable`].
+pub(crate) fn reachable_rows(scope: &TenantScope) -> sea_orm::sea_query::Condition {
+    let any = sea_orm::sea_query::Condition::any().add(col(RUNS, "conversation_id").is_null());
+    match scope.actor() {
+        Actor::System(_) => any.add(Expr::cust("1 = 1")),
+        _ => match scope.user_id() {
+            Some(user) => any.add(col(RUNS, "created_by").eq(user.as_uuid())),
+            None => any,
+        },
+    }
+}
+
+/// Whether `scope` may see `run`: a conversation's reply is its owner's alone (its input is
+/// the conversation), and the worker's; any other run, anyone in the organization.
+pub(crate) fn reachable(scope: &TenantScope, run: &Run) -> bool {
+    run.conversation_id.is_none()
+        || matches!(scope.actor(), Actor::System(_))
+        || scope.user_id() == Some(run.created_by)
 }
 
 /// Writes a run's changing columns (status and what ends it), one version later.
@@ -214,7 +241,9 @@ pub(crate) async fn moved_with(
     entry: Option<AuditEntry>,
 ) -> DomainResult<()> {
     save(tx, scope, run).await?;
-    agent_activity(tx, scope, run.agent_id).await?;
+    if let Some(agent) = run.agent_id {
+        agent_activity(tx, scope, agent).await?;
+    }
     append(tx, store, scope, run.id, EventKind::Status, data).await?;
     if let Some(entry) = entry {
         crate::chain::append(tx, scope, entry).await?;
@@ -275,9 +304,9 @@ pub(crate) async fn drop_claim(
 }
 
 /// Queues `run` with its first event (`status: queued`) in the caller's unit of work, if its
-/// agent is live, not paused and its configuration active, both checked and held until the
-/// unit of work ends; the run records the configuration's behaviour version as the held row
-/// has it. The caller wakes the workers once it commits.
+/// agent is live, not paused and its configuration active (a reply: its configuration live and
+/// active), checked and held until the unit of work ends; the run records the configuration's
+/// behaviour version as the held row has it. The caller wakes the workers once it commits.
 pub(crate) async fn queue(
     tx: &DatabaseTransaction,
     store: &Store,
@@ -286,44 +315,9 @@ pub(crate) async fn queue(
 ) -> DomainResult<()> {
     let org = scope.organization_id().as_uuid();
     let backend = tx.get_database_backend();
-    // The agent and its configuration are held (shared) until the run is queued, so a
-    // pause or a deactivation either comes first and refuses the run, or waits for it.
-    let agent = Query::select()
-        .column(("agents", "status"))
-        .column(("agent_configs", "active"))
-        .column(("agent_configs", "id"))
-        .column(("agent_configs", "behaviour_version"))
-        .from("agents")
-        .inner_join(
-            "agent_configs",
-            Expr::col(("agent_configs", "organization_id"))
-                .equals(("agents", "organization_id"))
-                .and(Expr::col(("agent_configs", "id")).equals(("agents", "config_id"))),
-        )
-        .and_where(col("agents", "organization_id").eq(org))
-        .and_where(col("agents", "id").eq(run.agent_id.as_uuid()))
-        .and_where(col("agents", "deleted_at").is_null())
-        .lock_shared()
-        .to_owned();
-    let row = tx
-        .query_one_raw(backend.build(&agent))
-        .await
-        .map_err(to_domain)?
-        .ok_or(DomainError::NotFound)?;
-    let status: String = row.try_get_by_index(0).map_err(to_domain)?;
-    let active: bool = row.try_get_by_index(1).map_err(to_domain)?;
-    // The configuration as the held row has it: what the run executes with.
-    run.config_id = AgentConfigId::from_uuid(row.try_get_by_index(2).map_err(to_domain)?);
-    run.config_version = row.try_get_by_index(3).map_err(to_domain)?;
-    if status == "paused" {
-        return Err(DomainError::Conflict(
-            "the agent is paused; resume it to start runs".into(),
-        ));
-    }
-    if !active {
-        return Err(DomainError::Conflict(
-            "the agent's configuration is inactive; activate it to start runs".into(),
-        ));
+    match run.agent_id {
+        Some(agent) => hold_agent(tx, scope, agent, run).await?,
+        None => hold_config(tx, scope, run).await?,
     }
     // A run counts against the plan's runs at once and runs this month, and needs tokens left
     // this month.
@@ -350,6 +344,7 @@ pub(crate) async fn queue(
             "updated_at",
             "version",
             "agent_id",
+            "conversation_id",
             "config_id",
             "config_version",
             "status",
@@ -366,7 +361,8 @@ pub(crate) async fn queue(
             Expr::val(now),
             Expr::val(now),
             Expr::val(1i64),
-            Expr::val(run.agent_id.as_uuid()),
+            Expr::val(run.agent_id.map(|a| a.as_uuid())),
+            Expr::val(run.conversation_id.map(|c| c.as_uuid())),
             Expr::val(run.config_id.as_uuid()),
             Expr::val(run.config_version),
             Expr::val(run.status.as_str()),
@@ -411,6 +407,91 @@ pub(crate) async fn queue(
         status_event(run),
     )
     .await?;
+    Ok(())
+}
+
+/// Holds (shared) a run's live, unpaused agent and its active configuration until the unit of
+/// work ends, so a pause or a deactivation either comes first and refuses the run, or waits for
+/// it; the run takes the configuration's behaviour version as the held row has it.
+async fn hold_agent(
+    tx: &DatabaseTransaction,
+    scope: &TenantScope,
+    agent: AgentId,
+    run: &mut Run,
+) -> DomainResult<()> {
+    let org = scope.organization_id().as_uuid();
+    let select = Query::select()
+        .column(("agents", "status"))
+        .column(("agent_configs", "active"))
+        .column(("agent_configs", "id"))
+        .column(("agent_configs", "behaviour_version"))
+        .from("agents")
+        .inner_join(
+            "agent_configs",
+            Expr::col(("agent_configs", "organization_id"))
+                .equals(("agents", "organization_id"))
+                .and(Expr::col(("agent_configs", "id")).equals(("agents", "config_id"))),
+        )
+        .and_where(col("agents", "organization_id").eq(org))
+        .and_where(col("agents", "id").eq(agent.as_uuid()))
+        .and_where(col("agents", "deleted_at").is_null())
+        .lock_shared()
+        .to_owned();
+    let row = tx
+        .query_one_raw(tx.get_database_backend().build(&select))
+        .await
+        .map_err(to_domain)?
+        .ok_or(DomainError::NotFound)?;
+    let status: String = row.try_get_by_index(0).map_err(to_domain)?;
+    let active: bool = row.try_get_by_index(1).map_err(to_domain)?;
+    run.config_id = AgentConfigId::from_uuid(row.try_get_by_index(2).map_err(to_domain)?);
+    run.config_version = row.try_get_by_index(3).map_err(to_domain)?;
+    if status == "paused" {
+        return Err(DomainError::Conflict(
+            "the agent is paused; resume it to start runs".into(),
+        ));
+    }
+    if !active {
+        return Err(DomainError::Conflict(
+            "the agent's configuration is inactive; activate it to start runs".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Holds (shared) a reply's live, active configuration until the unit of work ends; the run
+/// takes its behaviour version as the held row has it.
+async fn hold_config(
+    tx: &DatabaseTransaction,
+    scope: &TenantScope,
+    run: &mut Run,
+) -> DomainResult<()> {
+    let configs = "agent_configs";
+    let select = Query::select()
+        .column((configs, "active"))
+        .column((configs, "behaviour_version"))
+        .from(configs)
+        .and_where(col(configs, "organization_id").eq(scope.organization_id().as_uuid()))
+        .and_where(col(configs, "id").eq(run.config_id.as_uuid()))
+        .and_where(col(configs, "deleted_at").is_null())
+        .lock_shared()
+        .to_owned();
+    let row = tx
+        .query_one_raw(tx.get_database_backend().build(&select))
+        .await
+        .map_err(to_domain)?
+        .ok_or_else(|| {
+            DomainError::Conflict(
+                "the conversation's agent configuration was deleted; nothing can reply".into(),
+            )
+        })?;
+    let active: bool = row.try_get_by_index(0).map_err(to_domain)?;
+    run.config_version = row.try_get_by_index(1).map_err(to_domain)?;
+    if !active {
+        return Err(DomainError::Conflict(
+            "the conversation's agent configuration is inactive; activate it to get replies".into(),
+        ));
+    }
     Ok(())
 }
 

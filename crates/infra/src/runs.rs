@@ -37,7 +37,8 @@ use crate::run_rows::{
 use crate::store::Store;
 use crate::tx::{OrgTx, set_local, set_tenant};
 
-/// [`run_rows::moved`], and the work session the run does, if any, moves with it.
+/// [`run_rows::moved`], and what the run works for moves with it: its work session, or its
+/// conversation (see [`followed`]).
 async fn moved(
     tx: &DatabaseTransaction,
     store: &Store,
@@ -46,10 +47,10 @@ async fn moved(
     entry: Option<AuditEntry>,
 ) -> DomainResult<()> {
     run_rows::moved(tx, store, scope, run, entry).await?;
-    crate::work::follow_run(tx, store, scope, run).await
+    followed(tx, store, scope, run).await
 }
 
-/// [`run_rows::moved_with`], and the work session the run does, if any, moves with it.
+/// [`run_rows::moved_with`], and what the run works for moves with it (see [`followed`]).
 async fn moved_with(
     tx: &DatabaseTransaction,
     store: &Store,
@@ -59,7 +60,19 @@ async fn moved_with(
     entry: Option<AuditEntry>,
 ) -> DomainResult<()> {
     run_rows::moved_with(tx, store, scope, run, data, entry).await?;
-    crate::work::follow_run(tx, store, scope, run).await
+    followed(tx, store, scope, run).await
+}
+
+/// The work session a run does follows its status, and so does the conversation a reply
+/// answers in (its events, the assistant's message, the next waiting message's reply).
+async fn followed(
+    tx: &DatabaseTransaction,
+    store: &Store,
+    scope: &TenantScope,
+    run: &Run,
+) -> DomainResult<()> {
+    crate::work::follow_run(tx, store, scope, run).await?;
+    crate::conversations::reply_moved(tx, store, scope, run).await
 }
 
 /// The audit record of what the worker's task did to a run.
@@ -153,8 +166,9 @@ impl RunRepository for SqlRunRepository {
 
     async fn cancel(&self, scope: &TenantScope, id: RunId, entry: AuditEntry) -> DomainResult<Run> {
         let tx = OrgTx::begin(&self.store, scope).await?;
+        crate::conversations::hold_reply(&tx, scope, id).await?;
         let run = run_rows::cancel_in(&tx, &self.store, scope, id, entry).await?;
-        crate::work::follow_run(&tx, &self.store, scope, &run).await?;
+        followed(&tx, &self.store, scope, &run).await?;
         tx.commit().await?;
         Ok(run)
     }
@@ -172,6 +186,7 @@ impl RunRepository for SqlRunRepository {
             .from(RUNS)
             .and_where(col(RUNS, "organization_id").eq(scope.organization_id().as_uuid()))
             .and_where(col(RUNS, "id").eq(id.as_uuid()))
+            .cond_where(crate::run_rows::reachable_rows(scope))
             .to_owned();
         let backend = tx.get_database_backend();
         if tx
@@ -454,6 +469,7 @@ impl RunQueue for SqlRunQueue {
         id: RunId,
     ) -> DomainResult<Option<Started>> {
         let tx = OrgTx::begin(&self.store, scope).await?;
+        crate::conversations::hold_reply(&tx, scope, id).await?;
         let held = Query::select()
             .column((QUEUE, "run_id"))
             .from(QUEUE)
@@ -575,12 +591,16 @@ impl RunQueue for SqlRunQueue {
         data: serde_json::Value,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
+        crate::conversations::hold_reply(&tx, scope, run).await?;
         let current = load(&tx, scope, run, true).await?;
         if current.status != RunStatus::Running {
             // Cancelled meanwhile: its stream has ended, and nothing more belongs in it.
             return Ok(());
         }
-        run_rows::append(&tx, &self.store, scope, run, kind, data).await?;
+        run_rows::append(&tx, &self.store, scope, run, kind, data.clone()).await?;
+        if kind == EventKind::OutputDelta && current.conversation_id.is_some() {
+            crate::conversations::reply_delta(&tx, &self.store, scope, &current, &data).await?;
+        }
         tx.commit().await
     }
 
@@ -592,6 +612,7 @@ impl RunQueue for SqlRunQueue {
         outcome: Outcome,
     ) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
+        crate::conversations::hold_reply(&tx, scope, id).await?;
         let mut run = load(&tx, scope, id, true).await?;
         let owned = Query::delete()
             .from_table(QUEUE)
@@ -643,6 +664,7 @@ impl RunQueue for SqlRunQueue {
 
     async fn release(&self, scope: &TenantScope, worker: Uuid, id: RunId) -> DomainResult<()> {
         let tx = OrgTx::begin(&self.store, scope).await?;
+        crate::conversations::hold_reply(&tx, scope, id).await?;
         let mut run = load(&tx, scope, id, true).await?;
         let back = Query::update()
             .table(QUEUE)

@@ -361,6 +361,13 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             Arc::new(SqlAgentConfigRepository::new(store.clone())),
             audit.clone(),
         ),
+        conversations: bulkhead_domain::conversations::ConversationService::new(
+            Arc::new(bulkhead_infra::SqlConversationRepository::new(
+                store.clone(),
+            )),
+            Arc::new(bulkhead_infra::SqlMessageRepository::new(store.clone())),
+            audit.clone(),
+        ),
         work: WorkService::new(
             Arc::new(SqlWorkSessionRepository::new(store.clone())),
             Arc::new(SqlArtifactRepository::new(store.clone())),

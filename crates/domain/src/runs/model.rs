@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::error::DomainResult;
-use crate::ids::{AgentConfigId, AgentId, ApiKeyId, OrganizationId, RunId, UserId};
+use crate::ids::{AgentConfigId, AgentId, ApiKeyId, ConversationId, OrganizationId, RunId, UserId};
 use crate::scope::{Actor, TenantScope};
 use crate::text::{bounded_object, one_of};
 
@@ -87,8 +87,10 @@ pub struct Run {
     pub id: RunId,
     /// Its organization.
     pub organization_id: OrganizationId,
-    /// The agent it runs.
-    pub agent_id: AgentId,
+    /// The agent it runs; none for a conversation's reply, which runs its configuration.
+    pub agent_id: Option<AgentId>,
+    /// The conversation it replies in, for a reply run.
+    pub conversation_id: Option<ConversationId>,
     /// The agent's configuration when it was queued.
     pub config_id: AgentConfigId,
     /// The configuration's behaviour version it runs with, so a result traces back to the exact
@@ -137,7 +139,8 @@ impl Run {
         Ok(Self {
             id,
             organization_id: scope.organization_id(),
-            agent_id,
+            agent_id: Some(agent_id),
+            conversation_id: None,
             config_id: config.0,
             config_version: config.1,
             status: RunStatus::Queued,
@@ -157,6 +160,41 @@ impl Run {
             tokens_in: 0,
             tokens_out: 0,
         })
+    }
+
+    /// A new queued reply in `conversation` of organization `organization_id`, on behalf of
+    /// the conversation's owner `created_by` (also when the worker starts the reply to a
+    /// message that waited its turn), with configuration `config` (the store records the
+    /// version its held row has when it queues the run).
+    pub fn reply(
+        organization_id: OrganizationId,
+        created_by: UserId,
+        id: RunId,
+        conversation: ConversationId,
+        config: AgentConfigId,
+        input: RunInput,
+    ) -> Self {
+        Self {
+            id,
+            organization_id,
+            agent_id: None,
+            conversation_id: Some(conversation),
+            config_id: config,
+            config_version: 0,
+            status: RunStatus::Queued,
+            input,
+            output: None,
+            error: None,
+            attempt: 0,
+            created_by,
+            api_key_id: None,
+            queued_at: crate::now(),
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            tokens_in: 0,
+            tokens_out: 0,
+        }
     }
 }
 

@@ -77,6 +77,7 @@ impl SystemTask {
                 Permission::AgentsRead,
                 Permission::AgentsConfigure,
                 Permission::AgentsDelete,
+                Permission::ConversationsUse,
             ],
             Self::Runs => &[Permission::AgentsRead, Permission::AgentsRun],
             Self::RotateSecrets => &[Permission::AgentsConfigure],

@@ -63,6 +63,7 @@ impl Role {
                 WorkReview,
                 ApiKeysManage,
                 AuditRead,
+                ConversationsUse,
             ],
             Self::Member => &[
                 OrganizationRead,
@@ -75,6 +76,7 @@ impl Role {
                 AgentsRun,
                 WorkRead,
                 WorkWrite,
+                ConversationsUse,
             ],
             Self::Viewer => &[
                 OrganizationRead,
