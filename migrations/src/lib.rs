@@ -28,6 +28,7 @@ mod m20261202_000019_runs;
 mod m20261202_000020_work;
 mod m20261202_000021_billing;
 mod m20261202_000022_conversations;
+mod m20261202_000023_documents;
 mod rls;
 mod tenant_table;
 
@@ -66,6 +67,9 @@ pub const TENANT_TABLES: &[&str] = &[
     "conversations",
     "conversation_messages",
     "conversation_events",
+    "documents",
+    "document_queue",
+    "document_chunks",
 ];
 
 /// Global tables, keyed without the tenant, each with the reason: on Citus they are reference
@@ -132,6 +136,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000020_work::Migration),
             Box::new(m20261202_000021_billing::Migration),
             Box::new(m20261202_000022_conversations::Migration),
+            Box::new(m20261202_000023_documents::Migration),
         ]
     }
 }

@@ -12,6 +12,10 @@ pub struct TestApp {
     pub store: Store,
     pub database: Option<TestDatabase>,
     pub(crate) sqlite_dir: Option<tempfile::TempDir>,
+    /// Where the server stores documents' bytes (`BULKHEAD_STORAGE_URL`).
+    pub storage_url: String,
+    /// The directory of `storage_url`, when the harness made it: removed with the app.
+    pub(crate) _blobs_dir: Option<tempfile::TempDir>,
 }
 
 /// Test defaults: cheap bcrypt, a fixed secret, any free port.
@@ -41,6 +45,11 @@ pub fn test_config(database_url: String) -> Config {
     // checks the limits with the shipped plans and with its own.
     config.billing.plans = Arc::new(unlimited_plans());
     config.billing.webhook_secrets = vec![WebhookSecret::new(WEBHOOK_SECRET)];
+    // Each app's documents in a directory of its own.
+    config.storage_url = std::env::temp_dir()
+        .join(format!("bulkhead-blobs-{}", uuid::Uuid::now_v7()))
+        .to_string_lossy()
+        .into_owned();
     config
 }
 
@@ -66,14 +75,15 @@ pub async fn spawn_app(store: Store) -> TestApp {
 }
 
 /// Starts a server on `url` with the test configuration as `adjust` changes it; answers its
-/// base URL.
-async fn start(url: String, adjust: impl FnOnce(&mut Config)) -> String {
+/// base URL and where it stores documents.
+async fn start(url: String, adjust: impl FnOnce(&mut Config)) -> (String, String) {
     let mut config = test_config(url);
     adjust(&mut config);
+    let storage = config.storage_url.clone();
     let app = Application::build(config).await.unwrap();
     let address = app.base_url();
     tokio::spawn(app.run_until_stopped());
-    address
+    (address, storage)
 }
 
 /// Like [`spawn_app`], with a chance to change the configuration.
@@ -92,18 +102,29 @@ pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Config)) -> T
             (database.app_url.clone(), Some(database), None)
         }
     };
-    let address = start(url.clone(), adjust).await;
+    let blobs = tempfile::tempdir().unwrap();
+    let own = blobs.path().to_string_lossy().into_owned();
+    let (address, storage_url) = start(url.clone(), |config| {
+        config.storage_url = own;
+        adjust(config);
+    })
+    .await;
     TestApp {
         database,
         sqlite_dir: dir,
+        storage_url,
+        _blobs_dir: Some(blobs),
         ..TestApp::at(address, url, store)
     }
 }
 
 /// Starts the application on a database the caller owns (`url`: the application role's).
 pub async fn spawn_app_at(url: String, store: Store) -> TestApp {
-    let address = start(url.clone(), |_| {}).await;
-    TestApp::at(address, url, store)
+    let (address, storage_url) = start(url.clone(), |_| {}).await;
+    TestApp {
+        storage_url,
+        ..TestApp::at(address, url, store)
+    }
 }
 
 impl TestApp {
@@ -119,15 +140,24 @@ impl TestApp {
             store,
             database: None,
             sqlite_dir: None,
+            storage_url: String::new(),
+            _blobs_dir: None,
         }
     }
 
     /// A second server on this one's database, as another instance behind a load balancer
     /// would be. It does not own the database: use `self` for owner access.
     pub async fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let address = start(self.database_url.clone(), adjust).await;
+        let shared = self.storage_url.clone();
+        let (address, storage_url) = start(self.database_url.clone(), |config| {
+            // Instances of one deployment share its blob store.
+            config.storage_url = shared;
+            adjust(config);
+        })
+        .await;
         TestApp {
             client: self.client.clone(),
+            storage_url,
             ..TestApp::at(address, self.database_url.clone(), self.store)
         }
     }

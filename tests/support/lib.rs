@@ -58,6 +58,7 @@ mod app;
 pub mod contract;
 mod database;
 pub mod fake_http;
+pub mod moto;
 mod owned_postgres;
 mod owner;
 mod reply;

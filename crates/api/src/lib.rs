@@ -15,6 +15,7 @@ mod auth;
 mod billing;
 mod checkpoints;
 mod conversations;
+mod documents;
 pub mod draining;
 mod event_stream;
 mod exports;
@@ -92,6 +93,8 @@ pub struct AppState {
     pub runs: RunService,
     /// Members' private conversations with agents.
     pub conversations: bulkhead_domain::conversations::ConversationService,
+    /// The organization's documents.
+    pub documents: bulkhead_domain::documents::DocumentService,
     /// Work sessions, their artifacts and checkpoints.
     pub work: WorkService,
     /// Wake-ups for streams of run and work session events.
@@ -191,6 +194,7 @@ pub fn configure(
                 .configure(runs::routes)
                 .configure(conversations::routes)
                 .configure(conversations::extra_routes)
+                .configure(documents::routes)
                 .configure(work_sessions::routes)
                 .configure(artifacts::routes)
                 .configure(checkpoints::routes)

@@ -5,8 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, admin, agent_configs, agents, api_keys, artifacts, audit, auth, billing, checkpoints,
-    conversations, exports, health, invitations, members, organizations, permissions, problem,
-    project_members, projects, roles, runs, sessions, users, work_sessions,
+    conversations, documents, exports, health, invitations, members, organizations, permissions,
+    problem, project_members, projects, roles, runs, sessions, users, work_sessions,
 };
 
 /// The whole API.
@@ -36,6 +36,8 @@ use crate::{
         conversations::list, conversations::create, conversations::get, conversations::update,
         conversations::delete, conversations::restore, conversations::post, conversations::messages,
         conversations::message, conversations::delete_message, conversations::events,
+        documents::upload, documents::list, documents::search, documents::get, documents::update,
+        documents::delete, documents::restore, documents::content,
         work_sessions::create, work_sessions::list_in_project, work_sessions::list,
         work_sessions::get, work_sessions::start, work_sessions::cancel, work_sessions::events,
         work_sessions::artifacts, work_sessions::checkpoints,
@@ -75,6 +77,7 @@ use crate::{
         (name = "runs", description = "Runs of agents: queued, executed once by a worker, followed live as Server-Sent Events, summed up as metrics"),
         (name = "agents", description = "Agent configurations (provider, model, prompt, tools, a write-only credential, numbered versions) and the agents that run with them"),
         (name = "conversations", description = "Your private conversations with the organization's agents: messages, replies started as runs, and events as Server-Sent Events; nobody else in the organization can read them"),
+        (name = "documents", description = "The organization's files: uploaded as streams, checked against their type, downloaded as stored, and searched through their extracted text"),
         (name = "work", description = "Work sessions on projects: executed by an agent's runs, producing artifacts for review, stopping at checkpoints for a person's decision, followed as Server-Sent Events"),
         (name = "audit", description = "The organization's tamper-evident audit trail"),
         (name = "organizations", description = "The caller's organization, its roles and the permission catalogue"),

@@ -170,6 +170,18 @@ impl ApiError {
                     format!("the webhook signature does not verify: {why}"),
                     &[],
                 ),
+                DomainError::TooLarge(why) => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    why.clone(),
+                    &[],
+                ),
+                DomainError::UnsupportedType(why) => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    why.clone(),
+                    &[],
+                ),
                 DomainError::Unavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

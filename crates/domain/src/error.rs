@@ -83,6 +83,14 @@ pub enum DomainError {
     /// read from it.
     #[error("invalid signature: {0}")]
     InvalidSignature(String),
+    /// An upload is larger than the deployment accepts; nothing was kept. The message names
+    /// the limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// An upload's type is not one the server accepts, or its bytes are not what its declared
+    /// type says; nothing was kept. The message says which.
+    #[error("unsupported type: {0}")]
+    UnsupportedType(String),
     /// The store cannot be reached right now; retrying later may succeed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

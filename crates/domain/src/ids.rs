@@ -150,6 +150,10 @@ id_type!(
     MessageId
 );
 id_type!(
+    /// Identifies an uploaded document.
+    DocumentId
+);
+id_type!(
     /// Identifies one impersonation of an organization by a platform superuser.
     ImpersonationId
 );

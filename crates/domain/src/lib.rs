@@ -21,6 +21,7 @@ pub mod auth;
 pub mod billing;
 pub mod conversations;
 pub mod credentials;
+pub mod documents;
 pub mod error;
 pub mod exports;
 pub mod health;
@@ -51,8 +52,8 @@ pub mod work;
 pub use error::{DomainError, DomainResult, FieldError};
 pub use ids::{
     AgentConfigId, AgentId, ApiKeyId, ArtifactId, AuditEventId, CheckpointId, ConversationId,
-    ImpersonationId, InvitationId, MessageId, OrganizationId, ProjectId, ResourceId, RoleId, RunId,
-    SessionId, UserId, WorkSessionId,
+    DocumentId, ImpersonationId, InvitationId, MessageId, OrganizationId, ProjectId, ResourceId,
+    RoleId, RunId, SessionId, UserId, WorkSessionId,
 };
 pub use quota::{Quota, QuotaExceeded};
 pub use scope::{

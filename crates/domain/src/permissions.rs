@@ -59,6 +59,9 @@ permissions! {
     AuditRead => "audit:read", "Read, export and verify the audit trail.";
     BillingManage => "billing:manage", "Manage the organization's billing.";
     ConversationsUse => "conversations:use", "Hold one's own private conversations with the organization's agents.";
+    DocumentsRead => "documents:read", "List, read, download and search the organization's documents.";
+    DocumentsWrite => "documents:write", "Upload documents.";
+    DocumentsDelete => "documents:delete", "Delete and restore documents.";
 }
 
 /// Permissions only a person may hold, never an API key: those over the organization's

@@ -17,7 +17,9 @@ use uuid::Uuid;
 
 use crate::error::{corrupt, to_domain};
 use crate::projects::ProjectTable;
-use crate::resources::{Cells, SqlResources, TenantTable, newly_refers, require_live};
+use crate::resources::{
+    Cells, SqlResources, TenantTable, newly_refers, require_live, require_reference,
+};
 use crate::store::Store;
 use crate::tx::OrgTx;
 
@@ -145,16 +147,14 @@ impl TenantTable for AgentConfigTable {
         if let Some(project) = next.project_id
             && newly_refers(previous, next, |f| f.project_id)
         {
-            require_live::<ProjectTable>(tx, scope, project.as_uuid(), true)
-                .await
-                .map_err(|e| match e {
-                    DomainError::NotFound => DomainError::invalid(
-                        "project_id",
-                        "not_found",
-                        "project_id must name a live project of this organization",
-                    ),
-                    other => other,
-                })?;
+            require_reference::<ProjectTable>(
+                tx,
+                scope,
+                project.as_uuid(),
+                "project_id",
+                "project",
+            )
+            .await?;
         }
         let deleting =
             previous.is_some_and(|p| p.deleted_at.is_none()) && next.deleted_at.is_some();

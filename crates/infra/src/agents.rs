@@ -6,14 +6,14 @@ use bulkhead_domain::agents::{
     AgentFields, AgentFilter, AgentKey, AgentSettings, AgentStatus, Agents,
 };
 use bulkhead_domain::resource::Record;
-use bulkhead_domain::{AgentConfigId, DomainError, DomainResult, TenantScope};
+use bulkhead_domain::{AgentConfigId, DomainResult, TenantScope};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{DatabaseTransaction, Value};
 use uuid::Uuid;
 
 use crate::agent_configs::AgentConfigTable;
 use crate::error::corrupt;
-use crate::resources::{Cells, SqlResources, TenantTable, newly_refers, require_live};
+use crate::resources::{Cells, SqlResources, TenantTable, newly_refers, require_reference};
 use crate::store::Store;
 
 /// The `agents` table.
@@ -91,16 +91,14 @@ impl TenantTable for AgentTable {
         next: &Record<Agents>,
     ) -> DomainResult<()> {
         if newly_refers(previous, next, |f| f.config_id) {
-            require_live::<AgentConfigTable>(tx, scope, next.config_id.as_uuid(), true)
-                .await
-                .map_err(|e| match e {
-                    DomainError::NotFound => DomainError::invalid(
-                        "config_id",
-                        "not_found",
-                        "config_id must name a live agent configuration of this organization",
-                    ),
-                    other => other,
-                })?;
+            require_reference::<AgentConfigTable>(
+                tx,
+                scope,
+                next.config_id.as_uuid(),
+                "config_id",
+                "agent configuration",
+            )
+            .await?;
         }
         Ok(())
     }

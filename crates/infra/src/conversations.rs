@@ -29,7 +29,7 @@ use crate::agent_configs::AgentConfigTable;
 use crate::error::{corrupt, to_domain};
 use crate::events::Stream;
 use crate::projects::ProjectTable;
-use crate::resources::{Cells, SqlResources, TenantTable, newly_refers, require_live};
+use crate::resources::{Cells, SqlResources, TenantTable, newly_refers, require_reference};
 use crate::run_rows;
 use crate::store::Store;
 use crate::tx::OrgTx;
@@ -119,29 +119,29 @@ impl TenantTable for ConversationTable {
         previous: Option<&Record<Conversations>>,
         next: &Record<Conversations>,
     ) -> DomainResult<()> {
-        let unknown = |field: &'static str, what: &'static str| {
-            move |e| match e {
-                DomainError::NotFound => DomainError::invalid(
-                    field,
-                    "not_found",
-                    format!("{field} must name a live {what} of this organization"),
-                ),
-                other => other,
-            }
-        };
         if let Some(config) = next.agent_config_id
             && newly_refers(previous, next, |f| f.agent_config_id)
         {
-            require_live::<AgentConfigTable>(tx, scope, config.as_uuid(), true)
-                .await
-                .map_err(unknown("agent_config_id", "agent configuration"))?;
+            require_reference::<AgentConfigTable>(
+                tx,
+                scope,
+                config.as_uuid(),
+                "agent_config_id",
+                "agent configuration",
+            )
+            .await?;
         }
         if let Some(project) = next.project_id
             && newly_refers(previous, next, |f| f.project_id)
         {
-            require_live::<ProjectTable>(tx, scope, project.as_uuid(), true)
-                .await
-                .map_err(unknown("project_id", "project"))?;
+            require_reference::<ProjectTable>(
+                tx,
+                scope,
+                project.as_uuid(),
+                "project_id",
+                "project",
+            )
+            .await?;
         }
         Ok(())
     }

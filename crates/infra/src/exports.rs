@@ -87,6 +87,16 @@ pub const NOT_EXPORTED: &[(&str, &str)] = &[
         "conversation_events",
         "the events of members' private conversations",
     ),
+    (
+        "documents",
+        "their files are in this deployment's blob store, which an export of rows does not \
+         carry; an export that named them would load documents without bytes",
+    ),
+    ("document_queue", "this deployment's extraction work"),
+    (
+        "document_chunks",
+        "derived from the documents' files, which stay behind with them",
+    ),
 ];
 
 /// Columns of user records an export never holds.

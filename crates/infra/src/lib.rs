@@ -7,9 +7,11 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
+pub mod blobs;
 mod chain;
 pub mod conversations;
 mod deferred;
+pub mod documents;
 mod entities;
 mod error;
 mod events;
@@ -87,6 +89,7 @@ pub fn registered_resources(store: &Store) -> Vec<std::sync::Arc<dyn RegisteredR
     // its own deleted rows before a cascade from a purged parent could take them.
     vec![
         std::sync::Arc::new(SqlConversationRepository::new(store.clone())),
+        std::sync::Arc::new(documents::SqlDocumentRepository::new(store.clone())),
         std::sync::Arc::new(SqlAgentRepository::new(store.clone())),
         std::sync::Arc::new(SqlAgentConfigRepository::new(store.clone())),
         std::sync::Arc::new(SqlProjectRepository::new(store.clone())),

@@ -104,6 +104,17 @@ pub trait TenantTable: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Runs in the purge's unit of work before rows `ids` are removed for good (what they
+    /// counted against the plan goes with them, say). An error aborts the purge.
+    async fn purging(
+        tx: &DatabaseTransaction,
+        scope: &TenantScope,
+        ids: &[Uuid],
+    ) -> DomainResult<()> {
+        let _ = (tx, scope, ids);
+        Ok(())
+    }
+
     /// Runs in the unit of work of every write, after the row is written and before its audit
     /// record: rows written along with it. An error aborts the write.
     async fn written(
@@ -481,6 +492,7 @@ impl<T: TenantTable> TenantRepository<T::Resource> for SqlResources<T> {
         if ids.is_empty() {
             return Ok(0);
         }
+        T::purging(&tx, scope, &ids).await?;
         let delete = Query::delete()
             .from_table(T::TABLE)
             .cond_where(in_scope::<T>(scope).add(col::<T>("id").is_in(ids.clone())))
@@ -722,6 +734,27 @@ pub(crate) async fn require_live<T: TenantTable>(
         .map_err(to_domain)?
         .map(|_| ())
         .ok_or(DomainError::NotFound)
+}
+
+/// [`require_live`] for a reference a client gave in `field`: a row that is not live in the
+/// organization is a validation error on the field (422), naming `what` it must be.
+pub(crate) async fn require_reference<T: TenantTable>(
+    tx: &DatabaseTransaction,
+    scope: &TenantScope,
+    id: Uuid,
+    field: &'static str,
+    what: &'static str,
+) -> DomainResult<()> {
+    require_live::<T>(tx, scope, id, true)
+        .await
+        .map_err(|e| match e {
+            DomainError::NotFound => DomainError::invalid(
+                field,
+                "not_found",
+                format!("{field} must name a live {what} of this organization"),
+            ),
+            other => other,
+        })
 }
 
 /// Whether a write makes `next` newly point at a row through `column` (an insert, a change of

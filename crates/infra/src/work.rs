@@ -33,7 +33,7 @@ use crate::events::Stream;
 use crate::projects::ProjectTable;
 use crate::resources::{
     Cells, Hold, Reach, SqlResources, TenantTable, find_row, insert_row, newly_refers,
-    require_live, save_row, scalar, the_row,
+    require_live, require_reference, save_row, scalar, the_row,
 };
 use crate::store::Store;
 use crate::tx::OrgTx;
@@ -342,16 +342,8 @@ impl TenantTable for WorkSessionTable {
         if let Some(agent) = next.agent_id
             && newly_refers(previous, next, |f| f.agent_id)
         {
-            require_live::<AgentTable>(tx, scope, agent.as_uuid(), true)
-                .await
-                .map_err(|e| match e {
-                    DomainError::NotFound => DomainError::invalid(
-                        "agent_id",
-                        "not_found",
-                        "agent_id must name a live agent of this organization",
-                    ),
-                    other => other,
-                })?;
+            require_reference::<AgentTable>(tx, scope, agent.as_uuid(), "agent_id", "agent")
+                .await?;
         }
         Ok(())
     }

@@ -142,6 +142,10 @@ pub struct PurgeArgs {
     /// Days a deleted organization is kept (and can be restored) before it is purged.
     #[arg(long, env = "BULKHEAD_ORGANIZATION_GRACE_DAYS", default_value_t = 30)]
     pub organization_grace_days: u32,
+    /// Where documents' bytes are (as for `serve`): bytes no document names any more are
+    /// removed.
+    #[arg(long, env = "BULKHEAD_STORAGE_URL", default_value = "bulkhead-blobs")]
+    pub storage_url: String,
     /// A connection that sees every tenant (the owner's); falls back to DATABASE_URL.
     #[arg(long, env = "BULKHEAD_ADMIN_DATABASE_URL")]
     pub admin_database_url: Option<String>,
@@ -331,6 +335,14 @@ pub struct ServeArgs {
     /// Days a subscription may stay past due before its organization turns read-only.
     #[arg(long, env = "BULKHEAD_BILLING_GRACE_DAYS", default_value_t = 7)]
     pub billing_grace_days: u32,
+    /// Where documents' bytes go: a local directory (created if missing), or an
+    /// S3-compatible bucket as `s3://bucket?endpoint=https://…&region=…` (credentials from
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long, env = "BULKHEAD_STORAGE_URL", default_value = "bulkhead-blobs")]
+    pub storage_url: String,
+    /// The largest document upload accepted, in bytes (larger ones are 413).
+    #[arg(long, env = "BULKHEAD_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
     /// Stripe's secret API key; without it checkout and the customer portal answer 409.
     #[arg(long, env = "BULKHEAD_STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
@@ -408,6 +420,8 @@ impl ServeArgs {
         config.secrets_previous_keys = self.secrets_previous_keys;
         config.provider_base_urls = self.provider_base_urls;
         config.provider_allow_internal = self.provider_allow_internal;
+        config.storage_url = self.storage_url;
+        config.max_upload_bytes = self.max_upload_bytes;
         config.billing = BillingSettings {
             plans: Arc::new(self.billing_plans.unwrap_or_default()),
             webhook_secrets: self

@@ -70,6 +70,10 @@ pub struct Config {
     pub billing: BillingSettings,
     /// Stripe's API; `None`: checkout and portal answer 409.
     pub stripe: Option<StripeSettings>,
+    /// Where documents' bytes go: a local directory, or `s3://bucket?endpoint=…`.
+    pub storage_url: String,
+    /// The largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl Config {
@@ -104,6 +108,8 @@ impl Config {
             drain_delay: Duration::from_secs(2),
             billing: BillingSettings::default(),
             stripe: None,
+            storage_url: "bulkhead-blobs".into(),
+            max_upload_bytes: 25 * 1024 * 1024,
         }
     }
 }

@@ -13,5 +13,5 @@ pub use config::Config;
 pub use startup::{
     Application, StartupError, create_superuser, export_organization, import_organization,
     latest_migration, migrate, purge, purge_organizations, retry_billing_events, rotate_secrets,
-    run_worker,
+    run_worker, sweep_blobs,
 };

@@ -67,10 +67,16 @@ async fn main() -> ExitCode {
             let retention = chrono::Duration::days(i64::from(args.retention_days));
             let grace = chrono::Duration::days(i64::from(args.organization_grace_days));
             let purged = async {
-                Ok::<_, bulkhead_server::StartupError>((
-                    purge(&url, retention).await?,
-                    purge_organizations(&url, grace).await?,
-                ))
+                let removed = purge(&url, retention).await?;
+                let organizations = purge_organizations(&url, grace).await?;
+                let blobs = bulkhead_server::sweep_blobs(
+                    &url,
+                    &args.storage_url,
+                    chrono::Duration::hours(1),
+                )
+                .await?;
+                tracing::info!(blobs, "stored files no document names removed");
+                Ok::<_, bulkhead_server::StartupError>((removed, organizations))
             };
             match purged.await {
                 Ok((removed, organizations)) => {

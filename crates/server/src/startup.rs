@@ -268,6 +268,21 @@ fn spawn_billing_processor(service: BillingService, wake: Arc<tokio::sync::Notif
     }))
 }
 
+/// Extracts and indexes uploaded documents' text, looking for queued ones every half second
+/// when idle (uploads on any instance, retries that come due).
+fn spawn_document_processor(processor: bulkhead_infra::documents::DocumentProcessor) -> Background {
+    Background(tokio::spawn(async move {
+        loop {
+            match processor.process_next().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "the document queue is unavailable"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }))
+}
+
 /// What every worker's services share: key material, the hasher's bound, the request budget.
 struct Shared {
     tokens: Arc<JwtCodec>,
@@ -281,6 +296,8 @@ struct Shared {
     draining: bulkhead_api::draining::Draining,
     /// The last migration, which exports name.
     schema: String,
+    /// Where documents' bytes go.
+    blobs: bulkhead_infra::blobs::ObjectBlobStore,
 }
 
 /// The adapters and services of one HTTP worker, on its own pool.
@@ -377,6 +394,19 @@ fn wire(store: &Store, shared: &Shared, config: &Config) -> AppState {
             audit.clone(),
         ),
         billing: billing_service(store, shared.payments.clone(), audit.clone(), config),
+        documents: bulkhead_domain::documents::DocumentService::new(
+            bulkhead_domain::documents::DocumentPorts {
+                documents: Arc::new(bulkhead_infra::documents::SqlDocumentRepository::new(
+                    store.clone(),
+                )),
+                blobs: Arc::new(shared.blobs.clone()),
+                index: Arc::new(bulkhead_infra::documents::SqlDocumentIndex::new(
+                    store.clone(),
+                )),
+                audit: audit.clone(),
+                max_upload_bytes: config.max_upload_bytes,
+            },
+        ),
         billing_wake: shared.billing_wake.clone(),
         run_signals: Arc::new(store.signals().clone()),
         http_metrics: shared.http_metrics.clone(),
@@ -539,7 +569,16 @@ impl Application {
             ),
             billing_wake.clone(),
         );
-        let mut background = vec![outbox, flusher, grants, processor];
+        let blobs = bulkhead_infra::blobs::ObjectBlobStore::from_url(&config.storage_url)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        tracing::info!("documents are stored in the {}", blobs.describe());
+        let documents =
+            spawn_document_processor(bulkhead_infra::documents::DocumentProcessor::new(
+                store.clone(),
+                blobs.clone(),
+                config.max_upload_bytes,
+            ));
+        let mut background = vec![outbox, flusher, grants, processor, documents];
         if let Some(follow) = store.follow_signals() {
             background.push(Background(tokio::spawn(follow)));
         }
@@ -551,6 +590,7 @@ impl Application {
         let registry = prometheus::Registry::new();
         let (drain, draining) = bulkhead_api::draining::Draining::new();
         let shared = Shared {
+            blobs,
             payments,
             billing_wake,
             draining,
@@ -788,6 +828,24 @@ pub async fn rotate_secrets(
     bulkhead_infra::rotation::rotate_secrets(&store)
         .await
         .map_err(|e| StartupError::Config(format!("rotation failed: {e}")))
+}
+
+/// Removes the stored files of documents that are gone (purged, or in a purged organization)
+/// from the blob store at `storage_url`, leaving anything written less than `settled` ago (an
+/// upload in flight has its bytes before its row: `bulkhead purge` leaves an hour). `url` must
+/// see every tenant, as for [`purge`]. Answers how many files went.
+pub async fn sweep_blobs(
+    url: &str,
+    storage_url: &str,
+    settled: chrono::Duration,
+) -> Result<u64, StartupError> {
+    let store = Store::connect(url, &StoreOptions::default()).await?;
+    let blobs = bulkhead_infra::blobs::ObjectBlobStore::from_url(storage_url)
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+    bulkhead_infra::documents::DocumentProcessor::new(store, blobs, 0)
+        .sweep(bulkhead_domain::now() - settled)
+        .await
+        .map_err(|e| StartupError::Config(format!("the sweep of stored files failed: {e}")))
 }
 
 /// Removes for good the organizations deleted longer ago than `grace`, with all their data.

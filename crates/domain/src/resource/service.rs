@@ -11,6 +11,7 @@ use super::model::{Action, ListParams, Record, Resource, RowState};
 use super::port::TenantRepository;
 use crate::audit::{AuditEntry, AuditRepository};
 use crate::error::{DomainError, DomainResult};
+use crate::ids::ResourceId;
 use crate::page::Page;
 use crate::scope::{Permission, TenantScope};
 
@@ -53,8 +54,20 @@ impl<R: Resource> Resources<R> {
     /// Stores a new row of validated `fields`, for a caller that has already authorized the
     /// scope and checked what the kit cannot (a rule that needs a port of its own).
     pub async fn insert(&self, scope: &TenantScope, fields: R::Fields) -> DomainResult<Record<R>> {
+        self.insert_as(scope, R::Id::generate(), fields).await
+    }
+
+    /// [`Resources::insert`] under an id chosen beforehand (a document's, which names its
+    /// stored bytes before its row exists).
+    pub async fn insert_as(
+        &self,
+        scope: &TenantScope,
+        id: R::Id,
+        fields: R::Fields,
+    ) -> DomainResult<Record<R>> {
         let created_by = scope.author().ok_or(DomainError::Unauthorized)?;
-        let record = Record::new(scope.organization_id(), created_by, fields);
+        let mut record = Record::new(scope.organization_id(), created_by, fields);
+        record.id = id;
         let entry = AuditEntry::created(&Action::Created.of::<R>(), &record);
         self.repo.insert(scope, &record, entry).await?;
         Ok(record)

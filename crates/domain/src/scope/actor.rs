@@ -54,6 +54,8 @@ pub enum SystemTask {
     Import,
     /// Applies the payment provider's (Stripe's) events to the organization's subscription.
     Stripe,
+    /// Extracts and indexes the text of uploaded documents.
+    Documents,
 }
 
 impl SystemTask {
@@ -66,6 +68,7 @@ impl SystemTask {
             Self::Export => "export",
             Self::Import => "import",
             Self::Stripe => "stripe",
+            Self::Documents => "documents",
         }
     }
 
@@ -78,12 +81,15 @@ impl SystemTask {
                 Permission::AgentsConfigure,
                 Permission::AgentsDelete,
                 Permission::ConversationsUse,
+                Permission::DocumentsRead,
+                Permission::DocumentsDelete,
             ],
             Self::Runs => &[Permission::AgentsRead, Permission::AgentsRun],
             Self::RotateSecrets => &[Permission::AgentsConfigure],
             Self::Export => &[Permission::OrganizationExport],
             Self::Import => &[Permission::AuditRead],
             Self::Stripe => &[Permission::BillingManage],
+            Self::Documents => &[Permission::DocumentsRead, Permission::DocumentsWrite],
         }
     }
 }

@@ -64,6 +64,9 @@ impl Role {
                 ApiKeysManage,
                 AuditRead,
                 ConversationsUse,
+                DocumentsRead,
+                DocumentsWrite,
+                DocumentsDelete,
             ],
             Self::Member => &[
                 OrganizationRead,
@@ -77,6 +80,8 @@ impl Role {
                 WorkRead,
                 WorkWrite,
                 ConversationsUse,
+                DocumentsRead,
+                DocumentsWrite,
             ],
             Self::Viewer => &[
                 OrganizationRead,
@@ -85,6 +90,7 @@ impl Role {
                 ProjectsRead,
                 AgentsRead,
                 WorkRead,
+                DocumentsRead,
             ],
         }
     }
