@@ -44,6 +44,11 @@ DATABASE = "bulkhead_bench"
 HISTORY_MARKER = "<!-- history: kept by scripts/bench.py -->"
 # name: (echo runs end to end, event streams, runs they follow)
 RUNS = {"quick": (100, 50, 5), "full": (2000, 1000, 50)}
+# name: (10 MB uploads, chunks of text searched)
+DOCUMENTS = {"quick": (2, 5_000), "full": (10, 100_000)}
+# The searched chunks' words: w0001 .. w2000, sixty to a chunk, so that a word is in about 3%
+# of the chunks and two words together in about 0.1%, as selective as a real search.
+VOCABULARY = 2000
 SIZES = {
     # name: (organizations at each growth step, projects per organization, seconds per run)
     "quick": ([5, 20], 50, 3),
@@ -139,6 +144,29 @@ class Postgres:
     def rows(self):
         return int(self.psql(self.owner_url, "SELECT count(*) FROM projects").strip())
 
+    def seed_chunks(self, chunks):
+        """`chunks` indexed chunks of text in 100 ready documents of organization 1."""
+        log(f"seeding {chunks} chunks of document text in organization 1")
+        word = f"'w' || lpad(((((i * 7919 + g * 104729) % {VOCABULARY}) + 1))::text, 4, '0')"
+        self.psql(
+            self.owner_url,
+            f"""
+            INSERT INTO documents (organization_id, id, created_by, created_at, updated_at, version, title,
+                                   filename, content_type, size_bytes, sha256, status, chunk_count)
+              SELECT {sql_org('1')}::uuid, ('00000001-' || lpad(to_hex(d), 4, '0') || '-7000-8000-000000000004')::uuid,
+                     {sql_user('1')}::uuid, now(), now(), 1, 'Document ' || d, 'doc' || d || '.txt', 'text/plain',
+                     0, repeat('0', 64), 'ready', {chunks // 100}
+              FROM generate_series(1, 100) d;
+            INSERT INTO document_chunks (organization_id, document_id, seq, content)
+              SELECT {sql_org('1')}::uuid, ('00000001-' || lpad(to_hex(1 + i % 100), 4, '0') || '-7000-8000-000000000004')::uuid,
+                     1 + i / 100, (SELECT string_agg({word}, ' ') FROM generate_series(1, 60) g)
+              FROM generate_series(0, {chunks - 1}) i;
+            """,
+        )
+        self.psql(self.owner_url, "VACUUM (ANALYZE) document_chunks")
+        self.psql(self.owner_url, "VACUUM (ANALYZE) documents")
+        self.psql(self.admin_url, "CHECKPOINT")
+
 
 def jwt(org_n, ttl=3600):
     def b64(data):
@@ -166,6 +194,7 @@ class Server:
         self.binary, self.pg, self.cost, self.port = binary, pg, bcrypt_cost, port
         self.process = None
         self.base = f"http://127.0.0.1:{port}"
+        self.storage = tempfile.mkdtemp(prefix="bulkhead-bench-blobs-")
 
     def start(self):
         env = dict(
@@ -179,6 +208,7 @@ class Server:
             # of wrk's logins come from one address.
             BULKHEAD_REQUESTS_PER_MINUTE="1000000000",
             BULKHEAD_AUTH_ATTEMPTS_PER_MINUTE="0",
+            BULKHEAD_STORAGE_URL=self.storage,
             RUST_LOG="warn",
         )
         self.log = tempfile.NamedTemporaryFile(prefix="bulkhead-bench-", suffix=".log", delete=False)
@@ -213,6 +243,7 @@ class Server:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        shutil.rmtree(self.storage, ignore_errors=True)
 
     def post(self, path, body, token=None, timeout=30):
         request = urllib.request.Request(
@@ -228,6 +259,66 @@ def percentile(values, share):
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(share * len(ordered))))
     return ordered[rank - 1]
+
+
+def uploads(server, token, count, size_mb=10, threads=2):
+    """`count` uploads of a `size_mb` MB text file by `threads` clients: MB/s from the first
+    byte sent to the last 201, and the server's resident memory before and at its highest
+    while they stream (sampled every 20 ms)."""
+    boundary = "bulkhead-bench-boundary"
+    line = b"quarterly revenue grew in every region while costs held steady\n"
+    content = line * (size_mb * 1024 * 1024 // len(line))
+    body = (f"--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"bench.txt\"\r\n"
+            "content-type: text/plain\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"authorization": f"Bearer {token}", "content-type": f"multipart/form-data; boundary={boundary}"}
+    before = server.rss_mb()
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], server.rss_mb())
+            time.sleep(0.02)
+
+    def send(_):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        started = time.monotonic()
+        connection.request("POST", "/api/v1/documents", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response.status, (time.monotonic() - started) * 1000
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(send, range(count)))
+    elapsed = time.monotonic() - start
+    done.set()
+    sampler.join()
+    errors = sum(1 for status, _ in results if status != 201)
+    mb = len(content) * count / (1024 * 1024)
+    result = {"uploads": count, "size_mb": len(content) / (1024 * 1024), "mb_s": mb / elapsed,
+              "p50": percentile([ms for _, ms in results], 0.5), "rss_before": before,
+              "rss_peak": peak[0], "errors": errors}
+    log(f"uploads: {count} x {result['size_mb']:.1f} MB at {result['mb_s']:.1f} MB/s, "
+        f"RSS {before:.1f} MB before, {peak[0]:.1f} MB at most while streaming, errors {errors}")
+    return result
+
+
+def extracted(server, token, timeout=600):
+    """Waits until no document of the token's organization is waiting for its text."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(f"{server.base}/api/v1/documents?limit=100",
+                                         headers={"authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            pending = [d for d in json.load(response)["data"] if d["status"] in ("uploaded", "processing")]
+        if not pending:
+            return
+        time.sleep(0.5)
+    raise SystemExit("documents were still being extracted after 10 minutes")
 
 
 def bench_agents(server, orgs):
@@ -438,6 +529,11 @@ end
             'return wrk.format("PATCH", "/api/v1/projects/" .. project(i), h, '
             'string.format(\'{"description":"changed %d-%d"}\', tid, seq))'
         ),
+        "search": (
+            'local i, h = pick(); '
+            'return wrk.format("GET", string.format("/api/v1/documents/search?q=w%04d%%20w%04d", '
+            f'math.random(1, {VOCABULARY}), math.random(1, {VOCABULARY})), h)'
+        ),
         "login": (
             'local i, h = pick(); h["Authorization"] = nil; '
             'return wrk.format("POST", "/api/v1/auth/login", h, '
@@ -524,6 +620,13 @@ SELECT {PROJECT_COLUMNS} FROM "projects" WHERE "projects"."organization_id" = {s
 SELECT "work_sessions"."status", COUNT(*) FROM "work_sessions" WHERE "work_sessions"."organization_id" = {sql_org('(:n)::int')}::uuid AND "work_sessions"."project_id" = {sql_project('(:n)::int', '(:k)::int')}::uuid AND "work_sessions"."deleted_at" IS NULL GROUP BY "work_sessions"."status" UNION ALL (SELECT 'artifacts', COUNT(*) FROM "work_artifacts" WHERE "work_artifacts"."organization_id" = {sql_org('(:n)::int')}::uuid AND "work_artifacts"."project_id" = {sql_project('(:n)::int', '(:k)::int')}::uuid AND "work_artifacts"."review_status" = 'pending_review' AND "work_artifacts"."deleted_at" IS NULL);
 ROLLBACK;
 """,
+    # The search's statement as crates/infra/src/documents.rs sends it: two words, both needed.
+    "search": PGBENCH_TENANT + f"""
+\\set a random(1, {VOCABULARY})
+\\set b random(1, {VOCABULARY})
+SELECT d.id, d.title, d.filename, d.content_type, d.project_id, c.seq, c.content, ts_rank(c.tsv, to_tsquery('english', 'w' || lpad((:a)::text, 4, '0') || ' & w' || lpad((:b)::text, 4, '0')))::float8 AS rank FROM document_chunks c JOIN documents d ON d.organization_id = c.organization_id AND d.id = c.document_id WHERE c.organization_id = {sql_org('(:n)::int')}::uuid AND d.deleted_at IS NULL AND c.tsv @@ to_tsquery('english', 'w' || lpad((:a)::text, 4, '0') || ' & w' || lpad((:b)::text, 4, '0')) ORDER BY rank DESC, d.id, c.seq LIMIT 10;
+ROLLBACK;
+""",
 }
 
 
@@ -599,7 +702,7 @@ def machine():
             "kernel": platform.release(), **versions}
 
 
-def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name, runs, streams, work):
+def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name, runs, streams, work, documents):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     # The server's own defaults unless the environment that started it overrode them.
     workers = os.environ.get("BULKHEAD_WORKERS", "2")
@@ -654,6 +757,18 @@ def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name,
               "create to the last completion.", "",
               "| sessions | sessions/s | create + start p50 ms | p99 ms | not completed |", "|---:|---:|---:|---:|---:|",
               f"| {work['sessions']} | {work['rate']:.1f} | {work['p50']:.2f} | {work['p99']:.2f} | {work['errors']} |", "",
+              "## Documents", "",
+              f"{documents[0]['uploads']} uploads of a {documents[0]['size_mb']:.0f} MB text file by two clients, "
+              "streamed to the local blob store (multipart form, the server counting, type-checking and hashing "
+              "as the bytes arrive); the extraction worker indexes each one meanwhile. Resident memory sampled "
+              "every 20 ms.", "",
+              "| uploads | MB/s | upload p50 ms | server RSS before | RSS at most while uploading | errors |",
+              "|---:|---:|---:|---:|---:|---:|",
+              f"| {documents[0]['uploads']} | {documents[0]['mb_s']:.1f} | {documents[0]['p50']:.0f} | "
+              f"{documents[0]['rss_before']:.1f} MB | {documents[0]['rss_peak']:.1f} MB | {documents[0]['errors']} |", "",
+              f"Scenario 7 searches {documents[1]} chunks of text (100 documents of one organization, 60 words each from "
+              f"a vocabulary of {VOCABULARY}) for two random words, both needed, at {args.connections} connections; "
+              "its pgbench line below runs the same statements.", "",
               "## Against PostgreSQL's own limit", "",
               "pgbench runs the statements the server sends for one request (BEGIN, entering the tenant "
               "with the membership check and turning the transaction read-only, the query, ROLLBACK), prepared, "
@@ -665,7 +780,7 @@ def report(path, size, args, m, growth, scenarios, during, pgb, rss, chart_name,
               "they are PostgreSQL's own at this concurrency, with no HTTP, JSON or token in the way.", "",
               "| scenario | server req/s | pgbench tx/s | ratio | server p50 / p99 ms | pgbench p50 / p99 ms |",
               "|---|---:|---:|---:|---:|---:|"]
-    for name, key in (("1. list", "list"), ("2. get", "get")):
+    for name, key in (("1. list", "list"), ("2. get", "get"), ("7. search", "search")):
         server, limit = scenarios[name], pgb[key]
         lines.append(f"| {name} | {server['rps']:.0f} | {limit['tps']:.0f} | {server['rps'] / limit['tps']:.2f} | "
                      f"{server['p50']:.2f} / {server['p99']:.2f} | {limit['p50']:.2f} / {limit['p99']:.2f} |")
@@ -756,6 +871,13 @@ def main():
             failures.append(f"runs: {runs['errors']} of {runs['runs']} did not succeed")
         if streams["failed"]:
             failures.append(f"event streams: {streams['failed']} of {streams['streams']} failed")
+        upload_count, chunk_count = DOCUMENTS[args.size]
+        docs = uploads(server, jwt(1), upload_count)
+        if docs["errors"]:
+            failures.append(f"uploads: {docs['errors']} of {docs['uploads']} were not stored")
+        extracted(server, jwt(1))
+        pg.seed_chunks(chunk_count)
+        scenarios["7. search"] = measure(server, "search", [jwt(1)], per_org, args.seconds, args.connections, workdir)
         rss = server.peak_rss_mb()
         # The logins whose clients left are still queued for hashing (actix-web does not cancel
         # a handler whose client has gone), and the reserve hashing thread would keep working
@@ -764,12 +886,14 @@ def main():
 
         pgb = {key: pgbench(pg, key, token_orgs, per_org, args.seconds, args.connections, workdir)
                for key in ("list", "get")}
+        pgb["search"] = pgbench(pg, "search", 1, per_org, args.seconds, args.connections, workdir)
         for name, r in scenarios.items():
             if r["errors"] or not r["requests"]:
                 failures.append(f"{name}: {r['errors']} errors in {r['requests']} requests")
         chart = os.path.splitext(out)[0] + "-latency.svg"
         svg_chart(scenarios, chart)
-        report(out, args.size, args, machine(), growth, scenarios, during, pgb, rss, os.path.basename(chart), runs, streams, work)
+        report(out, args.size, args, machine(), growth, scenarios, during, pgb, rss, os.path.basename(chart), runs, streams, work,
+               (docs, chunk_count))
         log(f"peak RSS {rss:.1f} MB; report written to {out}")
     finally:
         server.stop()

@@ -24,6 +24,7 @@ both_stores! {
     messages_are_validated_and_append_only;
     references_must_be_live_and_local;
     every_route_hides_other_tenants;
+    replies_draw_on_the_knowledge_base;
 }
 
 fn new_conversation(n: usize, fixtures: &Value) -> Value {
@@ -830,6 +831,122 @@ async fn every_route_hides_other_tenants(app: TestApp) {
         messages(&app, &a, &conversation).await[0]["content"],
         "for A only"
     );
+}
+
+async fn upload(app: &TestApp, tenant: &Tenant, text: &str, name: &str) -> Value {
+    let reply = app
+        .raw(
+            app.client
+                .post(app.url("/api/v1/documents"))
+                .bearer_auth(&tenant.token)
+                .multipart(
+                    reqwest::multipart::Form::new().part(
+                        "file",
+                        reqwest::multipart::Part::bytes(text.as_bytes().to_vec())
+                            .file_name(name.to_owned())
+                            .mime_str("text/plain")
+                            .unwrap(),
+                    ),
+                ),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let path = format!("/api/v1/documents/{}", reply.body["id"].as_str().unwrap());
+    app.settled(&path, &tenant.token, "ready").await
+}
+
+async fn replies_draw_on_the_knowledge_base(app: TestApp) {
+    let a = app.register("kb@example.com").await;
+    let b = app.register("kb-other@example.com").await;
+    let policy = upload(
+        &app,
+        &a,
+        "Refunds: customers may return any item within 30 days for a full refund.",
+        "policy.txt",
+    )
+    .await;
+    upload(&app, &a, "The cafeteria opens at eight.", "cafeteria.txt").await;
+    let theirs = upload(&app, &b, "Refunds at B take 90 days.", "b.txt").await;
+    // Only live documents of the organization may be named.
+    for ids in [json!([theirs["id"]]), json!([Uuid::now_v7()])] {
+        let reply = app
+            .post(
+                "/api/v1/agent-configs",
+                Some(&a.token),
+                json!({ "name": format!("KB {}", Uuid::now_v7()), "agent_type": "custom", "model": "echo-1", "knowledge_document_ids": ids }),
+            )
+            .await;
+        reply.assert_problem(422);
+        assert_eq!(
+            reply.error_fields(),
+            ["knowledge_document_ids"],
+            "{}",
+            reply.body
+        );
+    }
+    let config = app
+        .post(
+            "/api/v1/agent-configs",
+            Some(&a.token),
+            json!({ "name": "Support", "agent_type": "custom", "model": "echo-1", "knowledge_document_ids": [policy["id"]] }),
+        )
+        .await;
+    assert_eq!(config.status, StatusCode::CREATED, "{}", config.body);
+    assert_eq!(config.body["knowledge_document_ids"], json!([policy["id"]]));
+    let conversation = create(
+        &app,
+        &a,
+        json!({ "title": "Support chat", "agent_config_id": config.body["id"] }),
+    )
+    .await;
+    let posted = post(
+        &app,
+        &a,
+        &conversation,
+        json!({ "content": "How long do refunds take?" }),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.body);
+    let all = until_messages(&app, &a, &conversation, 2).await;
+    let sources = &all[1]["metadata"]["sources"];
+    assert_eq!(
+        sources,
+        &json!([{ "document_id": policy["id"], "title": "policy.txt", "chunk": 1 }]),
+        "{}",
+        all[1]
+    );
+    let run = app
+        .get(
+            &format!(
+                "/api/v1/runs/{}",
+                posted.body["run"]["id"].as_str().unwrap()
+            ),
+            &a.token,
+        )
+        .await;
+    let knowledge = run.body["input"]["knowledge"].as_array().unwrap().clone();
+    assert_eq!(knowledge.len(), 1, "only the named document: {knowledge:?}");
+    assert!(
+        knowledge[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("30 days")
+    );
+    // A deleted document stops answering.
+    app.delete(
+        &format!("/api/v1/documents/{}", policy["id"].as_str().unwrap()),
+        &a.token,
+    )
+    .await;
+    post(
+        &app,
+        &a,
+        &conversation,
+        json!({ "content": "And refunds again?" }),
+    )
+    .await;
+    let all = until_messages(&app, &a, &conversation, 4).await;
+    assert_eq!(all[3]["metadata"]["sources"], json!([]));
 }
 
 mod privacy_in_sql {

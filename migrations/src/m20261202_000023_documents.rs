@@ -1,6 +1,6 @@
-//! Documents, the queue of their text extraction, and the chunks of their text, indexed for
+//! Documents, the queue of their text extraction, the chunks of their text, indexed for
 //! full-text search: on PostgreSQL a generated `tsvector` column under a GIN index, on SQLite
-//! an FTS5 table kept by triggers. A worker must find queued documents before it knows their
+//! an FTS5 table kept by triggers; and agent configurations' knowledge bases. A worker must find queued documents before it knows their
 //! organization, so a transaction that sets `app.queue = 'documents'` may read (never write)
 //! every organization's queue rows, as for runs.
 
@@ -105,6 +105,12 @@ impl MigrationTrait for Migration {
             "CREATE INDEX document_queue_ready_idx ON document_queue (available_at)",
         )
         .await?;
+        // A configuration's knowledge base: the ids of the documents its replies draw on, as a
+        // JSON array (checked live when named; a document deleted later just stops answering).
+        db.execute_unprepared(
+            "ALTER TABLE agent_configs ADD COLUMN knowledge text NOT NULL DEFAULT '[]'",
+        )
+        .await?;
         if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
             db.execute_unprepared(SQLITE_SEARCH).await?;
             return Ok(());
@@ -118,6 +124,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("ALTER TABLE agent_configs DROP COLUMN knowledge")
+            .await?;
         if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
             manager
                 .get_connection()

@@ -3,12 +3,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bulkhead_domain::AgentConfigId;
-use bulkhead_domain::ProjectId;
 use bulkhead_domain::agent_configs::{
     AgentConfig, AgentConfigFilter, AgentConfigVersion, AgentType, CreateAgentConfig,
     UpdateAgentConfig,
 };
 use bulkhead_domain::resource::ListParams;
+use bulkhead_domain::{DocumentId, ProjectId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -97,6 +97,8 @@ pub struct AgentConfigBody {
     pub has_credential: bool,
     #[serde(serialize_with = "crate::timestamps::rfc3339_option")]
     pub credential_changed_at: Option<DateTime<Utc>>,
+    /// The documents its conversations' replies draw on (its knowledge base).
+    pub knowledge_document_ids: Vec<Uuid>,
     pub created_by: Uuid,
     #[serde(serialize_with = "crate::timestamps::rfc3339")]
     pub created_at: DateTime<Utc>,
@@ -128,6 +130,7 @@ impl From<AgentConfig> for AgentConfigBody {
             active: c.active,
             has_credential: c.credential.is_some(),
             credential_changed_at: c.credential_changed_at,
+            knowledge_document_ids: c.knowledge.iter().map(|d| d.as_uuid()).collect(),
             created_by: c.created_by.as_uuid(),
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -179,6 +182,11 @@ pub struct CreateAgentConfigRequest {
     pub project_id: Option<Uuid>,
     #[schema(example = "https://api.openai.com/v1", max_length = 2048)]
     pub base_url: Option<String>,
+    /// Live documents of the organization (at most 20) whose text its conversations' replies
+    /// draw on.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub knowledge_document_ids: Vec<Uuid>,
 }
 
 /// A tool name from the catalogue (`GET /agent-tools`).
@@ -221,6 +229,11 @@ impl From<CreateAgentConfigRequest> for CreateAgentConfig {
             tools: tool_names(&body.tools),
             project_id: body.project_id.map(ProjectId::from_uuid),
             base_url: body.base_url,
+            knowledge_document_ids: body
+                .knowledge_document_ids
+                .into_iter()
+                .map(DocumentId::from_uuid)
+                .collect(),
         }
     }
 }
@@ -261,6 +274,10 @@ pub struct UpdateAgentConfigRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 2048)]
     pub base_url: Option<Option<String>>,
+    /// A new knowledge base (the whole list; `[]` empties it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Vec<Uuid>, max_items = 20)]
+    pub knowledge_document_ids: Option<Option<Vec<Uuid>>>,
 }
 
 impl TryFrom<UpdateAgentConfigRequest> for UpdateAgentConfig {
@@ -278,6 +295,11 @@ impl TryFrom<UpdateAgentConfigRequest> for UpdateAgentConfig {
             tools: not_null("tools", body.tools)?.map(|t| tool_names(&t)),
             project_id: body.project_id.map(|p| p.map(ProjectId::from_uuid)),
             base_url: body.base_url,
+            knowledge_document_ids: not_null(
+                "knowledge_document_ids",
+                body.knowledge_document_ids,
+            )?
+            .map(|ids| ids.into_iter().map(DocumentId::from_uuid).collect()),
         })
     }
 }

@@ -10,7 +10,9 @@ use bulkhead_domain::agent_configs::{
 };
 use bulkhead_domain::resource::Record;
 use bulkhead_domain::sealed::SealedSecret;
-use bulkhead_domain::{AgentConfigId, DomainError, DomainResult, ProjectId, TenantScope, UserId};
+use bulkhead_domain::{
+    AgentConfigId, DocumentId, DomainError, DomainResult, ProjectId, TenantScope, UserId,
+};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Value};
 use uuid::Uuid;
@@ -48,6 +50,7 @@ impl TenantTable for AgentConfigTable {
         "active",
         "credential",
         "credential_changed_at",
+        "knowledge",
     ];
     const SEARCH: Option<&'static str> = Some("name");
     const CONFLICT: &'static str = "an agent configuration with this name already exists";
@@ -67,6 +70,9 @@ impl TenantTable for AgentConfigTable {
         let active: bool = cells.take()?;
         let credential: Option<String> = cells.take()?;
         let credential_changed_at = cells.take()?;
+        let knowledge: String = cells.take()?;
+        let knowledge: Vec<Uuid> =
+            serde_json::from_str(&knowledge).map_err(corrupt("agent knowledge"))?;
         let tools: Vec<String> = serde_json::from_str(&tools).map_err(corrupt("agent tools"))?;
         Ok(AgentConfigFields {
             name,
@@ -95,6 +101,7 @@ impl TenantTable for AgentConfigTable {
             active,
             credential: credential.map(SealedSecret::from_sealed),
             credential_changed_at,
+            knowledge: knowledge.into_iter().map(DocumentId::from_uuid).collect(),
         })
     }
 
@@ -120,6 +127,15 @@ impl TenantTable for AgentConfigTable {
                 .map(|c| c.as_sealed().to_owned())
                 .into(),
             fields.credential_changed_at.into(),
+            serde_json::to_string(
+                &fields
+                    .knowledge
+                    .iter()
+                    .map(|d| d.as_uuid())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default()
+            .into(),
         ]
     }
 
@@ -144,6 +160,20 @@ impl TenantTable for AgentConfigTable {
         previous: Option<&Record<AgentConfigs>>,
         next: &Record<AgentConfigs>,
     ) -> DomainResult<()> {
+        let named_before = previous
+            .filter(|p| p.deleted_at.is_none())
+            .map(|p| p.knowledge.clone())
+            .unwrap_or_default();
+        for document in next.knowledge.iter().filter(|d| !named_before.contains(d)) {
+            require_reference::<crate::documents::DocumentTable>(
+                tx,
+                scope,
+                document.as_uuid(),
+                "knowledge_document_ids",
+                "document",
+            )
+            .await?;
+        }
         if let Some(project) = next.project_id
             && newly_refers(previous, next, |f| f.project_id)
         {

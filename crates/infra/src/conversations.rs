@@ -13,11 +13,12 @@ use bulkhead_domain::conversations::{
     ConversationFilter, Conversations, Message, MessageContent, MessageMetadata, MessageRepository,
     MessageRole, NewMessage, Posted, ReplyInput, ReplyPlan,
 };
+use bulkhead_domain::documents::SearchQuery;
 use bulkhead_domain::resource::Record;
 use bulkhead_domain::runs::{Run, RunInput, RunStatus};
 use bulkhead_domain::{
-    AgentConfigId, ConversationId, DomainError, DomainResult, MessageId, ProjectId, ResourceId,
-    RunId, TenantScope, UserId,
+    AgentConfigId, ConversationId, DocumentId, DomainError, DomainResult, MessageId, ProjectId,
+    ResourceId, RunId, TenantScope, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Order, Query};
@@ -455,6 +456,68 @@ async fn history(
     Ok(history)
 }
 
+/// How many chunks of its knowledge base a reply reads.
+const KNOWLEDGE_CHUNKS: u64 = 5;
+
+/// The chunks of configuration `config`'s knowledge base that best match `text` (any of its
+/// words), as a reply's input carries them: document, title, chunk number and text.
+async fn knowledge(
+    tx: &DatabaseTransaction,
+    scope: &TenantScope,
+    config: AgentConfigId,
+    text: &str,
+) -> DomainResult<Vec<serde_json::Value>> {
+    let select = Query::select()
+        .column(("agent_configs", "knowledge"))
+        .from("agent_configs")
+        .and_where(col("agent_configs", "organization_id").eq(scope.organization_id().as_uuid()))
+        .and_where(col("agent_configs", "id").eq(config.as_uuid()))
+        .to_owned();
+    let Some(row) = first(tx, &select).await? else {
+        return Ok(Vec::new());
+    };
+    let named: String = row.try_get_by_index(0).map_err(to_domain)?;
+    let named: Vec<Uuid> = serde_json::from_str(&named).map_err(corrupt("agent knowledge"))?;
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = SearchQuery {
+        text: text.to_owned(),
+        limit: KNOWLEDGE_CHUNKS,
+        documents: Some(named.into_iter().map(DocumentId::from_uuid).collect()),
+        project_id: None,
+        any_word: true,
+    };
+    let hits = crate::documents::search_in(tx, scope, &query).await?;
+    Ok(hits
+        .into_iter()
+        .map(|hit| {
+            json!({
+                "document_id": hit.document_id.to_string(),
+                "title": hit.title,
+                "chunk": hit.chunk,
+                "content": hit.content,
+            })
+        })
+        .collect())
+}
+
+/// The sources a reply drew on, for its message's metadata: its knowledge without the text.
+fn sources(run: &Run) -> serde_json::Value {
+    run.input
+        .as_map()
+        .get("knowledge")
+        .and_then(serde_json::Value::as_array)
+        .map(|chunks| {
+            chunks
+                .iter()
+                .map(|c| json!({ "document_id": c["document_id"], "title": c["title"], "chunk": c["chunk"] }))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into()
+}
+
 /// Queues a reply to `message` in `owner`'s conversation, which this unit of work holds: the
 /// run reads the history (so every message still waiting is answered by it), the messages
 /// stop waiting, the message and the conversation name the run, and a `reply` event says it
@@ -474,13 +537,13 @@ async fn start_reply(
         .cond_where(of_conversation(scope, conversation))
         .and_where(col(MESSAGES, "id").eq(message.as_uuid()));
     let replied = first(tx, &select).await?.ok_or(DomainError::NotFound)?;
-    let metadata = self::message(&replied)?.metadata;
-    let input = RunInput::parse(ReplyInput::build(
-        conversation,
-        message,
-        &metadata,
-        &history,
-    ))?;
+    let replied = self::message(&replied)?;
+    let mut input = ReplyInput::build(conversation, message, &replied.metadata, &history);
+    let knowledge = knowledge(tx, scope, config, replied.content.as_str()).await?;
+    if !knowledge.is_empty() {
+        input["knowledge"] = knowledge.into();
+    }
+    let input = RunInput::parse(input)?;
     let mut run = Run::reply(
         scope.organization_id(),
         owner,
@@ -566,7 +629,7 @@ pub(crate) async fn reply_moved(
     {
         let mut metadata = Map::new();
         metadata.insert("run_id".into(), run.id.to_string().into());
-        metadata.insert("sources".into(), json!([]));
+        metadata.insert("sources".into(), sources(run));
         let draft = Draft {
             id: MessageId::generate(),
             role: MessageRole::Assistant,

@@ -196,16 +196,6 @@ impl TenantTable for DocumentTable {
     }
 }
 
-/// Splits search text into words FTS5 takes literally (each quoted), so no operator of its
-/// query language reaches it from a client.
-fn fts5_words(text: &str) -> String {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\""))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The SQL search over the chunks of live documents.
 #[derive(Clone)]
 pub struct SqlDocumentIndex {
@@ -227,50 +217,86 @@ impl DocumentIndex for SqlDocumentIndex {
         query: &SearchQuery,
     ) -> DomainResult<Vec<SearchHit>> {
         let tx = OrgTx::begin_read(&self.store, scope).await?;
-        let backend = tx.get_database_backend();
-        let org = scope.organization_id().as_uuid();
-        let mut values: Vec<Value> = vec![org.into()];
-        let mut extra = String::new();
-        if let Some(project) = query.project_id {
-            values.push(project.as_uuid().into());
-            extra.push_str(&format!(" AND d.project_id = ${}", values.len()));
+        let hits = search_in(&tx, scope, query).await?;
+        tx.finish_read().await?;
+        Ok(hits)
+    }
+}
+
+/// Words of `text` as a query that needs any of them (a retrieval for a knowledge base reads a
+/// whole message), or all of them (a person's search); only letters and digits reach it, so no
+/// operator of either store's query language comes from a client.
+fn query_words(text: &str, any: bool, postgres: bool) -> String {
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(64)
+        .collect();
+    match (postgres, any) {
+        (true, true) => words.join(" | "),
+        (true, false) => words.join(" & "),
+        (false, any) => words
+            .iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(if any { " OR " } else { " " }),
+    }
+}
+
+/// The best chunks of live documents for `query`, in the caller's unit of work.
+pub(crate) async fn search_in(
+    tx: &DatabaseTransaction,
+    scope: &TenantScope,
+    query: &SearchQuery,
+) -> DomainResult<Vec<SearchHit>> {
+    let backend = tx.get_database_backend();
+    let org = scope.organization_id().as_uuid();
+    let mut values: Vec<Value> = vec![org.into()];
+    let mut extra = String::new();
+    if let Some(project) = query.project_id {
+        values.push(project.as_uuid().into());
+        extra.push_str(&format!(" AND d.project_id = ${}", values.len()));
+    }
+    if let Some(documents) = &query.documents {
+        if documents.is_empty() {
+            return Ok(Vec::new());
         }
-        if let Some(documents) = &query.documents {
-            if documents.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut marks = Vec::new();
-            for id in documents {
-                values.push(id.as_uuid().into());
-                marks.push(format!("${}", values.len()));
-            }
-            extra.push_str(&format!(" AND d.id IN ({})", marks.join(", ")));
+        let mut marks = Vec::new();
+        for id in documents {
+            values.push(id.as_uuid().into());
+            marks.push(format!("${}", values.len()));
         }
-        let sql = if backend == DatabaseBackend::Postgres {
-            values.push(query.text.clone().into());
-            let q = values.len();
-            values.push((query.limit as i64).into());
-            let limit = values.len();
-            format!(
-                "SELECT d.id, d.title, d.filename, d.content_type, d.project_id, c.seq, c.content, \
-                        ts_rank(c.tsv, plainto_tsquery('english', ${q}))::float8 AS rank \
+        extra.push_str(&format!(" AND d.id IN ({})", marks.join(", ")));
+    }
+    let sql = if backend == DatabaseBackend::Postgres {
+        let words = query_words(&query.text, query.any_word, true);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        values.push(words.into());
+        let q = values.len();
+        values.push((query.limit as i64).into());
+        let limit = values.len();
+        format!(
+            "SELECT d.id, d.title, d.filename, d.content_type, d.project_id, c.seq, c.content, \
+                        ts_rank(c.tsv, to_tsquery('english', ${q}))::float8 AS rank \
                    FROM document_chunks c \
                    JOIN documents d ON d.organization_id = c.organization_id AND d.id = c.document_id \
                   WHERE c.organization_id = $1 AND d.deleted_at IS NULL{extra} \
-                    AND c.tsv @@ plainto_tsquery('english', ${q}) \
+                    AND c.tsv @@ to_tsquery('english', ${q}) \
                   ORDER BY rank DESC, d.id, c.seq LIMIT ${limit}"
-            )
-        } else {
-            let words = fts5_words(&query.text);
-            if words.is_empty() {
-                return Ok(Vec::new());
-            }
-            values.push(words.into());
-            let q = values.len();
-            values.push((query.limit as i64).into());
-            let limit = values.len();
-            // bm25 is lower for better matches; its negation ranks like PostgreSQL's.
-            format!(
+        )
+    } else {
+        let words = query_words(&query.text, query.any_word, false);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        values.push(words.into());
+        let q = values.len();
+        values.push((query.limit as i64).into());
+        let limit = values.len();
+        // bm25 is lower for better matches; its negation ranks like PostgreSQL's.
+        format!(
                 "SELECT d.id, d.title, d.filename, d.content_type, d.project_id, c.seq, c.content, \
                         -bm25(document_chunks_fts) AS rank \
                    FROM document_chunks_fts \
@@ -282,32 +308,30 @@ impl DocumentIndex for SqlDocumentIndex {
             )
             // SQLite numbers its parameters `?N`.
             .replace('$', "?")
-        };
-        let rows = tx
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await
-            .map_err(to_domain)?;
-        tx.finish_read().await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get_by_index(3).map_err(to_domain)?;
-                Ok(SearchHit {
-                    document_id: DocumentId::from_uuid(row.try_get_by_index(0).map_err(to_domain)?),
-                    title: row.try_get_by_index(1).map_err(to_domain)?,
-                    filename: row.try_get_by_index(2).map_err(to_domain)?,
-                    content_type: DocumentType::parse("content_type", &kind)
-                        .map_err(corrupt("document type"))?,
-                    project_id: row
-                        .try_get_by_index::<Option<Uuid>>(4)
-                        .map_err(to_domain)?
-                        .map(ProjectId::from_uuid),
-                    chunk: row.try_get_by_index(5).map_err(to_domain)?,
-                    content: row.try_get_by_index(6).map_err(to_domain)?,
-                    rank: row.try_get_by_index(7).map_err(to_domain)?,
-                })
+    };
+    let rows = tx
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .map_err(to_domain)?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get_by_index(3).map_err(to_domain)?;
+            Ok(SearchHit {
+                document_id: DocumentId::from_uuid(row.try_get_by_index(0).map_err(to_domain)?),
+                title: row.try_get_by_index(1).map_err(to_domain)?,
+                filename: row.try_get_by_index(2).map_err(to_domain)?,
+                content_type: DocumentType::parse("content_type", &kind)
+                    .map_err(corrupt("document type"))?,
+                project_id: row
+                    .try_get_by_index::<Option<Uuid>>(4)
+                    .map_err(to_domain)?
+                    .map(ProjectId::from_uuid),
+                chunk: row.try_get_by_index(5).map_err(to_domain)?,
+                content: row.try_get_by_index(6).map_err(to_domain)?,
+                rank: row.try_get_by_index(7).map_err(to_domain)?,
             })
-            .collect()
-    }
+        })
+        .collect()
 }
 
 /// Extracts text from a document's bytes, by its type.
@@ -637,12 +661,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fts5_operators_never_reach_the_query() {
+    fn query_operators_never_reach_the_stores() {
         assert_eq!(
-            fts5_words("tax OR \"x\" NEAR(a b)*"),
+            query_words("tax OR \"x\" NEAR(a b)*", false, false),
             "\"tax\" \"OR\" \"x\" \"NEAR\" \"a\" \"b\""
         );
-        assert_eq!(fts5_words("--- ***"), "");
+        assert_eq!(query_words("tax & !x | y:*", false, true), "tax & x & y");
+        assert_eq!(query_words("tax, x", true, true), "tax | x");
+        assert_eq!(query_words("tax x", true, false), "\"tax\" OR \"x\"");
+        assert_eq!(query_words("--- ***", false, true), "");
     }
 
     #[test]

@@ -125,6 +125,30 @@ impl OpenAiCompatibleExecutor {
         if let Some(system) = settings["system_prompt"].as_str().filter(|s| !s.is_empty()) {
             messages.push(json!({ "role": "system", "content": system }));
         }
+        // A reply with a knowledge base reads the chunks retrieved for it first.
+        if let Some(chunks) = input.get("knowledge").and_then(Value::as_array)
+            && !chunks.is_empty()
+        {
+            let sources: Vec<String> = chunks
+                .iter()
+                .enumerate()
+                .map(|(n, c)| {
+                    format!(
+                        "[{}] {}: {}",
+                        n + 1,
+                        c["title"].as_str().unwrap_or_default(),
+                        c["content"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            messages.push(json!({
+                "role": "system",
+                "content": format!(
+                    "Answer from these sources where they help, citing them by number:\n\n{}",
+                    sources.join("\n\n")
+                ),
+            }));
+        }
         // A conversation's reply reads the conversation; any other run, its prompt.
         match input.get("messages").and_then(Value::as_array) {
             Some(history) if input.contains_key("conversation_id") => {

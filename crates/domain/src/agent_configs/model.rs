@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::tools::Tool;
 use crate::error::{DomainError, DomainResult, Validator};
-use crate::ids::{AgentConfigId, ProjectId, UserId};
+use crate::ids::{AgentConfigId, DocumentId, ProjectId, UserId};
 use crate::resource::{Record, Resource, set_if_given};
 use crate::scope::Permission;
 use crate::sealed::SealedSecret;
@@ -328,6 +328,29 @@ pub struct AgentConfigFields {
     pub credential: Option<SealedSecret>,
     /// When the credential was last set or removed.
     pub credential_changed_at: Option<DateTime<Utc>>,
+    /// The documents its conversations' replies draw on (its knowledge base), without
+    /// repeats, at most [`MAX_KNOWLEDGE`].
+    pub knowledge: Vec<DocumentId>,
+}
+
+/// The most documents a configuration's knowledge base names.
+pub const MAX_KNOWLEDGE: usize = 20;
+
+fn knowledge(raw: &[DocumentId]) -> DomainResult<Vec<DocumentId>> {
+    let mut ids: Vec<DocumentId> = Vec::with_capacity(raw.len());
+    for id in raw {
+        if !ids.contains(id) {
+            ids.push(*id);
+        }
+    }
+    if ids.len() > MAX_KNOWLEDGE {
+        return Err(DomainError::invalid(
+            "knowledge_document_ids",
+            "size",
+            format!("knowledge_document_ids may name at most {MAX_KNOWLEDGE} documents"),
+        ));
+    }
+    Ok(ids)
 }
 
 /// Raw input of a create.
@@ -353,6 +376,8 @@ pub struct CreateAgentConfig {
     pub project_id: Option<ProjectId>,
     /// For `openai_compatible`.
     pub base_url: Option<String>,
+    /// Live documents of the organization its conversations' replies draw on.
+    pub knowledge_document_ids: Vec<DocumentId>,
 }
 
 /// Raw input of a partial update; `Some(None)` clears an optional field.
@@ -378,6 +403,8 @@ pub struct UpdateAgentConfig {
     pub project_id: Option<Option<ProjectId>>,
     /// A new (or no) base URL.
     pub base_url: Option<Option<String>>,
+    /// A new knowledge base (the whole list).
+    pub knowledge_document_ids: Option<Vec<DocumentId>>,
 }
 
 /// A validated partial update.
@@ -403,6 +430,8 @@ pub struct AgentConfigChanges {
     pub project_id: Option<Option<ProjectId>>,
     /// A new (or no) base URL.
     pub base_url: Option<Option<ProviderUrl>>,
+    /// A new knowledge base.
+    pub knowledge: Option<Vec<DocumentId>>,
 }
 
 /// List filters of configurations.
@@ -466,6 +495,7 @@ impl Resource for AgentConfigs {
             input.system_prompt.as_deref().unwrap_or_default(),
         ));
         let tools = v.check(tools(&input.tools));
+        let knowledge = v.check(knowledge(&input.knowledge_document_ids));
         let base_url = v.check(
             input
                 .base_url
@@ -485,6 +515,7 @@ impl Resource for AgentConfigs {
                 tools,
             ))?;
         let base_url = base_url.flatten();
+        let knowledge = knowledge.unwrap_or_default();
         let behaviour = Behaviour {
             provider,
             model,
@@ -504,6 +535,7 @@ impl Resource for AgentConfigs {
             active: true,
             credential: None,
             credential_changed_at: None,
+            knowledge,
         })
     }
 
@@ -535,6 +567,13 @@ impl Resource for AgentConfigs {
                 .transpose(),
         );
         let tools = v.check(patch.tools.as_deref().map(tools).transpose());
+        let knowledge = v.check(
+            patch
+                .knowledge_document_ids
+                .as_deref()
+                .map(knowledge)
+                .transpose(),
+        );
         let base_url = v.check(
             patch
                 .base_url
@@ -563,6 +602,7 @@ impl Resource for AgentConfigs {
             tools,
             project_id: patch.project_id,
             base_url: base_url.flatten(),
+            knowledge: knowledge.flatten(),
         })
     }
 
@@ -580,6 +620,7 @@ impl Resource for AgentConfigs {
             set_if_given(&mut b.system_prompt, &changes.system_prompt),
             set_if_given(&mut b.tools, &changes.tools),
             set_if_given(&mut b.base_url, &changes.base_url),
+            set_if_given(&mut fields.knowledge, &changes.knowledge),
         ];
         if fields.behaviour != before {
             fields.behaviour_version += 1;
@@ -609,6 +650,15 @@ impl Resource for AgentConfigs {
         recorded.insert(
             "credential_changed_at".into(),
             fields.credential_changed_at.map(|t| t.to_rfc3339()).into(),
+        );
+        recorded.insert(
+            "knowledge_document_ids".into(),
+            fields
+                .knowledge
+                .iter()
+                .map(|d| Value::from(d.to_string()))
+                .collect::<Vec<_>>()
+                .into(),
         );
         recorded
     }
@@ -643,6 +693,19 @@ mod tests {
     #[test]
     fn a_create_reports_every_bad_field_and_applies_defaults() {
         let fields = AgentConfigs::validate(echo()).expect("valid");
+        assert!(fields.knowledge.is_empty());
+        let many = AgentConfigs::validate(CreateAgentConfig {
+            knowledge_document_ids: (0..21).map(|_| DocumentId::new()).collect(),
+            ..echo()
+        });
+        assert!(matches!(many, Err(DomainError::Validation(_))));
+        let twice = DocumentId::new();
+        let deduped = AgentConfigs::validate(CreateAgentConfig {
+            knowledge_document_ids: vec![twice, twice],
+            ..echo()
+        })
+        .expect("valid");
+        assert_eq!(deduped.knowledge, [twice]);
         assert_eq!(fields.behaviour.provider, Provider::Echo);
         assert_eq!(fields.behaviour.max_tokens.get(), 1024);
         assert_eq!(fields.behaviour_version, 1);
@@ -658,6 +721,7 @@ mod tests {
             tools: vec!["rm -rf".into()],
             project_id: None,
             base_url: Some("ftp://example.com".into()),
+            knowledge_document_ids: Vec::new(),
         });
         let Err(DomainError::Validation(errors)) = err else {
             panic!("{err:?}")

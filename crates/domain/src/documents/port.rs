@@ -82,6 +82,9 @@ pub struct SearchQuery {
     pub documents: Option<Vec<DocumentId>>,
     /// Only chunks of this project's documents.
     pub project_id: Option<ProjectId>,
+    /// Whether a chunk needs any of the words (a retrieval for a reply, which reads a whole
+    /// message) rather than all of them (a person's search).
+    pub any_word: bool,
 }
 
 /// Searches the organization's indexed text: only live documents' chunks, ranked.

@@ -230,6 +230,7 @@ impl DocumentService {
             limit,
             documents,
             project_id,
+            any_word: false,
         })
     }
 }
