@@ -624,7 +624,7 @@ ROLLBACK;
     "search": PGBENCH_TENANT + f"""
 \\set a random(1, {VOCABULARY})
 \\set b random(1, {VOCABULARY})
-SELECT d.id, d.title, d.filename, d.content_type, d.project_id, c.seq, c.content, ts_rank(c.tsv, to_tsquery('english', 'w' || lpad((:a)::text, 4, '0') || ' & w' || lpad((:b)::text, 4, '0')))::float8 AS rank FROM document_chunks c JOIN documents d ON d.organization_id = c.organization_id AND d.id = c.document_id WHERE c.organization_id = {sql_org('(:n)::int')}::uuid AND d.deleted_at IS NULL AND c.tsv @@ to_tsquery('english', 'w' || lpad((:a)::text, 4, '0') || ' & w' || lpad((:b)::text, 4, '0')) ORDER BY rank DESC, d.id, c.seq LIMIT 10;
+SELECT d.id, d.title, d.filename, d.content_type, d.project_id, c.seq, c.content, ts_rank(c.tsv, q.query)::float8 AS rank FROM to_tsquery('english', 'w' || lpad((:a)::text, 4, '0') || ' & w' || lpad((:b)::text, 4, '0')) AS q(query) JOIN document_chunks c ON c.tsv @@ q.query JOIN documents d ON d.organization_id = c.organization_id AND d.id = c.document_id WHERE c.organization_id = {sql_org('(:n)::int')}::uuid AND d.deleted_at IS NULL ORDER BY rank DESC, d.id, c.seq LIMIT 10;
 ROLLBACK;
 """,
 }
