@@ -664,3 +664,67 @@ async fn documents_live_in_an_s3_compatible_bucket() {
     assert_eq!(swept, 1);
     assert!(moto.list(&bucket).await.is_empty());
 }
+
+/// As the application role, under row-level security, a search reaches its chunks through the
+/// organization's full-text index: the text condition is one of the index's conditions, not a
+/// filter over every chunk of the organization (PostgreSQL refuses that until `@@` is
+/// LEAKPROOF, which migration 24 makes it).
+#[tokio::test]
+async fn search_uses_its_index_under_row_level_security() {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
+    let app = spawn_app_with(Store::Postgres, |_| {}).await;
+    let a = app.register("search-index@example.com").await;
+    // Five thousand chunks of one document, a rare word in a few: through the index the search
+    // reads those few, without it every chunk of the organization.
+    let document = Uuid::now_v7();
+    app.as_owner(&format!(
+        "INSERT INTO documents (organization_id, id, created_by, created_at, updated_at, version, \
+           title, filename, content_type, size_bytes, sha256, status, chunk_count) \
+         VALUES ('{org}', '{document}', '{user}', now(), now(), 1, 'Report', 'report.txt', \
+           'text/plain', 0, repeat('0', 64), 'ready', 5000); \
+         INSERT INTO document_chunks (organization_id, document_id, seq, content) \
+           SELECT '{org}', '{document}', i, \
+                  CASE WHEN i % 1000 = 0 THEN 'quarterly revenue' ELSE repeat('costs held steady ', 50) END \
+             FROM generate_series(1, 5000) i; \
+         ANALYZE document_chunks;",
+        org = a.organization_id,
+        user = a.user_id,
+    ))
+    .await;
+    let conn = app.database.as_ref().unwrap().connect_as_app().await;
+    let tx = conn.begin().await.unwrap();
+    tx.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT set_config('app.current_org', $1, true)",
+        [a.organization_id.clone().into()],
+    ))
+    .await
+    .unwrap();
+    // Leaves the planner two ways: the index with the text condition, or without it.
+    tx.execute_unprepared("SET LOCAL enable_seqscan = off")
+        .await
+        .unwrap();
+    let rows = tx
+        .query_all_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            format!(
+                "EXPLAIN SELECT c.seq FROM document_chunks c \
+                 WHERE c.organization_id = '{}'::uuid \
+                   AND c.tsv @@ to_tsquery('english', 'quarterly & revenue')",
+                Uuid::parse_str(&a.organization_id).unwrap()
+            ),
+        ))
+        .await
+        .unwrap();
+    let plan = rows
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    tx.rollback().await.unwrap();
+    assert!(
+        plan.lines()
+            .any(|line| line.contains("Index Cond") && line.contains("tsv @@")),
+        "{plan}"
+    );
+}

@@ -29,6 +29,7 @@ mod m20261202_000020_work;
 mod m20261202_000021_billing;
 mod m20261202_000022_conversations;
 mod m20261202_000023_documents;
+mod m20261203_000024_search_index;
 mod rls;
 mod tenant_table;
 
@@ -137,6 +138,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000021_billing::Migration),
             Box::new(m20261202_000022_conversations::Migration),
             Box::new(m20261202_000023_documents::Migration),
+            Box::new(m20261203_000024_search_index::Migration),
         ]
     }
 }

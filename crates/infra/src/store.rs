@@ -351,6 +351,28 @@ impl Store {
         self.db.get_database_backend() == DatabaseBackend::Postgres
     }
 
+    /// Whether document search can use its index under row-level security: on PostgreSQL
+    /// only when `tsvector @@ tsquery` is LEAKPROOF, which migrations run by a superuser make
+    /// it (see migration `m20261203_000024_search_index`). Otherwise every search reads all of
+    /// its organization's chunks: correct, and slow past a few thousand. Always on SQLite.
+    pub async fn search_uses_index(&self) -> Result<bool, InfraError> {
+        if !self.is_postgres() {
+            return Ok(true);
+        }
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                "SELECT proleakproof FROM pg_proc \
+                 WHERE oid = 'pg_catalog.ts_match_vq(tsvector, tsquery)'::regprocedure",
+            ))
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("", "proleakproof")?,
+            None => false,
+        })
+    }
+
     /// On PostgreSQL, refuses a role that would bypass row-level security (superuser,
     /// BYPASSRLS, or owner of a table) and tenant tables without forced RLS (migrations not
     /// run). Does nothing on SQLite.

@@ -506,6 +506,13 @@ impl Application {
                 database = %redact_url(&config.database_url),
                 "store: PostgreSQL, row-level security enforced for the application role"
             );
+            if !store.search_uses_index().await? {
+                tracing::warn!(
+                    "document search cannot use its index under row-level security (tsvector @@ tsquery \
+                     is not LEAKPROOF): each search reads all of its organization's chunks. As a superuser: \
+                     ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF (docs/scaling.md)"
+                );
+            }
         } else {
             Migrator::up(store.connection(), None).await?;
             tracing::warn!(
