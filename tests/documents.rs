@@ -366,6 +366,35 @@ async fn every_accepted_type_is_extracted_and_searchable(app: TestApp) {
     .await;
     let failed = processed(&app, &a, &broken, "failed").await;
     assert!(failed["error"].is_string(), "{failed}");
+    // Text is decoded as it is read: characters cut between the pieces read are whole in
+    // its chunks, and bytes that are not UTF-8 past the checked head fail the document.
+    let long = format!("{} ocelot", "señor niño café ".repeat(20_000));
+    let long = upload(&app, &a, long.as_bytes(), "long.txt", "text/plain").await;
+    let long = processed(&app, &a, &long, "ready").await;
+    assert!(long["chunk_count"].as_i64().unwrap() > 300, "{long}");
+    let found = app.get("/api/v1/documents/search?q=ocelot", &a.token).await;
+    assert_eq!(
+        found.body["data"][0]["document_id"], long["id"],
+        "{}",
+        found.body
+    );
+    let hits = app.get("/api/v1/documents/search?q=niño", &a.token).await;
+    let hits = hits.body["data"].as_array().unwrap();
+    assert_eq!(hits.len(), 10, "{hits:?}");
+    assert!(
+        hits.iter().all(|h| h["content"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .all(|word| ["señor", "niño", "café"].contains(&word))),
+        "{hits:?}"
+    );
+    let mut bad = "plain words ".repeat(20_000).into_bytes();
+    bad.extend_from_slice(&[0xff, 0xfe]);
+    let bad = upload(&app, &a, &bad, "bad.txt", "text/plain").await;
+    let bad = processed(&app, &a, &bad, "failed").await;
+    assert_eq!(bad["error"], "the text is not UTF-8", "{bad}");
+    assert_eq!(bad["chunk_count"], 0, "{bad}");
     // Search input is words, never query syntax.
     for q in [
         "walrus OR narwhal",

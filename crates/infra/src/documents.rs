@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bulkhead_domain::audit::AuditEntry;
 use bulkhead_domain::documents::{
-    BlobKey, BlobStore, CHUNK_CHARS, DocumentFields, DocumentFilter, DocumentIndex, DocumentStatus,
-    DocumentType, Documents, SearchHit, SearchQuery, chunk_text,
+    BlobKey, BlobStore, CHUNK_CHARS, Chunker, DocumentFields, DocumentFilter, DocumentIndex,
+    DocumentStatus, DocumentType, Documents, SearchHit, SearchQuery,
 };
 use bulkhead_domain::resource::Record;
 use bulkhead_domain::{
@@ -337,6 +337,89 @@ pub(crate) async fn search_in(
         .collect()
 }
 
+const NOT_UTF8: &str = "the text is not UTF-8";
+
+/// How much of a parsed document's text is cut into chunks at a time.
+const TEXT_PIECE: usize = 64 * 1024;
+
+/// Takes the longest prefix of `bytes` that is whole UTF-8 characters, leaving behind a
+/// character cut off at the end (the rest of it is in the next piece); `None` if the bytes
+/// are not UTF-8.
+fn take_utf8(bytes: &mut Vec<u8>) -> Option<String> {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(text) => text.len(),
+        Err(err) if err.error_len().is_none() => err.valid_up_to(),
+        Err(_) => return None,
+    };
+    let rest = bytes.split_off(valid);
+    String::from_utf8(std::mem::replace(bytes, rest)).ok()
+}
+
+/// Cuts a document's text into chunks as it arrives and inserts them, numbered from 1, many
+/// rows per statement (a long document makes thousands).
+struct ChunkWriter {
+    org: OrganizationId,
+    id: DocumentId,
+    chunker: Chunker,
+    batch: Vec<String>,
+    written: i64,
+}
+
+impl ChunkWriter {
+    fn new(org: OrganizationId, id: DocumentId) -> Self {
+        Self {
+            org,
+            id,
+            chunker: Chunker::new(CHUNK_CHARS),
+            batch: Vec::with_capacity(CHUNKS_PER_INSERT),
+            written: 0,
+        }
+    }
+
+    async fn push(&mut self, tx: &DatabaseTransaction, text: &str) -> DomainResult<()> {
+        for chunk in self.chunker.push(text) {
+            self.batch.push(chunk);
+            if self.batch.len() == CHUNKS_PER_INSERT {
+                self.flush(tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the last chunks; answers how many there are in all.
+    async fn finish(mut self, tx: &DatabaseTransaction) -> DomainResult<i64> {
+        let chunker = std::mem::replace(&mut self.chunker, Chunker::new(1));
+        self.batch.extend(chunker.finish());
+        self.flush(tx).await?;
+        Ok(self.written)
+    }
+
+    async fn flush(&mut self, tx: &DatabaseTransaction) -> DomainResult<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let mut insert = Query::insert();
+        insert
+            .into_table(CHUNKS)
+            .columns(["organization_id", "document_id", "seq", "content"]);
+        for chunk in self.batch.drain(..) {
+            self.written += 1;
+            insert
+                .values([
+                    Expr::val(self.org.as_uuid()),
+                    Expr::val(self.id.as_uuid()),
+                    Expr::val(self.written),
+                    Expr::val(chunk),
+                ])
+                .map_err(|e| DomainError::Internal(format!("chunk insert: {e}")))?;
+        }
+        tx.execute_raw(tx.get_database_backend().build(&insert))
+            .await
+            .map_err(to_domain)
+            .map(|_| ())
+    }
+}
+
 /// Extracts text from a document's bytes, by its type.
 pub fn extract_text(kind: DocumentType, bytes: &[u8]) -> Result<String, String> {
     match kind {
@@ -347,7 +430,7 @@ pub fn extract_text(kind: DocumentType, bytes: &[u8]) -> Result<String, String> 
             html2text::from_read(bytes, 100).map_err(|e| format!("unreadable HTML: {e}"))
         }
         DocumentType::Text | DocumentType::Markdown | DocumentType::Csv | DocumentType::Json => {
-            String::from_utf8(bytes.to_vec()).map_err(|_| "the text is not UTF-8".to_owned())
+            String::from_utf8(bytes.to_vec()).map_err(|_| NOT_UTF8.to_owned())
         }
     }
 }
@@ -474,44 +557,28 @@ impl DocumentProcessor {
             tx.commit().await?;
             DocumentType::parse("content_type", &kind).map_err(corrupt("document type"))?
         };
-        let outcome = self.extract(org, id, kind).await;
+        // The chunks are written as the text is cut, in the unit of work that ends the
+        // document's processing: a failure midway leaves none of them.
         let tx = OrgTx::begin_exempt(&self.store, &scope).await?;
-        let backend = tx.get_database_backend();
         let clear = Query::delete()
             .from_table(CHUNKS)
             .and_where(col(CHUNKS, "organization_id").eq(org.as_uuid()))
             .and_where(col(CHUNKS, "document_id").eq(id.as_uuid()))
             .to_owned();
-        tx.execute_raw(backend.build(&clear))
+        tx.execute_raw(tx.get_database_backend().build(&clear))
             .await
             .map_err(to_domain)?;
+        let outcome = self.index(&tx, org, id, kind).await?;
+        let tx = match outcome {
+            Ok(_) => tx,
+            Err(_) => {
+                tx.rollback().await?;
+                OrgTx::begin_exempt(&self.store, &scope).await?
+            }
+        };
+        let backend = tx.get_database_backend();
         let entry = match outcome {
-            Ok(chunks) => {
-                // Many rows per statement: a long document makes thousands of chunks.
-                for (batch, rows) in chunks.chunks(CHUNKS_PER_INSERT).enumerate() {
-                    let mut insert = Query::insert();
-                    insert.into_table(CHUNKS).columns([
-                        "organization_id",
-                        "document_id",
-                        "seq",
-                        "content",
-                    ]);
-                    for (n, chunk) in rows.iter().enumerate() {
-                        let seq = (batch * CHUNKS_PER_INSERT + n) as i64 + 1;
-                        insert
-                            .values([
-                                Expr::val(org.as_uuid()),
-                                Expr::val(id.as_uuid()),
-                                Expr::val(seq),
-                                Expr::val(chunk.as_str()),
-                            ])
-                            .map_err(|e| DomainError::Internal(format!("chunk insert: {e}")))?;
-                    }
-                    tx.execute_raw(backend.build(&insert))
-                        .await
-                        .map_err(to_domain)?;
-                }
-                let count = chunks.len() as i64;
+            Ok(count) => {
                 Self::set_status(&tx, &scope, id, DocumentStatus::Ready, None, count).await?;
                 AuditEntry::event(
                     "document.indexed",
@@ -571,35 +638,74 @@ impl DocumentProcessor {
         Ok(true)
     }
 
-    /// Reads a document's bytes (bounded by the upload limit), and extracts and chunks its
-    /// text off the async threads.
-    async fn extract(
+    /// Extracts document `id`'s text and writes its chunks in `tx`, a batch at a time, with
+    /// the memory of a few chunks whatever the file's size: text types are decoded and cut
+    /// as their bytes arrive. PDF and HTML, whose parsers need the whole file, are read whole
+    /// (bounded by the upload limit) and parsed off the async threads. Answers the number of
+    /// chunks, or why the document cannot be indexed.
+    async fn index(
         &self,
+        tx: &DatabaseTransaction,
         org: OrganizationId,
         id: DocumentId,
         kind: DocumentType,
-    ) -> Result<Vec<String>, Failure> {
-        let key = BlobKey::document(org, id);
-        let mut reader = self.blobs.reader(&key).await.map_err(Failure::store)?;
+    ) -> DomainResult<Result<i64, Failure>> {
+        let mut reader = match self.blobs.reader(&BlobKey::document(org, id)).await {
+            Ok(reader) => reader,
+            Err(err) => return Ok(Err(Failure::store(err))),
+        };
+        let mut writer = ChunkWriter::new(org, id);
         let mut bytes = Vec::new();
-        while let Some(piece) = reader.next().await.map_err(Failure::store)? {
-            bytes.extend_from_slice(&piece);
-            if bytes.len() as u64 > self.max_bytes {
-                return Err(Failure::fatal(
+        let mut read = 0u64;
+        loop {
+            let piece = match reader.next().await {
+                Ok(Some(piece)) => piece,
+                Ok(None) => break,
+                Err(err) => return Ok(Err(Failure::store(err))),
+            };
+            read += piece.len() as u64;
+            if read > self.max_bytes {
+                return Ok(Err(Failure::fatal(
                     "the stored file is larger than the upload limit",
-                ));
+                )));
+            }
+            bytes.extend_from_slice(&piece);
+            if kind.is_plain_text() {
+                let Some(text) = take_utf8(&mut bytes) else {
+                    return Ok(Err(Failure::fatal(NOT_UTF8)));
+                };
+                writer.push(tx, &text).await?;
             }
         }
-        tokio::task::spawn_blocking(move || {
-            // A malformed PDF can make the extractor panic; that fails the document, not
-            // the worker.
-            std::panic::catch_unwind(|| extract_text(kind, &bytes))
-                .unwrap_or_else(|_| Err("the file could not be parsed".to_owned()))
-        })
-        .await
-        .map_err(|e| Failure::fatal(&format!("extraction stopped: {e}")))?
-        .map(|text| chunk_text(&text, CHUNK_CHARS))
-        .map_err(|reason| Failure::fatal(&reason))
+        if kind.is_plain_text() {
+            if !bytes.is_empty() {
+                // A character cut off by the end of the file.
+                return Ok(Err(Failure::fatal(NOT_UTF8)));
+            }
+        } else {
+            let parsed = tokio::task::spawn_blocking(move || {
+                // A malformed PDF can make the extractor panic; that fails the document, not
+                // the worker.
+                std::panic::catch_unwind(|| extract_text(kind, &bytes))
+                    .unwrap_or_else(|_| Err("the file could not be parsed".to_owned()))
+            })
+            .await
+            .map_err(|e| DomainError::Internal(format!("extraction stopped: {e}")))?;
+            let text = match parsed {
+                Ok(text) => text,
+                Err(reason) => return Ok(Err(Failure::fatal(&reason))),
+            };
+            let mut rest = text.as_str();
+            while !rest.is_empty() {
+                let mut end = rest.len().min(TEXT_PIECE);
+                while !rest.is_char_boundary(end) {
+                    end += 1;
+                }
+                writer.push(tx, &rest[..end]).await?;
+                rest = &rest[end..];
+            }
+        }
+        writer.finish(tx).await.map(Ok)
     }
 
     /// Removes the bytes under organizations' document keys that no document names any more
@@ -662,6 +768,18 @@ impl Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_cut_between_pieces_waits_for_its_rest() {
+        let text = "añb".as_bytes();
+        let mut bytes = text[..2].to_vec();
+        assert_eq!(take_utf8(&mut bytes).as_deref(), Some("a"));
+        assert_eq!(bytes, [0xc3]);
+        bytes.extend_from_slice(&text[2..]);
+        assert_eq!(take_utf8(&mut bytes).as_deref(), Some("ñb"));
+        assert!(bytes.is_empty());
+        assert_eq!(take_utf8(&mut vec![b'a', 0xff, b'b']), None);
+    }
 
     #[test]
     fn query_operators_never_reach_the_stores() {

@@ -243,6 +243,11 @@ impl OrgTx {
         self.txn.commit().await.map_err(to_domain)
     }
 
+    /// Abandons the unit of work: nothing it wrote stays.
+    pub(crate) async fn rollback(self) -> DomainResult<()> {
+        self.txn.rollback().await.map_err(to_domain)
+    }
+
     /// Ends a unit of work begun with [`OrgTx::begin_read`] once everything it read is in
     /// hand; one begun otherwise is committed.
     ///

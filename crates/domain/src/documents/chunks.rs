@@ -7,28 +7,61 @@ pub const CHUNK_CHARS: usize = 1000;
 /// Splits `text` into chunks of at most `max` characters, at paragraph breaks where it can,
 /// else at a line break or a space, else anywhere; whitespace-only pieces are dropped.
 pub fn chunk_text(text: &str, max: usize) -> Vec<String> {
-    let max = max.max(1);
-    let mut chunks = Vec::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        let end = match rest.char_indices().nth(max) {
-            None => rest.len(),
-            Some((limit, _)) => {
-                let window = &rest[..limit];
-                ["\n\n", "\n", " "]
-                    .iter()
-                    .filter_map(|sep| window.rfind(sep).filter(|at| *at > limit / 2))
-                    .next()
-                    .unwrap_or(limit)
-            }
-        };
-        let piece = rest[..end].trim();
-        if !piece.is_empty() {
-            chunks.push(piece.to_owned());
-        }
-        rest = rest[end..].trim_start();
-    }
+    let mut chunker = Chunker::new(max);
+    let mut chunks = chunker.push(text);
+    chunks.extend(chunker.finish());
     chunks
+}
+
+/// [`chunk_text`] over text that arrives in pieces, holding no more than the chunk being
+/// cut: a document of any length is split with the memory of a few chunks. The chunks are
+/// the same as `chunk_text` makes of the whole text, however it is cut into pieces.
+#[derive(Debug)]
+pub struct Chunker {
+    max: usize,
+    rest: String,
+}
+
+impl Chunker {
+    /// A chunker of chunks of at most `max` characters (at least one).
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            rest: String::new(),
+        }
+    }
+
+    /// Takes the next piece of the text; answers the chunks now complete.
+    pub fn push(&mut self, piece: &str) -> Vec<String> {
+        if self.rest.is_empty() {
+            self.rest.push_str(piece.trim_start());
+        } else {
+            self.rest.push_str(piece);
+        }
+        let mut chunks = Vec::new();
+        // A cut is decided by the first `max + 1` characters; with fewer, more may follow.
+        while let Some((limit, _)) = self.rest.char_indices().nth(self.max) {
+            let window = &self.rest[..limit];
+            let end = ["\n\n", "\n", " "]
+                .iter()
+                .filter_map(|sep| window.rfind(sep).filter(|at| *at > limit / 2))
+                .next()
+                .unwrap_or(limit);
+            let chunk = self.rest[..end].trim();
+            if !chunk.is_empty() {
+                chunks.push(chunk.to_owned());
+            }
+            let next = self.rest[end..].trim_start().len();
+            self.rest.drain(..self.rest.len() - next);
+        }
+        chunks
+    }
+
+    /// The text is complete: answers its last chunk, if any.
+    pub fn finish(self) -> Option<String> {
+        let last = self.rest.trim();
+        (!last.is_empty()).then(|| last.to_owned())
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +82,27 @@ mod tests {
         assert_eq!(chunk_text("x".repeat(250).as_str(), 100).len(), 3);
         assert!(chunk_text("  \n\n ", 100).is_empty());
         assert_eq!(chunk_text("héllo wörld", 5), ["héllo", "wörld"]);
+    }
+
+    #[test]
+    fn pieces_make_the_chunks_the_whole_text_makes() {
+        let text = format!(
+            "  {}\n\n{}\nlast line with wörds {}  ",
+            "alpha beta ".repeat(70),
+            "gamma ".repeat(333),
+            "ü".repeat(150)
+        );
+        let whole = chunk_text(&text, 100);
+        assert!(whole.len() > 10);
+        for size in [1, 2, 7, 64, 99, 100, 101, 1000, text.len()] {
+            let mut chunker = Chunker::new(100);
+            let mut chunks = Vec::new();
+            let chars: Vec<char> = text.chars().collect();
+            for piece in chars.chunks(size) {
+                chunks.extend(chunker.push(&piece.iter().collect::<String>()));
+            }
+            chunks.extend(chunker.finish());
+            assert_eq!(chunks, whole, "pieces of {size} characters");
+        }
     }
 }

@@ -8,7 +8,7 @@ mod port;
 mod service;
 mod upload;
 
-pub use chunks::{CHUNK_CHARS, chunk_text};
+pub use chunks::{CHUNK_CHARS, Chunker, chunk_text};
 pub use model::{
     BlobKey, Document, DocumentChanges, DocumentFields, DocumentFilter, DocumentStatus,
     DocumentType, Documents, UpdateDocument, sanitize_filename,

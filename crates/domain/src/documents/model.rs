@@ -56,6 +56,12 @@ impl DocumentType {
         }
     }
 
+    /// Whether the file is its own text, in UTF-8 (text, Markdown, CSV, JSON): it can be
+    /// indexed piece by piece as it is read, where HTML and PDF need a parser over the whole.
+    pub fn is_plain_text(self) -> bool {
+        matches!(self, Self::Text | Self::Markdown | Self::Csv | Self::Json)
+    }
+
     /// The type named by a stored or filtered media type.
     pub fn parse(field: &str, raw: &str) -> DomainResult<Self> {
         one_of(field, raw, &Self::ALL, Self::mime)
