@@ -529,6 +529,27 @@ async fn the_servers_sessions_use_generic_plans() {
     );
 }
 
+/// The check behind `serve`'s warning: migrated by a superuser, `tsvector @@ tsquery` is
+/// LEAKPROOF and search can use its index; unmarked (a restore, a migration by another role),
+/// the store says so.
+#[tokio::test]
+async fn the_store_knows_whether_search_can_use_its_index() {
+    let database = TestDatabase::create().await;
+    let store = bulkhead_infra::Store::connect(&database.app_url, &Default::default())
+        .await
+        .unwrap();
+    assert!(store.search_uses_index().await.unwrap());
+    database
+        .connect_as_owner()
+        .await
+        .execute_unprepared(
+            "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) NOT LEAKPROOF",
+        )
+        .await
+        .unwrap();
+    assert!(!store.search_uses_index().await.unwrap());
+}
+
 async fn build_error(url: String) -> String {
     match Application::build(test_config(url)).await {
         Ok(_) => panic!("the server started with an unsafe role"),
