@@ -411,11 +411,20 @@ async fn append(
 
 /// Whether run `id` is still queued or running.
 async fn open(tx: &DatabaseTransaction, scope: &TenantScope, id: RunId) -> DomainResult<bool> {
-    match run_rows::load(tx, scope, id, false).await {
-        Ok(run) => Ok(!run.status.is_terminal()),
-        Err(DomainError::NotFound) => Ok(false),
-        Err(other) => Err(other),
-    }
+    // The status alone: the run's input carries the conversation's history.
+    let select = Query::select()
+        .column((run_rows::RUNS, "status"))
+        .from(run_rows::RUNS)
+        .and_where(col(run_rows::RUNS, "organization_id").eq(scope.organization_id().as_uuid()))
+        .and_where(col(run_rows::RUNS, "id").eq(id.as_uuid()))
+        .to_owned();
+    let Some(row) = first(tx, &select).await? else {
+        return Ok(false);
+    };
+    let status: String = row.try_get_by_index(0).map_err(to_domain)?;
+    Ok(!RunStatus::parse("status", &status)
+        .map_err(corrupt("run status"))?
+        .is_terminal())
 }
 
 /// The live history a reply reads, oldest first: the latest messages, as many as fit a run's
