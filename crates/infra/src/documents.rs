@@ -388,8 +388,7 @@ impl ChunkWriter {
 
     /// Writes the last chunks; answers how many there are in all.
     async fn finish(mut self, tx: &DatabaseTransaction) -> DomainResult<i64> {
-        let chunker = std::mem::replace(&mut self.chunker, Chunker::new(1));
-        self.batch.extend(chunker.finish());
+        self.batch.extend(self.chunker.finish());
         self.flush(tx).await?;
         Ok(self.written)
     }

@@ -57,9 +57,10 @@ impl Chunker {
         chunks
     }
 
-    /// The text is complete: answers its last chunk, if any.
-    pub fn finish(self) -> Option<String> {
-        let last = self.rest.trim();
+    /// The text is complete: answers its last chunk, if any, and leaves the chunker empty.
+    pub fn finish(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.rest);
+        let last = rest.trim();
         (!last.is_empty()).then(|| last.to_owned())
     }
 }
